@@ -1,0 +1,63 @@
+# Two commands do everything on a fresh machine: `make run` and `make test`.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+PIP := $(PY) -m pip
+STATE := .shifu
+DEMO := $(STATE)/demo
+MODELS := $(STATE)/models
+PORT ?= 50051
+PROTOS := $(wildcard proto/shifu/v1/*.proto)
+PB := service/pb
+
+.PHONY: run test bench lint proto demo train clean
+
+run: $(MODELS)/.trained
+	$(PY) -m service --model-dir $(MODELS) --port $(PORT)
+
+test: $(VENV)/.installed $(PB)/.generated
+	$(PY) -m pytest -q
+
+bench: $(VENV)/.installed $(PB)/.generated
+	$(PY) -m benchmarks
+
+lint: $(VENV)/.installed $(PB)/.generated
+	$(PY) -m ruff check service models training tests
+	$(PY) -m ruff format --check service models training tests
+
+proto: $(PB)/.generated
+
+demo: $(DEMO)/.generated
+
+train: $(MODELS)/.trained
+
+# pip < 25.3 still builds lightfm 1.17's setup.py-only sdist; it must see numpy and scipy first.
+$(VENV)/.installed: pyproject.toml
+	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) install -q "pip<25.3" "setuptools>=77,<85" wheel
+	$(PIP) install -q numpy==2.3.5 scipy==1.17.1
+	$(PIP) install -q --no-build-isolation --no-use-pep517 lightfm==1.17
+	$(PIP) install -q --no-build-isolation -e ".[dev]"
+	touch $@
+
+# Generated code is not committed: protoc writes it here and the imports are made package-relative.
+$(PB)/.generated: $(VENV)/.installed $(PROTOS)
+	rm -rf $(PB) && mkdir -p $(PB)
+	$(PY) -m grpc_tools.protoc -Iproto --python_out=$(PB) --pyi_out=$(PB) --grpc_python_out=$(PB) $(PROTOS)
+	find $(PB) -type d -exec touch {}/__init__.py \;
+	sed -i -E 's/^from shifu\.v1 import/from service.pb.shifu.v1 import/' $(PB)/shifu/v1/*.py $(PB)/shifu/v1/*.pyi
+	touch $@
+
+$(DEMO)/.generated: $(VENV)/.installed
+	$(PY) -m training demo --out $(DEMO)
+	touch $@
+
+$(MODELS)/.trained: $(DEMO)/.generated $(PB)/.generated
+	$(PY) -m training train --events $(DEMO)/events.csv --items $(DEMO)/items.csv \
+		--users $(DEMO)/users.csv --out $(MODELS)
+	touch $@
+
+clean:
+	rm -rf $(VENV) $(STATE) $(PB)

@@ -1,0 +1,178 @@
+"""Which technician may take which job, the cost of each pair, and why a job has nobody.
+
+The hard constraints that concern one job and one technician alone are checked here, before any solver
+runs, in a fixed order (pin, skills, vehicle capacity, radius, shift); a job whose candidates run out at
+a stage gets that stage's reason. Constraints between jobs (max_jobs, loads and travel along a route)
+are the solvers' business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.dispatch.problem import TOP_TIER, Problem, Reason, Unassigned
+from models.dispatch.travel import technicians_to_jobs
+
+# Keeping a pinned job with its technician outweighs any travel or balance consideration.
+PINNED_DROP_PENALTY = 1e7
+
+
+@dataclass(frozen=True)
+class Eligibility:
+    """Arrays are jobs × technicians."""
+
+    feasible: np.ndarray
+    km: np.ndarray
+    minutes: np.ndarray
+    earliest_start: np.ndarray  # Unix seconds; -inf where neither window nor shift bounds it
+    pair_cost: np.ndarray  # travel and tier terms of giving the job to the technician
+    drop_penalty: np.ndarray  # per job
+    capacity: np.ndarray  # per technician: jobs it may still take
+    reasons: dict[int, Unassigned]  # job index -> why nobody may take it
+
+
+@dataclass(frozen=True)
+class _Stage:
+    reason: Reason
+    allowed: np.ndarray  # jobs × technicians
+    detail: Callable[[int, np.ndarray], str]  # (job index, candidates before the stage) -> text
+
+
+def drop_penalties(problem: Problem) -> np.ndarray:
+    w = problem.options.weights
+    priority = np.array([j.priority for j in problem.jobs], dtype=float)
+    penalty = w.drop_penalty + w.drop_penalty_per_priority * priority
+    pinned = np.array([j.pinned_technician_id is not None for j in problem.jobs], dtype=bool)
+    return np.where(pinned, np.maximum(penalty, PINNED_DROP_PENALTY), penalty)
+
+
+def remaining_capacity(problem: Problem) -> np.ndarray:
+    """Jobs each technician may still take in this plan (max_jobs 0 means no limit)."""
+    n_jobs = len(problem.jobs)
+    return np.array(
+        [max(t.max_jobs - t.assigned_jobs, 0) if t.max_jobs else n_jobs for t in problem.technicians],
+        dtype=np.int64,
+    )
+
+
+def compute(problem: Problem) -> Eligibility:
+    jobs, techs = problem.jobs, problem.technicians
+    km_tj, minutes_tj = technicians_to_jobs(problem)
+    km, minutes = km_tj.T, minutes_tj.T
+    earliest, fits_shift = _timing(problem, minutes)
+    stages = _stages(problem, km, fits_shift)
+
+    pin_column = {t.technician_id: i for i, t in enumerate(techs)}
+    candidates = np.ones((len(jobs), len(techs)), dtype=bool)
+    reasons: dict[int, Unassigned] = {}
+    for j, job in enumerate(jobs):
+        if job.pinned_technician_id is None:
+            continue
+        candidates[j] = False
+        if job.pinned_technician_id in pin_column:
+            candidates[j, pin_column[job.pinned_technician_id]] = True
+        else:
+            reasons[j] = Unassigned(
+                job.job_id,
+                Reason.PINNED_TECHNICIAN_MISSING,
+                f"pinned to {job.pinned_technician_id!r}, who is not among the request's technicians",
+            )
+    for stage in stages:
+        before = candidates
+        candidates = candidates & stage.allowed
+        lost = np.flatnonzero(before.any(axis=1) & ~candidates.any(axis=1))
+        for j in lost:
+            reasons[j] = _explain(jobs[j].job_id, jobs[j].pinned_technician_id, stage, j, before[j])
+
+    w = problem.options.weights
+    tier_gap = TOP_TIER - np.array([t.tier for t in techs], dtype=float)
+    urgency = np.array([j.priority for j in jobs], dtype=float) + 1.0
+    pair_cost = w.travel_per_km * km + w.tier * urgency[:, None] * tier_gap[None, :]
+    return Eligibility(
+        feasible=candidates,
+        km=km,
+        minutes=minutes,
+        earliest_start=earliest,
+        pair_cost=pair_cost,
+        drop_penalty=drop_penalties(problem),
+        capacity=remaining_capacity(problem),
+        reasons=reasons,
+    )
+
+
+def _explain(job_id: str, pinned: str | None, stage: _Stage, j: int, before: np.ndarray) -> Unassigned:
+    detail = stage.detail(j, before)
+    if pinned is not None:
+        return Unassigned(job_id, Reason.PINNED_TECHNICIAN_UNQUALIFIED, f"pinned to {pinned!r}: {detail}")
+    return Unassigned(job_id, stage.reason, detail)
+
+
+def _bounds(windows: list, n: int) -> tuple[np.ndarray, np.ndarray]:
+    start = np.full(n, -np.inf)
+    end = np.full(n, np.inf)
+    for i, window in enumerate(windows):
+        if window is not None:
+            start[i], end[i] = window.start, window.end
+    return start, end
+
+
+def _timing(problem: Problem, minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Earliest start of each job by each technician coming from its location, and whether it fits."""
+    n_jobs, n_tech = len(problem.jobs), len(problem.technicians)
+    win_start, win_end = _bounds([j.window for j in problem.jobs], n_jobs)
+    shift_start, shift_end = _bounds([t.shift for t in problem.technicians], n_tech)
+    duration_s = np.array([j.duration_minutes for j in problem.jobs], dtype=float) * 60.0
+    earliest = np.maximum(win_start[:, None], shift_start[None, :] + minutes * 60.0)
+    latest_end = np.minimum(win_end[:, None], shift_end[None, :])
+    return earliest, earliest + duration_s[:, None] <= latest_end
+
+
+def _stages(problem: Problem, km: np.ndarray, fits_shift: np.ndarray) -> list[_Stage]:
+    jobs, techs = problem.jobs, problem.technicians
+    skills = sorted({s for t in techs for s in t.skills} | {s for j in jobs for s in j.required_skills})
+    column = {s: i for i, s in enumerate(skills)}
+    has = np.zeros((len(techs), len(skills)), dtype=np.int32)
+    needs = np.zeros((len(jobs), len(skills)), dtype=np.int32)
+    for i, t in enumerate(techs):
+        has[i, [column[s] for s in t.skills]] = 1
+    for i, j in enumerate(jobs):
+        needs[i, [column[s] for s in j.required_skills]] = 1
+    qualified = needs @ (1 - has).T == 0
+    known_skills = {s for t in techs for s in t.skills}
+
+    def skills_detail(j: int, _: np.ndarray) -> str:
+        required = sorted(jobs[j].required_skills)
+        missing = [s for s in required if s not in known_skills]
+        if missing:
+            return f"no technician has skill {', '.join(missing)} (required: {', '.join(required)})"
+        return f"no technician has all of {', '.join(required)}"
+
+    demand = np.array([j.demand for j in jobs], dtype=float)
+    capacity = np.array([t.vehicle_capacity or np.inf for t in techs], dtype=float)
+    carries = demand[:, None] <= capacity[None, :]
+
+    def demand_detail(j: int, before: np.ndarray) -> str:
+        largest = capacity[before].max()
+        return f"demand {jobs[j].demand:g} is above the largest qualified vehicle capacity {largest:g}"
+
+    radius = problem.options.max_radius_km
+    within = km <= radius if radius else np.ones_like(km, dtype=bool)
+
+    def radius_detail(j: int, before: np.ndarray) -> str:
+        return f"nearest qualified technician is {km[j, before].min():.1f} km away; radius is {radius:g} km"
+
+    def shift_detail(j: int, before: np.ndarray) -> str:
+        return (
+            f"no qualified technician's shift holds the {jobs[j].duration_minutes:g}-minute job "
+            f"inside its time window, travel included ({int(before.sum())} checked)"
+        )
+
+    return [
+        _Stage(Reason.NO_QUALIFIED_TECHNICIAN, qualified, skills_detail),
+        _Stage(Reason.DEMAND_EXCEEDS_CAPACITY, carries, demand_detail),
+        _Stage(Reason.OUT_OF_RADIUS, within, radius_detail),
+        _Stage(Reason.NO_SHIFT_OVERLAP, fits_shift, shift_detail),
+    ]

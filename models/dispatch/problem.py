@@ -1,0 +1,223 @@
+"""The dispatch problem and its answer as plain data, with the validation every solver relies on."""
+
+from __future__ import annotations
+
+import enum
+import math
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from models.errors import FieldError
+
+TOP_TIER = 5
+MAX_PRIORITY = 10_000
+
+
+@dataclass(frozen=True)
+class GeoPoint:
+    lat: float
+    lng: float
+
+
+@dataclass(frozen=True)
+class Window:
+    """[start, end) in Unix seconds."""
+
+    start: float
+    end: float
+
+
+@dataclass(frozen=True)
+class Job:
+    job_id: str
+    location: GeoPoint
+    required_skills: frozenset[str] = frozenset()
+    duration_minutes: float = 0.0
+    window: Window | None = None
+    priority: int = 0
+    demand: float = 0.0
+    pinned_technician_id: str | None = None
+
+
+@dataclass(frozen=True)
+class Technician:
+    technician_id: str
+    location: GeoPoint
+    skills: frozenset[str] = frozenset()
+    tier: int = 1
+    max_jobs: int = 0  # 0: no limit
+    shift: Window | None = None
+    vehicle_capacity: float = 0.0  # 0: no limit
+    assigned_jobs: int = 0
+
+
+class Mode(enum.Enum):
+    ASSIGN = "assign"
+    ROUTE = "route"
+
+
+@dataclass(frozen=True)
+class Weights:
+    """Objective weights, in cost units where one unit is one kilometre of travel by default."""
+
+    travel_per_km: float = 1.0
+    drop_penalty: float = 1000.0
+    drop_penalty_per_priority: float = 1000.0
+    tier: float = 0.5
+    balance: float = 2.0
+
+
+@dataclass(frozen=True)
+class Options:
+    mode: Mode = Mode.ASSIGN
+    time_limit_s: float = 5.0
+    # Square matrices, flat in row-major order, over technicians' then jobs' locations, in request order.
+    distance_km: np.ndarray | None = None
+    duration_min: np.ndarray | None = None
+    speed_kmh: float = 30.0
+    max_radius_km: float | None = None
+    weights: Weights = field(default_factory=Weights)
+
+
+@dataclass(frozen=True)
+class Problem:
+    jobs: tuple[Job, ...]
+    technicians: tuple[Technician, ...]
+    options: Options = field(default_factory=Options)
+
+
+class Reason(enum.Enum):
+    NO_QUALIFIED_TECHNICIAN = "no_qualified_technician"
+    OUT_OF_RADIUS = "out_of_radius"
+    NO_SHIFT_OVERLAP = "no_shift_overlap"
+    DEMAND_EXCEEDS_CAPACITY = "demand_exceeds_capacity"
+    PINNED_TECHNICIAN_MISSING = "pinned_technician_missing"
+    PINNED_TECHNICIAN_UNQUALIFIED = "pinned_technician_unqualified"
+    CAPACITY_EXHAUSTED = "capacity_exhausted"
+    TOO_COSTLY = "too_costly"
+
+
+class Status(enum.Enum):
+    OPTIMAL = "optimal"
+    FEASIBLE = "feasible"
+    NO_SOLUTION = "no_solution"
+
+
+@dataclass(frozen=True)
+class Assignment:
+    job_id: str
+    technician_id: str
+    sequence: int
+    arrival: float | None  # Unix seconds
+    travel_km: float
+
+
+@dataclass(frozen=True)
+class Unassigned:
+    job_id: str
+    reason: Reason
+    detail: str
+
+
+@dataclass(frozen=True)
+class Plan:
+    assignments: list[Assignment]
+    unassigned: list[Unassigned]
+    status: Status
+    objective: float
+    solve_ms: float
+    travel_km: float
+
+
+def validate(problem: Problem) -> None:
+    """Raises FieldError naming the first invalid field."""
+    _check_unique([j.job_id for j in problem.jobs], "jobs", "job_id")
+    _check_unique([t.technician_id for t in problem.technicians], "technicians", "technician_id")
+    for i, job in enumerate(problem.jobs):
+        _validate_job(job, f"jobs[{i}]")
+    for i, tech in enumerate(problem.technicians):
+        _validate_technician(tech, f"technicians[{i}]")
+    _validate_options(problem.options, len(problem.technicians) + len(problem.jobs))
+
+
+def _check_unique(ids: list[str], collection: str, id_field: str) -> None:
+    seen: dict[str, int] = {}
+    for i, value in enumerate(ids):
+        if not value:
+            raise FieldError(f"{collection}[{i}].{id_field}", "must not be empty")
+        if value in seen:
+            raise FieldError(
+                f"{collection}[{i}].{id_field}",
+                f"duplicate id {value!r} (first at {collection}[{seen[value]}])",
+            )
+        seen[value] = i
+
+
+def _validate_point(point: GeoPoint, path: str) -> None:
+    if not (math.isfinite(point.lat) and -90.0 <= point.lat <= 90.0):
+        raise FieldError(f"{path}.lat", f"latitude {point.lat} is outside [-90, 90]")
+    if not (math.isfinite(point.lng) and -180.0 <= point.lng <= 180.0):
+        raise FieldError(f"{path}.lng", f"longitude {point.lng} is outside [-180, 180]")
+
+
+def _validate_window(window: Window | None, path: str) -> None:
+    if window is None:
+        return
+    if not (math.isfinite(window.start) and math.isfinite(window.end)):
+        raise FieldError(path, "start and end must both be set")
+    if window.end < window.start:
+        raise FieldError(path, "end is before start")
+
+
+def _non_negative(value: float, path: str) -> None:
+    if not (math.isfinite(value) and value >= 0):
+        raise FieldError(path, f"must be a finite number >= 0, got {value}")
+
+
+def _validate_job(job: Job, path: str) -> None:
+    _validate_point(job.location, f"{path}.location")
+    _non_negative(job.duration_minutes, f"{path}.duration_minutes")
+    _validate_window(job.window, f"{path}.time_window")
+    if not 0 <= job.priority <= MAX_PRIORITY:
+        raise FieldError(f"{path}.priority", f"must be in [0, {MAX_PRIORITY}], got {job.priority}")
+    _non_negative(job.demand, f"{path}.demand")
+    if any(not s for s in job.required_skills):
+        raise FieldError(f"{path}.required_skills", "skills must not be empty strings")
+    if job.pinned_technician_id is not None and not job.pinned_technician_id:
+        raise FieldError(f"{path}.pinned_technician_id", "must not be empty when set")
+
+
+def _validate_technician(tech: Technician, path: str) -> None:
+    _validate_point(tech.location, f"{path}.location")
+    if not 1 <= tech.tier <= TOP_TIER:
+        raise FieldError(f"{path}.tier", f"must be in [1, {TOP_TIER}], got {tech.tier}")
+    if tech.max_jobs < 0:
+        raise FieldError(f"{path}.max_jobs", f"must be >= 0, got {tech.max_jobs}")
+    if tech.assigned_jobs < 0:
+        raise FieldError(f"{path}.assigned_jobs", f"must be >= 0, got {tech.assigned_jobs}")
+    _validate_window(tech.shift, f"{path}.shift")
+    _non_negative(tech.vehicle_capacity, f"{path}.vehicle_capacity")
+    if any(not s for s in tech.skills):
+        raise FieldError(f"{path}.skills", "skills must not be empty strings")
+
+
+def _validate_options(options: Options, n_locations: int) -> None:
+    if not (math.isfinite(options.time_limit_s) and options.time_limit_s > 0):
+        raise FieldError("options.time_limit_ms", "must be > 0")
+    if not (math.isfinite(options.speed_kmh) and options.speed_kmh > 0):
+        raise FieldError("options.speed_kmh", f"must be > 0, got {options.speed_kmh}")
+    if options.max_radius_km is not None:
+        _non_negative(options.max_radius_km, "options.max_radius_km")
+    for name, matrix in (("distance_matrix", options.distance_km), ("duration_matrix", options.duration_min)):
+        if matrix is None:
+            continue
+        if matrix.ndim != 1 or matrix.size != n_locations * n_locations:
+            raise FieldError(
+                f"options.{name}.values",
+                f"needs (technicians + jobs)^2 = {n_locations * n_locations} values, got {matrix.size}",
+            )
+        if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
+            raise FieldError(f"options.{name}.values", "values must be finite and >= 0")
+    for name in ("travel_per_km", "drop_penalty", "drop_penalty_per_priority", "tier", "balance"):
+        _non_negative(getattr(options.weights, name), f"options.weights.{name}")

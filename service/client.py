@@ -1,0 +1,115 @@
+"""A small command-line client for trying a running service.
+
+python -m service.client recommend --user u00042 --scene new_home --limit 5
+python -m service.client similar --item i00012
+python -m service.client assign --request .shifu/demo/dispatch_day.json
+python -m service.client rank --request request.json       (a RankTechniciansRequest in JSON)
+python -m service.client health
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import grpc
+from google.protobuf import json_format
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.pb.shifu.v1 import dispatch_pb2, dispatch_pb2_grpc, recommend_pb2, recommend_pb2_grpc
+
+
+def _filter(args: argparse.Namespace) -> recommend_pb2.ItemFilter:
+    item_filter = recommend_pb2.ItemFilter(
+        include_categories=args.category,
+        exclude_categories=args.exclude_category,
+        stock=recommend_pb2.STOCK_FILTER_ANY if args.any_stock else recommend_pb2.STOCK_FILTER_UNSPECIFIED,
+    )
+    if args.min_price is not None:
+        item_filter.min_price = args.min_price
+    if args.max_price is not None:
+        item_filter.max_price = args.max_price
+    return item_filter
+
+
+def _request_file(path: Path, message_type):
+    return json_format.Parse(path.read_text(), message_type())
+
+
+def call(args: argparse.Namespace, channel: grpc.Channel):
+    if args.command == "recommend":
+        context = dict(pair.split("=", 1) for pair in args.context)
+        request = recommend_pb2.RecommendRequest(
+            user_id=args.user,
+            scene=args.scene,
+            touchpoint=args.touchpoint,
+            limit=args.limit,
+            recent_item_ids=args.recent,
+            exclude_item_ids=args.exclude,
+            context=context,
+            filter=_filter(args),
+        )
+        return recommend_pb2_grpc.RecommendServiceStub(channel).Recommend(request, timeout=args.timeout)
+    if args.command == "similar":
+        request = recommend_pb2.SimilarItemsRequest(
+            item_id=args.item, limit=args.limit, exclude_item_ids=args.exclude, filter=_filter(args)
+        )
+        return recommend_pb2_grpc.RecommendServiceStub(channel).SimilarItems(request, timeout=args.timeout)
+    if args.command == "assign":
+        request = _request_file(args.request, dispatch_pb2.AssignJobsRequest)
+        return dispatch_pb2_grpc.DispatchServiceStub(channel).AssignJobs(request, timeout=args.timeout)
+    if args.command == "rank":
+        request = _request_file(args.request, dispatch_pb2.RankTechniciansRequest)
+        return dispatch_pb2_grpc.DispatchServiceStub(channel).RankTechnicians(request, timeout=args.timeout)
+    return health_pb2_grpc.HealthStub(channel).Check(
+        health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+    )
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m service.client",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--target", default="127.0.0.1:50051")
+    parser.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
+    commands = parser.add_subparsers(dest="command", required=True)
+    for name in ("recommend", "similar"):
+        sub = commands.add_parser(name)
+        if name == "recommend":
+            sub.add_argument("--user", default="")
+            sub.add_argument("--scene", default="")
+            sub.add_argument("--touchpoint", default="")
+            sub.add_argument("--recent", action="append", default=[], help="session item, repeatable")
+            sub.add_argument("--context", action="append", default=[], metavar="KEY=VALUE")
+        else:
+            sub.add_argument("--item", required=True)
+        sub.add_argument("--limit", type=int, default=10)
+        sub.add_argument("--exclude", action="append", default=[], help="item to leave out, repeatable")
+        sub.add_argument("--category", action="append", default=[], help="only this category, repeatable")
+        sub.add_argument("--exclude-category", action="append", default=[])
+        sub.add_argument("--min-price", type=float)
+        sub.add_argument("--max-price", type=float)
+        sub.add_argument("--any-stock", action="store_true", help="also items out of stock")
+    for name in ("assign", "rank"):
+        commands.add_parser(name).add_argument("--request", type=Path, required=True, help="request as JSON")
+    commands.add_parser("health").add_argument("--service", default="")
+    args = parser.parse_args(argv)
+    with grpc.insecure_channel(args.target) as channel:
+        try:
+            response = call(args, channel)
+        except grpc.RpcError as error:
+            print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+            return 1
+        except (OSError, ValueError, json_format.ParseError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    print(json.dumps(json_format.MessageToDict(response), indent=2, ensure_ascii=False))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,132 @@
+"""RecommendService: requests to model queries and model answers to responses."""
+
+from __future__ import annotations
+
+import math
+import uuid
+
+import grpc
+
+from models.errors import FieldError
+from models.recommend.recommender import ItemFilter, Query, ReasonCode, ScoredItem, UnknownItemError
+from service.errors import RpcFailure, rpc
+from service.pb.shifu.v1 import recommend_pb2 as pb
+from service.pb.shifu.v1 import recommend_pb2_grpc
+from service.registry import ModelRegistry
+
+DEFAULT_LIMIT = 10
+MAX_LIMIT = 500
+MAX_IDS = 1000  # exclude and recent lists
+
+_REASON_CODES = {
+    ReasonCode.SIMILAR_TO_HISTORY: pb.REASON_CODE_SIMILAR_TO_HISTORY,
+    ReasonCode.SIMILAR_TO_SESSION: pb.REASON_CODE_SIMILAR_TO_SESSION,
+    ReasonCode.SIMILAR_ITEM: pb.REASON_CODE_SIMILAR_ITEM,
+    ReasonCode.POPULAR_IN_SCENE: pb.REASON_CODE_POPULAR_IN_SCENE,
+    ReasonCode.POPULAR: pb.REASON_CODE_POPULAR,
+}
+
+
+def to_limit(limit: int, field: str = "limit") -> int:
+    if limit < 0 or limit > MAX_LIMIT:
+        raise FieldError(field, f"must be between 1 and {MAX_LIMIT} (0 means {DEFAULT_LIMIT}), got {limit}")
+    return limit or DEFAULT_LIMIT
+
+
+def to_ids(ids, field: str) -> tuple[str, ...]:
+    if len(ids) > MAX_IDS:
+        raise FieldError(field, f"at most {MAX_IDS} ids, got {len(ids)}")
+    return tuple(ids)
+
+
+def to_filter(message: pb.ItemFilter) -> ItemFilter:
+    bounds = {}
+    for name in ("min_price", "max_price"):
+        if message.HasField(name):
+            value = getattr(message, name)
+            if not math.isfinite(value) or value < 0:
+                raise FieldError(f"filter.{name}", f"must be a finite number >= 0, got {value}")
+            bounds[name] = value
+    if bounds.get("min_price", 0.0) > bounds.get("max_price", math.inf):
+        raise FieldError("filter.min_price", "is above filter.max_price")
+    if message.stock not in pb.StockFilter.values():
+        raise FieldError("filter.stock", f"unknown value {message.stock}")
+    return ItemFilter(
+        include_categories=frozenset(message.include_categories),
+        exclude_categories=frozenset(message.exclude_categories),
+        in_stock_only=message.stock != pb.STOCK_FILTER_ANY,
+        **bounds,
+    )
+
+
+def to_query(request: pb.RecommendRequest) -> Query:
+    return Query(
+        user_id=request.user_id,
+        scene=request.scene,
+        touchpoint=request.touchpoint,
+        limit=to_limit(request.limit),
+        exclude_item_ids=to_ids(request.exclude_item_ids, "exclude_item_ids"),
+        recent_item_ids=to_ids(request.recent_item_ids, "recent_item_ids"),
+        context=dict(request.context),
+        filter=to_filter(request.filter),
+    )
+
+
+def to_items(items: list[ScoredItem]) -> list[pb.RecommendedItem]:
+    return [
+        pb.RecommendedItem(
+            item_id=item.item_id,
+            score=item.score,
+            reasons=[
+                pb.Reason(code=_REASON_CODES[r.code], text=r.text, related_item_id=r.related_item_id)
+                for r in item.reasons
+            ],
+        )
+        for item in items
+    ]
+
+
+class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
+    def __init__(self, registry: ModelRegistry) -> None:
+        self._registry = registry
+
+    def _model(self):
+        model = self._registry.current()
+        if model is None:
+            raise RpcFailure(
+                grpc.StatusCode.UNAVAILABLE,
+                f"no model version loaded yet from {self._registry.model_dir}; "
+                "train one with `python -m training train`",
+            )
+        return model
+
+    @rpc
+    def Recommend(self, request: pb.RecommendRequest, context: grpc.ServicerContext) -> pb.RecommendResponse:
+        query = to_query(request)
+        model = self._model()
+        return pb.RecommendResponse(
+            items=to_items(model.recommend(query)),
+            model_version=model.version,
+            recommendation_id=uuid.uuid4().hex,
+        )
+
+    @rpc
+    def SimilarItems(
+        self, request: pb.SimilarItemsRequest, context: grpc.ServicerContext
+    ) -> pb.SimilarItemsResponse:
+        if not request.item_id:
+            raise FieldError("item_id", "must not be empty")
+        limit = to_limit(request.limit)
+        item_filter = to_filter(request.filter)
+        exclude = to_ids(request.exclude_item_ids, "exclude_item_ids")
+        model = self._model()
+        try:
+            items = model.similar(request.item_id, limit, item_filter, exclude)
+        except UnknownItemError:
+            raise RpcFailure(
+                grpc.StatusCode.NOT_FOUND,
+                f"item_id: {request.item_id!r} is not in model version {model.version}",
+            ) from None
+        return pb.SimilarItemsResponse(
+            items=to_items(items), model_version=model.version, recommendation_id=uuid.uuid4().hex
+        )

@@ -1,0 +1,385 @@
+"""End to end: the real server on a free port, every RPC over a real channel."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import grpc
+import pandas as pd
+import pytest
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+from grpc_status import rpc_status
+
+from models import versions
+from service.pb.shifu.v1 import dispatch_pb2 as dpb
+from service.pb.shifu.v1 import dispatch_pb2_grpc, recommend_pb2_grpc
+from service.pb.shifu.v1 import recommend_pb2 as rpb
+from tests.conftest import start_server
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def recommend(channel: grpc.Channel) -> recommend_pb2_grpc.RecommendServiceStub:
+    return recommend_pb2_grpc.RecommendServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def dispatch(channel: grpc.Channel) -> dispatch_pb2_grpc.DispatchServiceStub:
+    return dispatch_pb2_grpc.DispatchServiceStub(channel)
+
+
+@pytest.fixture(scope="module")
+def day(world: dict[str, Path]) -> dpb.AssignJobsRequest:
+    return json_format.Parse(world["dispatch_day.json"].read_text(), dpb.AssignJobsRequest())
+
+
+def health_of(channel: grpc.Channel, service: str) -> int:
+    return (
+        health_pb2_grpc.HealthStub(channel)
+        .Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        .status
+    )
+
+
+def field_violation(error: grpc.RpcError) -> str:
+    status = rpc_status.from_call(error)
+    detail = error_details_pb2.BadRequest()
+    status.details[0].Unpack(detail)
+    return detail.field_violations[0].field
+
+
+def test_health_is_serving_per_service_and_overall(channel: grpc.Channel) -> None:
+    for service in ("", "shifu.v1.RecommendService", "shifu.v1.DispatchService"):
+        assert health_of(channel, service) == health_pb2.HealthCheckResponse.SERVING
+
+
+def test_reflection_lists_the_services(channel: grpc.Channel) -> None:
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    (answer,) = stub.ServerReflectionInfo(iter([reflection_pb2.ServerReflectionRequest(list_services="")]))
+    names = {s.name for s in answer.list_services_response.service}
+    assert {"shifu.v1.RecommendService", "shifu.v1.DispatchService", "grpc.health.v1.Health"} <= names
+
+
+def test_recommend_for_a_known_user_is_personal_filtered_and_attributable(recommend, world) -> None:
+    events = pd.read_csv(world["events.csv"], dtype=str, keep_default_na=False)
+    items = pd.read_csv(world["items.csv"], dtype=str, keep_default_na=False).set_index("item_id")
+    user = events[events["event_type"] == "order"]["user_id"].value_counts().index[0]
+    request = rpb.RecommendRequest(user_id=user, touchpoint="home_feed", scene="browse", limit=7)
+    first, second = recommend.Recommend(request, timeout=10), recommend.Recommend(request, timeout=10)
+    assert len(first.items) == 7
+    assert first.model_version and first.recommendation_id != second.recommendation_id
+    assert all(item.reasons and item.reasons[0].text for item in first.items)
+    assert first.items[0].reasons[0].code == rpb.REASON_CODE_SIMILAR_TO_HISTORY
+    scores = [item.score for item in first.items]
+    assert scores == sorted(scores, reverse=True)
+
+    lamps = recommend.Recommend(
+        rpb.RecommendRequest(
+            user_id=user, limit=5, filter=rpb.ItemFilter(include_categories=["floor_lamp"], max_price=500)
+        ),
+        timeout=10,
+    )
+    assert len(lamps.items) == 5
+    for item in lamps.items:
+        assert (
+            items.loc[item.item_id, "category"] == "floor_lamp"
+            and float(items.loc[item.item_id, "price"]) <= 500
+        )
+        assert items.loc[item.item_id, "in_stock"] == "True"
+
+
+def test_new_visitor_gets_session_based_items_at_once(recommend, world) -> None:
+    items = pd.read_csv(world["items.csv"], dtype=str, keep_default_na=False)
+    purifiers = items[items["category"] == "water_purifier"]["item_id"].tolist()[:2]
+    response = recommend.Recommend(
+        rpb.RecommendRequest(user_id="first-visit", recent_item_ids=purifiers, limit=5), timeout=10
+    )
+    assert len(response.items) == 5
+    assert response.items[0].reasons[0].code == rpb.REASON_CODE_SIMILAR_TO_SESSION
+    assert response.items[0].reasons[0].related_item_id in purifiers
+    assert not set(purifiers) & {i.item_id for i in response.items}
+
+
+def test_unknown_user_gets_popular_items_of_the_scene(recommend) -> None:
+    response = recommend.Recommend(
+        rpb.RecommendRequest(user_id="stranger", scene="new_home", limit=4), timeout=10
+    )
+    assert len(response.items) == 4
+    assert {r.code for i in response.items for r in i.reasons} == {rpb.REASON_CODE_POPULAR_IN_SCENE}
+
+
+def test_similar_items_and_their_errors(recommend, world) -> None:
+    items = pd.read_csv(world["items.csv"], dtype=str, keep_default_na=False)
+    anchor = items[items["category"] == "sofa"]["item_id"].iloc[0]
+    response = recommend.SimilarItems(rpb.SimilarItemsRequest(item_id=anchor, limit=5), timeout=10)
+    assert len(response.items) == 5 and anchor not in {i.item_id for i in response.items}
+    with pytest.raises(grpc.RpcError) as missing:
+        recommend.SimilarItems(rpb.SimilarItemsRequest(item_id="no-such-item"), timeout=10)
+    assert missing.value.code() == grpc.StatusCode.NOT_FOUND
+    with pytest.raises(grpc.RpcError) as empty:
+        recommend.SimilarItems(rpb.SimilarItemsRequest(), timeout=10)
+    assert (
+        empty.value.code() == grpc.StatusCode.INVALID_ARGUMENT and field_violation(empty.value) == "item_id"
+    )
+
+
+@pytest.mark.parametrize(
+    ("request_", "field"),
+    [
+        (rpb.RecommendRequest(limit=-1), "limit"),
+        (rpb.RecommendRequest(limit=10_000), "limit"),
+        (rpb.RecommendRequest(filter=rpb.ItemFilter(min_price=10, max_price=5)), "filter.min_price"),
+        (rpb.RecommendRequest(filter=rpb.ItemFilter(max_price=-1)), "filter.max_price"),
+        (rpb.RecommendRequest(exclude_item_ids=[str(i) for i in range(5000)]), "exclude_item_ids"),
+    ],
+)
+def test_invalid_recommend_requests_name_the_field(recommend, request_, field: str) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        recommend.Recommend(request_, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert field_violation(caught.value) == field and caught.value.details().startswith(field)
+
+
+def test_assign_jobs_accounts_for_every_job_within_the_constraints(dispatch, day) -> None:
+    response = dispatch.AssignJobs(day, timeout=30)
+    assert response.status == dpb.SOLVE_STATUS_OPTIMAL
+    placed = [a.job_id for a in response.assignments] + [u.job_id for u in response.unassigned]
+    assert sorted(placed) == sorted(j.job_id for j in day.jobs)
+    techs = {t.technician_id: t for t in day.technicians}
+    jobs = {j.job_id: j for j in day.jobs}
+    load: dict[str, int] = {}
+    for a in response.assignments:
+        tech, job = techs[a.technician_id], jobs[a.job_id]
+        assert set(job.required_skills) <= set(tech.skills)
+        assert job.time_window.start.seconds <= a.arrival.seconds
+        assert (
+            a.arrival.seconds + job.duration_minutes * 60
+            <= min(job.time_window.end.seconds, tech.shift.end.seconds) + 1
+        )
+        load[a.technician_id] = load.get(a.technician_id, 0) + 1
+    assert all(load[t] <= techs[t].max_jobs for t in load)
+    assert all(u.reason != dpb.UNASSIGNED_REASON_UNSPECIFIED and u.detail for u in response.unassigned)
+    assert response.travel_km == pytest.approx(sum(a.travel_km for a in response.assignments))
+    assert response.solve_ms > 0 and response.objective > 0
+
+
+def test_assign_jobs_is_deterministic(dispatch, day) -> None:
+    assert (
+        dispatch.AssignJobs(day, timeout=30).assignments == dispatch.AssignJobs(day, timeout=30).assignments
+    )
+
+
+def _invalid_day_requests(day: dpb.AssignJobsRequest) -> list[tuple[dpb.AssignJobsRequest, str]]:
+    cases = []
+
+    def variant(edit) -> dpb.AssignJobsRequest:
+        copy = dpb.AssignJobsRequest()
+        copy.CopyFrom(day)
+        edit(copy)
+        return copy
+
+    cases.append((variant(lambda r: setattr(r.jobs[1], "job_id", r.jobs[0].job_id)), "jobs[1].job_id"))
+    cases.append(
+        (
+            variant(lambda r: setattr(r.technicians[2], "technician_id", r.technicians[0].technician_id)),
+            "technicians[2].technician_id",
+        )
+    )
+    cases.append((variant(lambda r: setattr(r.jobs[3].location, "lat", 123.0)), "jobs[3].location.lat"))
+    cases.append((variant(lambda r: setattr(r.jobs[4].location, "lng", -200.0)), "jobs[4].location.lng"))
+    cases.append(
+        (
+            variant(
+                lambda r: (
+                    r.jobs[5].time_window.end.CopyFrom(r.jobs[5].time_window.start)
+                    or setattr(r.jobs[5].time_window.end, "seconds", r.jobs[5].time_window.start.seconds - 60)
+                )
+            ),
+            "jobs[5].time_window",
+        )
+    )
+    cases.append((variant(lambda r: setattr(r.jobs[6], "duration_minutes", -30)), "jobs[6].duration_minutes"))
+    cases.append((variant(lambda r: r.jobs[7].ClearField("location")), "jobs[7].location"))
+    cases.append(
+        (
+            variant(lambda r: r.options.distance_matrix.values.extend([1.0, 2.0])),
+            "options.distance_matrix.values",
+        )
+    )
+    cases.append((variant(lambda r: setattr(r.options, "time_limit_ms", -5)), "options.time_limit_ms"))
+    cases.append((variant(lambda r: setattr(r.technicians[0], "max_jobs", -1)), "technicians[0].max_jobs"))
+    return cases
+
+
+def test_invalid_assign_requests_are_invalid_argument_naming_the_field(dispatch, day) -> None:
+    for request, field in _invalid_day_requests(day):
+        with pytest.raises(grpc.RpcError) as caught:
+            dispatch.AssignJobs(request, timeout=10)
+        assert caught.value.code() == grpc.StatusCode.INVALID_ARGUMENT, field
+        assert field_violation(caught.value) == field
+
+
+def test_route_mode_answers_unimplemented(dispatch, day) -> None:
+    request = dpb.AssignJobsRequest()
+    request.CopyFrom(day)
+    request.options.mode = dpb.ASSIGN_MODE_ROUTE
+    with pytest.raises(grpc.RpcError) as caught:
+        dispatch.AssignJobs(request, timeout=10)
+    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED and "ROUTE" in caught.value.details()
+
+
+def test_an_expired_deadline_is_deadline_exceeded_not_a_hang(dispatch, day) -> None:
+    with pytest.raises(grpc.RpcError) as caught:
+        dispatch.AssignJobs(day, timeout=0.001)
+    assert caught.value.code() == grpc.StatusCode.DEADLINE_EXCEEDED
+
+
+def test_rank_technicians_for_one_job(dispatch, day) -> None:
+    job = day.jobs[0]
+    response = dispatch.RankTechnicians(
+        dpb.RankTechniciansRequest(job=job, technicians=day.technicians, limit=3), timeout=10
+    )
+    if response.technicians:
+        scores = [t.score for t in response.technicians]
+        assert scores == sorted(scores, reverse=True) and len(scores) <= 3
+        techs = {t.technician_id: t for t in day.technicians}
+        assert all(
+            set(job.required_skills) <= set(techs[t.technician_id].skills) for t in response.technicians
+        )
+    else:
+        assert response.reason != dpb.UNASSIGNED_REASON_UNSPECIFIED
+    nobody = dpb.Job()
+    nobody.CopyFrom(job)
+    nobody.required_skills[:] = ["underwater-welding"]
+    empty = dispatch.RankTechnicians(
+        dpb.RankTechniciansRequest(job=nobody, technicians=day.technicians), timeout=10
+    )
+    assert not empty.technicians and empty.reason == dpb.UNASSIGNED_REASON_NO_QUALIFIED_TECHNICIAN
+    with pytest.raises(grpc.RpcError) as caught:
+        dispatch.RankTechnicians(dpb.RankTechniciansRequest(technicians=day.technicians), timeout=10)
+    assert field_violation(caught.value) == "job"
+
+
+def test_recommender_waits_for_a_model_and_serves_it_once_it_appears(tmp_path: Path, model_dir: Path) -> None:
+    running = start_server(tmp_path / "models")
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            assert health_of(channel, "shifu.v1.DispatchService") == health_pb2.HealthCheckResponse.SERVING
+            assert (
+                health_of(channel, "shifu.v1.RecommendService") == health_pb2.HealthCheckResponse.NOT_SERVING
+            )
+            assert health_of(channel, "") == health_pb2.HealthCheckResponse.NOT_SERVING
+            stub = recommend_pb2_grpc.RecommendServiceStub(channel)
+            with pytest.raises(grpc.RpcError) as caught:
+                stub.Recommend(rpb.RecommendRequest(user_id="u"), timeout=5)
+            assert caught.value.code() == grpc.StatusCode.UNAVAILABLE
+
+            (name,) = versions.list_versions(model_dir)
+            shutil.copytree(model_dir / name, tmp_path / "models" / name)
+            deadline = time.monotonic() + 10
+            while (
+                health_of(channel, "") != health_pb2.HealthCheckResponse.SERVING
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            assert health_of(channel, "shifu.v1.RecommendService") == health_pb2.HealthCheckResponse.SERVING
+            assert stub.Recommend(rpb.RecommendRequest(user_id="u", limit=3), timeout=5).model_version == name
+    finally:
+        running.shutdown()
+
+
+def test_shutdown_drains_in_flight_calls_and_refuses_new_ones(model_dir: Path) -> None:
+    running = start_server(model_dir)
+    model = running.registry.current()
+    started = threading.Event()
+    original = model.recommend
+
+    def slow_recommend(query):
+        started.set()
+        time.sleep(1.0)
+        return original(query)
+
+    model.recommend = slow_recommend
+    with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+        stub = recommend_pb2_grpc.RecommendServiceStub(channel)
+        in_flight = stub.Recommend.future(rpb.RecommendRequest(user_id="u", limit=3), timeout=10)
+        assert started.wait(5)
+        stopper = threading.Thread(target=running.shutdown)
+        stopper.start()
+        time.sleep(0.2)
+        with pytest.raises(grpc.RpcError):
+            stub.Recommend(rpb.RecommendRequest(user_id="u", limit=3), timeout=2)
+        assert len(in_flight.result().items) == 3
+        stopper.join(10)
+        assert not stopper.is_alive()
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_the_command_serves_and_exits_cleanly_on_sigterm(model_dir: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "SHIFU_LOG_LEVEL": "INFO"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "service", "--model-dir", str(model_dir), "--port", str(port)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+            grpc.channel_ready_future(channel).result(timeout=30)
+            deadline = time.monotonic() + 30
+            while (
+                health_of(channel, "") != health_pb2.HealthCheckResponse.SERVING
+                and time.monotonic() < deadline
+            ):
+                time.sleep(0.05)
+            assert health_of(channel, "") == health_pb2.HealthCheckResponse.SERVING
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
+        log = process.stdout.read()
+        assert "SIGTERM" in log and "stopped" in log
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_the_client_command_talks_to_the_server(server, world) -> None:
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "service.client",
+            "--target",
+            f"127.0.0.1:{server.port}",
+            "assign",
+            "--request",
+            str(world["dispatch_day.json"]),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=True,
+    )
+    answer = json.loads(result.stdout)
+    assert answer["status"] == "SOLVE_STATUS_OPTIMAL" and answer["assignments"]

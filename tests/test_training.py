@@ -1,0 +1,98 @@
+"""The training job and the demo world it is usually run on."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from models import versions
+from models.recommend.artifact import RecommenderArtifact
+from training import demo
+from training.__main__ import main
+
+TINY = demo.DemoSize(users=120, items=200, sessions_per_user=3.0, technicians=5, jobs=10)
+
+
+def digest(paths: dict[str, Path]) -> dict[str, str]:
+    return {name: hashlib.sha256(path.read_bytes()).hexdigest() for name, path in paths.items()}
+
+
+def test_demo_world_is_reproducible_from_its_seed(tmp_path: Path) -> None:
+    first = demo.generate(tmp_path / "a", seed=5, size=TINY)
+    again = demo.generate(tmp_path / "b", seed=5, size=TINY)
+    other = demo.generate(tmp_path / "c", seed=6, size=TINY)
+    assert digest(first) == digest(again)
+    assert digest(first)["events.csv"] != digest(other)["events.csv"]
+
+
+def test_demo_world_has_the_structure_a_model_should_learn(world: dict[str, Path]) -> None:
+    events = pd.read_csv(world["events.csv"], dtype=str, keep_default_na=False)
+    items = pd.read_csv(world["items.csv"], dtype=str, keep_default_na=False).set_index("item_id")
+    assert set(events["event_type"]) == {"impression", "view", "click", "cart", "order"}
+    assert {"browse", "new_home", "after_order", "service_reminder"} <= set(events["scene"])
+    orders = events[events["event_type"] == "order"].join(items, on="item_id")
+    # Consumables come back: filters are ordered again, and always for the brand of purifier owned.
+    filters = orders[orders["category"] == "purifier_filter"]
+    assert filters.groupby("user_id").size().max() >= 2
+    purifier_brands = orders[orders["category"] == "water_purifier"].groupby("user_id")["brand"].agg(set)
+    assert all(
+        brand in purifier_brands[user]
+        for user, brand in zip(filters["user_id"], filters["brand"], strict=True)
+    )
+    # Scenes shift what is bought: installation is ordered after a purchase, never while browsing.
+    assert set(orders.loc[orders["category"] == "installation", "scene"]) == {"after_order"}
+
+
+def test_train_command_publishes_a_verified_version(world: dict[str, Path], tmp_path: Path, capsys) -> None:
+    out = tmp_path / "models"
+    code = main(
+        [
+            "train",
+            "--events",
+            str(world["events.csv"]),
+            "--items",
+            str(world["items.csv"]),
+            "--users",
+            str(world["users.csv"]),
+            "--out",
+            str(out),
+            "--factors",
+            "8",
+            "--iterations",
+            "3",
+            "--event-weight",
+            "click=3",
+        ]
+    )
+    assert code == 0
+    (name,) = versions.list_versions(out)
+    manifest = versions.read_manifest(out / name)
+    assert manifest["parameters"]["factors"] == 8
+    assert manifest["parameters"]["event_weights"]["click"] == 3.0
+    assert manifest["counts"]["items"] == len(pd.read_csv(world["items.csv"]))
+    assert len(manifest["data_fingerprint"]) == 64
+    artifact = RecommenderArtifact.load(out / name)
+    assert artifact.item_factors.shape[1] == 8
+    assert np.isclose(artifact.session_confidence, 5.0 * 3.0)
+    printed = capsys.readouterr().out
+    assert "events.csv: read" in printed and "published" in printed
+
+
+def test_train_command_reports_a_bad_file_and_exits_nonzero(tmp_path: Path, capsys) -> None:
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title\ni1,Sofa\n")
+    code = main(["train", "--events", str(items), "--items", str(items), "--out", str(tmp_path / "m")])
+    assert code == 2
+    assert "category" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("bad", ["click", "=3", "click=lots"])
+def test_event_weight_flag_must_be_type_equals_number(bad: str, tmp_path: Path) -> None:
+    code = main(
+        ["train", "--events", "e.csv", "--items", "i.csv", "--out", str(tmp_path), "--event-weight", bad]
+    )
+    assert code == 2

@@ -1,0 +1,215 @@
+"""Reading event logs, catalogs and user tables (CSV, JSON Lines or Parquet), validated.
+
+One reader serves every format: the file's suffix picks the parser, and the same column rules apply to
+all three. A row that breaks a rule is dropped and counted under its reason, with the first examples
+kept, so that nothing is lost without a trace.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
+    "impression": 0.0,
+    "view": 1.0,
+    "click": 2.0,
+    "cart": 4.0,
+    "order": 8.0,
+}
+EXAMPLES_KEPT = 3
+
+
+class DataError(Exception):
+    """The file cannot be read at all (unknown format, missing required column, unreadable)."""
+
+
+@dataclass
+class ReadReport:
+    """What a reader read, kept and dropped, and why."""
+
+    source: str
+    rows_read: int = 0
+    dropped: Counter[str] = field(default_factory=Counter)
+    examples: dict[str, list[str]] = field(default_factory=dict)
+
+    @property
+    def rows_kept(self) -> int:
+        return self.rows_read - sum(self.dropped.values())
+
+    def drop(self, reason: str, rows: pd.DataFrame | list[str]) -> None:
+        count = len(rows)
+        if not count:
+            return
+        self.dropped[reason] += count
+        if isinstance(rows, pd.DataFrame):
+            samples = [f"record {i + 1}: {dict(r)}" for i, r in rows.head(EXAMPLES_KEPT).iterrows()]
+        else:
+            samples = list(rows[:EXAMPLES_KEPT])
+        self.examples.setdefault(reason, []).extend(
+            samples[: EXAMPLES_KEPT - len(self.examples.get(reason, []))]
+        )
+
+    def summary(self) -> str:
+        lines = [f"{self.source}: read {self.rows_read}, kept {self.rows_kept}"]
+        for reason, count in sorted(self.dropped.items()):
+            lines.append(f"  dropped {count} {reason}; e.g. {'; '.join(self.examples.get(reason, []))}")
+        return "\n".join(lines)
+
+
+def read_table(path: Path, report: ReadReport) -> pd.DataFrame:
+    """All columns as strings ("" when empty), whatever the format."""
+    name = path.name.lower().removesuffix(".gz")
+    try:
+        if name.endswith(".csv"):
+            bad: list[str] = []
+            frame = pd.read_csv(
+                path,
+                dtype=str,
+                keep_default_na=False,
+                engine="python",
+                on_bad_lines=lambda line: bad.append(",".join(line)) and None,
+                quoting=csv.QUOTE_MINIMAL,
+            )
+            report.rows_read += len(bad)
+            report.drop("malformed_line", [f"wrong number of fields: {line[:120]}" for line in bad])
+        elif name.endswith((".jsonl", ".ndjson", ".json")):
+            frame = _read_json_lines(path, report)
+        elif name.endswith(".parquet"):
+            frame = pd.read_parquet(path)
+        else:
+            raise DataError(f"{path}: unknown format (use .csv, .jsonl or .parquet, optionally .gz for text)")
+    except (OSError, ValueError, pd.errors.ParserError) as error:
+        raise DataError(f"{path}: {error}") from error
+    report.rows_read += len(frame)
+    return frame.apply(_as_text).reset_index(drop=True)
+
+
+def _read_json_lines(path: Path, report: ReadReport) -> pd.DataFrame:
+    records, bad = [], []
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rt", encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                record = None
+            if isinstance(record, dict):
+                records.append(record)
+            else:
+                bad.append(f"line {number}: not a JSON object: {line.strip()[:120]}")
+    report.rows_read += len(bad)
+    report.drop("malformed_line", bad)
+    return pd.DataFrame.from_records(records)
+
+
+def _as_text(column: pd.Series) -> pd.Series:
+    text = column.astype(object).where(column.notna(), "")
+    # JSON and Parquet give numbers; 1.0 for an id or a timestamp means "1".
+    return text.map(
+        lambda v: format(v, "g") if isinstance(v, float) and float(v).is_integer() else str(v)
+    ).str.strip()
+
+
+def _require(frame: pd.DataFrame, path: Path, columns: list[str]) -> None:
+    missing = [c for c in columns if c not in frame.columns]
+    if missing:
+        raise DataError(
+            f"{path}: missing required column(s) {', '.join(missing)}; has {', '.join(frame.columns)}"
+        )
+
+
+def _keep(frame: pd.DataFrame, ok: pd.Series, reason: str, report: ReadReport) -> pd.DataFrame:
+    report.drop(reason, frame[~ok])
+    return frame[ok]
+
+
+def parse_timestamps(text: pd.Series) -> pd.Series:
+    """Unix seconds (float) from ISO 8601 or Unix-seconds text; NaN where neither."""
+    numeric = pd.to_numeric(text, errors="coerce")
+    iso = pd.to_datetime(text.where(numeric.isna()), utc=True, format="ISO8601", errors="coerce")
+    iso_seconds = (iso - pd.Timestamp(0, tz="UTC")).dt.total_seconds()
+    return numeric.where(numeric.notna(), iso_seconds).astype(float)
+
+
+def read_items(path: Path) -> tuple[pd.DataFrame, ReadReport]:
+    """Columns: item_id, title, category, brand, price (float, NaN unknown), in_stock (bool), tags (list)."""
+    report = ReadReport(str(path))
+    frame = read_table(path, report)
+    _require(frame, path, ["item_id", "title", "category"])
+    for optional in ("brand", "price", "in_stock", "tags"):
+        if optional not in frame.columns:
+            frame[optional] = ""
+    frame = _keep(frame, frame["item_id"] != "", "missing_item_id", report)
+    frame = _keep(frame, frame["category"] != "", "missing_category", report)
+    price = pd.to_numeric(frame["price"].where(frame["price"] != ""), errors="coerce")
+    frame = _keep(frame, (frame["price"] == "") | (price.notna() & (price >= 0)), "malformed_price", report)
+    stock = frame["in_stock"].str.lower().map(_BOOLEANS)
+    frame = _keep(frame, stock.notna(), "malformed_in_stock", report)
+    frame = _keep(frame, ~frame.duplicated("item_id", keep="last"), "duplicate_item_id", report)
+    frame = frame.assign(
+        price=pd.to_numeric(frame["price"].where(frame["price"] != ""), errors="coerce").astype(float),
+        in_stock=frame["in_stock"].str.lower().map(_BOOLEANS).astype(bool),
+        tags=frame["tags"].map(lambda t: [x.strip() for x in t.split("|") if x.strip()]),
+    )
+    return frame.reset_index(drop=True), report
+
+
+_BOOLEANS = {"": True, "true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def read_users(path: Path) -> tuple[pd.DataFrame, ReadReport]:
+    """Column user_id plus any attribute columns, all text."""
+    report = ReadReport(str(path))
+    frame = read_table(path, report)
+    _require(frame, path, ["user_id"])
+    frame = _keep(frame, frame["user_id"] != "", "missing_user_id", report)
+    frame = _keep(frame, ~frame.duplicated("user_id", keep="last"), "duplicate_user_id", report)
+    return frame.reset_index(drop=True), report
+
+
+def read_events(
+    path: Path, event_weights: dict[str, float], item_ids: set[str] | None = None
+) -> tuple[pd.DataFrame, ReadReport]:
+    """Columns: timestamp (Unix seconds), user_id, item_id, event_type, touchpoint, scene, value (float,
+    NaN when absent), recommendation_id. Event types must have a weight; items must be in the catalog
+    when one is given."""
+    report = ReadReport(str(path))
+    frame = read_table(path, report)
+    _require(frame, path, ["timestamp", "user_id", "item_id", "event_type"])
+    for optional in ("touchpoint", "scene", "value", "recommendation_id"):
+        if optional not in frame.columns:
+            frame[optional] = ""
+    frame = _keep(frame, frame["user_id"] != "", "missing_user_id", report)
+    frame = _keep(frame, frame["item_id"] != "", "missing_item_id", report)
+    timestamps = parse_timestamps(frame["timestamp"])
+    frame = _keep(frame.assign(timestamp=timestamps), timestamps.notna(), "malformed_timestamp", report)
+    frame = frame.assign(event_type=frame["event_type"].str.lower())
+    frame = _keep(frame, frame["event_type"].isin(list(event_weights)), "unknown_event_type", report)
+    value = pd.to_numeric(frame["value"].where(frame["value"] != ""), errors="coerce")
+    frame = _keep(frame, (frame["value"] == "") | value.notna(), "malformed_value", report)
+    if item_ids is not None:
+        frame = _keep(frame, frame["item_id"].isin(item_ids), "unknown_item", report)
+    frame = _keep(frame, ~frame.duplicated(keep="first"), "duplicate", report)
+    frame = frame.assign(value=pd.to_numeric(frame["value"].where(frame["value"] != ""), errors="coerce"))
+    columns = [
+        "timestamp",
+        "user_id",
+        "item_id",
+        "event_type",
+        "touchpoint",
+        "scene",
+        "value",
+        "recommendation_id",
+    ]
+    return frame[columns].sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(
+        drop=True
+    ), report
