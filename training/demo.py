@@ -352,7 +352,7 @@ def _visit(
     return followups
 
 
-def _dispatch_day(rng: np.random.Generator, size: DemoSize) -> dict:
+def dispatch_day(rng: np.random.Generator, size: DemoSize) -> dict:
     """A day of open jobs and technicians in Shanghai, as an AssignJobsRequest in protobuf's JSON mapping."""
     lat0, lng0 = CITIES["shanghai"]
     day = datetime(2026, 11, 2, tzinfo=UTC) - timedelta(hours=8)  # midnight, Shanghai time
@@ -427,5 +427,5 @@ def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict
         columns=["user_id", "city", "segment", "age_band", "life_stage"],
     ).to_csv(paths["users.csv"], index=False)
     events.to_csv(paths["events.csv"], index=False)
-    paths["dispatch_day.json"].write_text(json.dumps(_dispatch_day(rng, size), indent=1) + "\n")
+    paths["dispatch_day.json"].write_text(json.dumps(dispatch_day(rng, size), indent=1) + "\n")
     return paths

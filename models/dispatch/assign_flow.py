@@ -75,10 +75,12 @@ def solve_assign(problem: Problem, elig: Eligibility) -> Plan:
     chosen = pair_flow > 0
     tech_of_job = np.full(n_jobs, -1)
     tech_of_job[pair_job[chosen]] = pair_tech[chosen]
-    return _plan(problem, elig, tech_of_job, started)
+    return plan_from_assignment(problem, elig, tech_of_job, started)
 
 
-def _plan(problem: Problem, elig: Eligibility, tech_of_job: np.ndarray, started: float) -> Plan:
+def plan_from_assignment(
+    problem: Problem, elig: Eligibility, tech_of_job: np.ndarray, started: float
+) -> Plan:
     jobs, techs = problem.jobs, problem.technicians
     n_tech = len(techs)
     balance = problem.options.weights.balance

@@ -1,0 +1,1 @@
+"""Benchmarks: `make bench` runs them all; each module runs alone too (`python -m benchmarks.NAME`)."""
