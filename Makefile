@@ -23,8 +23,8 @@ bench: $(VENV)/.installed $(PB)/.generated
 	$(PY) -m benchmarks
 
 lint: $(VENV)/.installed $(PB)/.generated
-	$(PY) -m ruff check service models training tests
-	$(PY) -m ruff format --check service models training tests
+	$(PY) -m ruff check service models training tests benchmarks
+	$(PY) -m ruff format --check service models training tests benchmarks
 
 proto: $(PB)/.generated
 
