@@ -7,14 +7,16 @@ PIP := $(PY) -m pip
 STATE := .shifu
 DEMO := $(STATE)/demo
 MODELS := $(STATE)/models
+TIERS := $(STATE)/tiers
+REPORTS := $(STATE)/supply-demand
 PORT ?= 50051
 PROTOS := $(wildcard proto/shifu/v1/*.proto)
 PB := service/pb
 
-.PHONY: run test bench lint proto demo train clean
+.PHONY: run test bench lint proto demo train tiers clean
 
-run: $(MODELS)/.trained
-	$(PY) -m service --model-dir $(MODELS) --port $(PORT)
+run: $(MODELS)/.trained $(TIERS)/.computed
+	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --port $(PORT)
 
 test: $(VENV)/.installed $(PB)/.generated
 	$(PY) -m pytest -q
@@ -31,6 +33,8 @@ proto: $(PB)/.generated
 demo: $(DEMO)/.generated
 
 train: $(MODELS)/.trained
+
+tiers: $(TIERS)/.computed
 
 # pip < 25.3 still builds lightfm 1.17's setup.py-only sdist; it must see numpy and scipy first.
 $(VENV)/.installed: pyproject.toml
@@ -57,6 +61,11 @@ $(DEMO)/.generated: $(VENV)/.installed
 $(MODELS)/.trained: $(DEMO)/.generated $(PB)/.generated
 	$(PY) -m training train --events $(DEMO)/events.csv --items $(DEMO)/items.csv \
 		--users $(DEMO)/users.csv --out $(MODELS)
+	touch $@
+
+$(TIERS)/.computed: $(DEMO)/.generated $(PB)/.generated
+	$(PY) -m training tiers --jobs $(DEMO)/job_log.csv --out $(TIERS)
+	$(PY) -m training supply-demand --jobs $(DEMO)/job_log.csv --out $(REPORTS)
 	touch $@
 
 clean:

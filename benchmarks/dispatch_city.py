@@ -28,10 +28,9 @@ from training import demo
 
 
 def city(n_jobs: int, n_technicians: int, seed: int, windows: bool) -> dp.Problem:
-    request = json_format.ParseDict(
-        demo.dispatch_day(np.random.default_rng(seed), demo.DemoSize(jobs=n_jobs, technicians=n_technicians)),
-        pb.AssignJobsRequest(),
-    )
+    size = demo.DemoSize(jobs=n_jobs, technicians=n_technicians)
+    day = demo.dispatch_day(np.random.default_rng(seed), size, with_tiers=True)
+    request = json_format.ParseDict(day, pb.AssignJobsRequest())
     if not windows:
         for job in request.jobs:
             job.ClearField("time_window")

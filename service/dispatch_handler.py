@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 import grpc
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
@@ -13,6 +15,7 @@ from models.errors import FieldError
 from service.errors import RpcFailure, rpc
 from service.pb.shifu.v1 import common_pb2, dispatch_pb2_grpc
 from service.pb.shifu.v1 import dispatch_pb2 as pb
+from service.registry import VersionRegistry
 
 DEFAULT_TIER = 1
 DEFAULT_SPEED_KMH = 30.0
@@ -63,14 +66,17 @@ def to_job(message: pb.Job, path: str) -> dp.Job:
     )
 
 
-def to_technician(message: pb.Technician, path: str) -> dp.Technician:
+def to_technician(
+    message: pb.Technician, path: str, computed_tier: Callable[[str], int | None] = lambda _: None
+) -> dp.Technician:
+    """A tier of 0 (unset) takes the technician's computed tier, else DEFAULT_TIER."""
     if message.tier < 0:
         raise FieldError(f"{path}.tier", f"must be >= 0, got {message.tier}")
     return dp.Technician(
         technician_id=message.technician_id,
         location=_point(message, path),
         skills=frozenset(message.skills),
-        tier=message.tier or DEFAULT_TIER,
+        tier=message.tier or computed_tier(message.technician_id) or DEFAULT_TIER,
         max_jobs=message.max_jobs,
         shift=_window(message, "shift", path),
         vehicle_capacity=message.vehicle_capacity,
@@ -148,8 +154,14 @@ def to_response(plan: dp.Plan) -> pb.AssignJobsResponse:
 
 
 class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
-    def __init__(self, default_time_limit_ms: int) -> None:
+    def __init__(self, default_time_limit_ms: int, tiers: VersionRegistry) -> None:
         self._default_time_limit_ms = default_time_limit_ms
+        self._tiers = tiers
+
+    def _technicians(self, messages) -> tuple[dp.Technician, ...]:
+        table = self._tiers.current()
+        computed = table.tier_of if table is not None else (lambda _: None)
+        return tuple(to_technician(t, f"technicians[{i}]", computed) for i, t in enumerate(messages))
 
     def _options(self, message: pb.AssignOptions, context: grpc.ServicerContext) -> dp.Options:
         limit = time_limit(message.time_limit_ms, self._default_time_limit_ms, context.time_remaining())
@@ -161,9 +173,7 @@ class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
     ) -> pb.AssignJobsResponse:
         problem = dp.Problem(
             jobs=tuple(to_job(j, f"jobs[{i}]") for i, j in enumerate(request.jobs)),
-            technicians=tuple(
-                to_technician(t, f"technicians[{i}]") for i, t in enumerate(request.technicians)
-            ),
+            technicians=self._technicians(request.technicians),
             options=self._options(request.options, context),
         )
         try:
@@ -182,7 +192,7 @@ class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
             raise FieldError("limit", f"must be between 0 (all) and {MAX_RANK_LIMIT}, got {request.limit}")
         ranking = rank(
             to_job(request.job, "job"),
-            tuple(to_technician(t, f"technicians[{i}]") for i, t in enumerate(request.technicians)),
+            self._technicians(request.technicians),
             self._options(request.options, context),
             request.limit,
         )

@@ -12,7 +12,7 @@ from models.recommend.recommender import ItemFilter, Query, ReasonCode, ScoredIt
 from service.errors import RpcFailure, rpc
 from service.pb.shifu.v1 import recommend_pb2 as pb
 from service.pb.shifu.v1 import recommend_pb2_grpc
-from service.registry import ModelRegistry
+from service.registry import VersionRegistry
 
 DEFAULT_LIMIT = 10
 MAX_LIMIT = 500
@@ -87,7 +87,7 @@ def to_items(items: list[ScoredItem]) -> list[pb.RecommendedItem]:
 
 
 class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
-    def __init__(self, registry: ModelRegistry) -> None:
+    def __init__(self, registry: VersionRegistry) -> None:
         self._registry = registry
 
     def _model(self):
@@ -95,7 +95,7 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
         if model is None:
             raise RpcFailure(
                 grpc.StatusCode.UNAVAILABLE,
-                f"no model version loaded yet from {self._registry.model_dir}; "
+                f"no model version loaded yet from {self._registry.root}; "
                 "train one with `python -m training train`",
             )
         return model

@@ -1,4 +1,4 @@
-"""The recommender versions the service answers with: the newest good one, swapped in atomically.
+"""Versioned artifacts the service answers with: the newest good version, swapped in atomically.
 
 A new version is loaded and checked completely before it replaces the old one; requests already
 running keep the object they started with. A version that fails to load or verify is refused, logged,
@@ -11,53 +11,64 @@ import logging
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import Generic, TypeVar
 
 from models import versions
+from models.dispatch import tiers
 from models.recommend.artifact import FORMAT, ArtifactError, RecommenderArtifact
 from models.recommend.recommender import Recommender
 
 log = logging.getLogger(__name__)
+Loaded = TypeVar("Loaded")
 
 
-def load_version(version_dir: Path) -> Recommender:
+def load_recommender(version_dir: Path) -> Recommender:
     manifest = versions.read_manifest(version_dir, verify=True)
     if manifest.get("format") != FORMAT:
         raise versions.VersionError(f"{version_dir}: format {manifest.get('format')!r}, expected {FORMAT!r}")
     return Recommender(RecommenderArtifact.load(version_dir), version_dir.name)
 
 
-class ModelRegistry:
-    def __init__(self, model_dir: Path, on_change: Callable[[Recommender], None] | None = None) -> None:
-        self.model_dir = model_dir
-        self._current: Recommender | None = None
+class VersionRegistry(Generic[Loaded]):
+    def __init__(
+        self,
+        kind: str,
+        root: Path,
+        loader: Callable[[Path], Loaded],
+        on_change: Callable[[Loaded], None] | None = None,
+    ) -> None:
+        self.kind = kind
+        self.root = root
+        self._loader = loader
+        self._current: Loaded | None = None
+        self._current_name = ""
         self._refused: set[str] = set()
         self._on_change = on_change
         self._lock = threading.Lock()  # one refresh at a time; readers never take it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def current(self) -> Recommender | None:
+    def current(self) -> Loaded | None:
         return self._current
 
     def refresh(self) -> bool:
         """Loads the newest version not yet refused, if newer than the current one. True if it swapped."""
         with self._lock:
-            current = self._current.version if self._current else ""
-            for name in reversed(versions.list_versions(self.model_dir)):
-                if name <= current:
+            for name in reversed(versions.list_versions(self.root)):
+                if name <= self._current_name:
                     return False
                 if name in self._refused:
                     continue
                 try:
-                    recommender = load_version(self.model_dir / name)
+                    loaded = self._loader(self.root / name)
                 except (versions.VersionError, ArtifactError, OSError, ValueError) as error:
                     self._refused.add(name)
-                    log.error("refused model version %s: %s", name, error)
+                    log.error("refused %s version %s: %s", self.kind, name, error)
                     continue
-                self._current = recommender
-                log.info("serving model version %s (%d items)", name, recommender.n_items)
+                self._current, self._current_name = loaded, name
+                log.info("serving %s version %s", self.kind, name)
                 if self._on_change:
-                    self._on_change(recommender)
+                    self._on_change(loaded)
                 return True
             return False
 
@@ -67,7 +78,7 @@ class ModelRegistry:
     def start(self, poll_seconds: float) -> None:
         self.refresh()
         self._thread = threading.Thread(
-            target=self._watch, args=(poll_seconds,), name="model-watch", daemon=True
+            target=self._watch, args=(poll_seconds,), name=f"{self.kind}-watch", daemon=True
         )
         self._thread.start()
 
@@ -81,4 +92,14 @@ class ModelRegistry:
             try:
                 self.refresh()
             except Exception:  # the watcher must outlive any one bad directory listing
-                log.exception("model refresh failed")
+                log.exception("%s refresh failed", self.kind)
+
+
+def recommender_registry(
+    root: Path, on_change: Callable[[Recommender], None] | None = None
+) -> VersionRegistry:
+    return VersionRegistry("model", root, load_recommender, on_change)
+
+
+def tier_registry(root: Path) -> VersionRegistry:
+    return VersionRegistry("tiers", root, tiers.load)

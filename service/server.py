@@ -17,7 +17,7 @@ from service.config import Settings
 from service.dispatch_handler import DispatchHandler
 from service.pb.shifu.v1 import dispatch_pb2, dispatch_pb2_grpc, recommend_pb2, recommend_pb2_grpc
 from service.recommend_handler import RecommendHandler
-from service.registry import ModelRegistry
+from service.registry import VersionRegistry, recommender_registry, tier_registry
 
 log = logging.getLogger(__name__)
 
@@ -31,7 +31,8 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class RunningServer:
     server: grpc.Server
     port: int
-    registry: ModelRegistry
+    registry: VersionRegistry
+    tiers: VersionRegistry
     health: health.HealthServicer
     settings: Settings
 
@@ -41,6 +42,7 @@ class RunningServer:
         self.health.enter_graceful_shutdown()
         self.server.stop(self.settings.grace_seconds).wait()
         self.registry.stop()
+        self.tiers.stop()
         log.info("stopped")
 
 
@@ -56,10 +58,11 @@ def start(settings: Settings) -> RunningServer:
         health_servicer.set(RECOMMEND, SERVING)
         health_servicer.set("", SERVING)
 
-    registry = ModelRegistry(settings.model_dir, on_change=on_model)
+    registry = recommender_registry(settings.model_dir, on_change=on_model)
+    tier_table = tier_registry(settings.tiers_dir)
     recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(registry), server)
     dispatch_pb2_grpc.add_DispatchServiceServicer_to_server(
-        DispatchHandler(settings.default_time_limit_ms), server
+        DispatchHandler(settings.default_time_limit_ms, tier_table), server
     )
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -81,8 +84,9 @@ def start(settings: Settings) -> RunningServer:
         raise OSError(f"cannot bind {settings.host}:{settings.port}")
     server.start()
     registry.start(settings.poll_seconds)
+    tier_table.start(settings.poll_seconds)
     log.info("serving on %s:%d, models from %s", settings.host, port, settings.model_dir)
-    return RunningServer(server, port, registry, health_servicer, settings)
+    return RunningServer(server, port, registry, tier_table, health_servicer, settings)
 
 
 def serve(settings: Settings) -> None:

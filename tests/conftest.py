@@ -14,7 +14,9 @@ from service.server import RunningServer, start
 from training import demo
 from training.train import TrainConfig, train
 
-SMALL_WORLD = demo.DemoSize(users=600, items=400, sessions_per_user=4.0, technicians=30, jobs=80)
+SMALL_WORLD = demo.DemoSize(
+    users=600, items=400, sessions_per_user=4.0, technicians=30, jobs=80, job_log_technicians=150
+)
 
 
 @pytest.fixture(scope="session")
@@ -35,9 +37,16 @@ def model_dir(world: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
     return out
 
 
-def start_server(model_dir: Path, **overrides: object) -> RunningServer:
+def start_server(model_dir: Path, tiers_dir: Path | None = None, **overrides: object) -> RunningServer:
+    """A server on a free port; without `tiers_dir`, one that has no tier table (never the working tree's)."""
     settings = dataclasses.replace(
-        Settings(), model_dir=model_dir, port=0, poll_seconds=0.1, grace_seconds=5.0, **overrides
+        Settings(),
+        model_dir=model_dir,
+        tiers_dir=tiers_dir or model_dir.parent / f"{model_dir.name}-no-tiers",
+        port=0,
+        poll_seconds=0.1,
+        grace_seconds=5.0,
+        **overrides,
     )
     return start(settings)
 

@@ -23,6 +23,7 @@ from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 from grpc_status import rpc_status
 
 from models import versions
+from models.dispatch import tiers as tier_table
 from service.pb.shifu.v1 import dispatch_pb2 as dpb
 from service.pb.shifu.v1 import dispatch_pb2_grpc, recommend_pb2_grpc
 from service.pb.shifu.v1 import recommend_pb2 as rpb
@@ -383,3 +384,47 @@ def test_the_client_command_talks_to_the_server(server, world) -> None:
     )
     answer = json.loads(result.stdout)
     assert answer["status"] == "SOLVE_STATUS_OPTIMAL" and answer["assignments"]
+
+
+def publish_tiers(root: Path, tiers_by_technician: dict[str, int]) -> None:
+    def write(directory: Path) -> dict:
+        rows = ["technician_id,period,tier"] + [
+            f"{t},2026-10,{tier}" for t, tier in tiers_by_technician.items()
+        ]
+        rows.append("near,2026-09,5")  # an older period never overrides the latest
+        (directory / tier_table.TABLE_FILE).write_text("\n".join(rows) + "\n")
+        return {"format": tier_table.FORMAT}
+
+    versions.publish(root, write)
+
+
+def test_dispatch_uses_computed_tiers_when_the_request_leaves_tier_unset(
+    tmp_path: Path, model_dir: Path
+) -> None:
+    publish_tiers(tmp_path / "tiers", {"near": 1, "far": 5})
+    running = start_server(model_dir, tiers_dir=tmp_path / "tiers")
+    here = dpb.Technician(technician_id="near", skills=["repair"])
+    here.location.lat, here.location.lng = 31.2300, 121.47
+    there = dpb.Technician(technician_id="far", skills=["repair"])
+    there.location.lat, there.location.lng = 31.2310, 121.47  # 110 m further
+    job = dpb.Job(job_id="j", required_skills=["repair"], priority=3)
+    job.location.lat, job.location.lng = 31.2290, 121.47
+    try:
+        with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
+            stub = dispatch_pb2_grpc.DispatchServiceStub(channel)
+            ranked = stub.RankTechnicians(
+                dpb.RankTechniciansRequest(job=job, technicians=[here, there]), timeout=10
+            )
+            assert [t.technician_id for t in ranked.technicians] == ["far", "near"]
+            assigned = stub.AssignJobs(
+                dpb.AssignJobsRequest(jobs=[job], technicians=[here, there]), timeout=10
+            )
+            assert assigned.assignments[0].technician_id == "far"
+            # A tier in the request wins over the computed one.
+            here.tier, there.tier = 5, 1
+            ranked = stub.RankTechnicians(
+                dpb.RankTechniciansRequest(job=job, technicians=[here, there]), timeout=10
+            )
+            assert [t.technician_id for t in ranked.technicians] == ["near", "far"]
+    finally:
+        running.shutdown()

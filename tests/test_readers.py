@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_events, read_items, read_users
+from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_events, read_items, read_jobs, read_users
 
 EVENTS = [
     {
@@ -149,3 +149,34 @@ def test_json_lines_that_are_not_objects_are_counted(tmp_path: Path) -> None:
     events, report = read_events(path, DEFAULT_EVENT_WEIGHTS)
     assert len(events) == 1 and report.rows_read == 3 and report.dropped["malformed_line"] == 2
     assert events.loc[0, "timestamp"] == 1790000000.0
+
+
+def test_job_log_is_typed_and_inconsistent_lifecycles_are_reported(tmp_path: Path) -> None:
+    base = {
+        "technician_id": "t1", "city": "shanghai", "category": "repair", "created_at": "2026-08-01T08:00:00Z",
+        "accepted_at": "2026-08-01T08:10:00Z", "completed_at": "2026-08-01T12:00:00Z",
+        "time_window_start": "2026-08-01T10:00:00Z", "time_window_end": "2026-08-01T12:00:00Z",
+        "verified": "true", "rating": "5", "complaint": "",
+    }  # fmt: skip
+    rows = [
+        {**base, "job_id": "ok"},
+        {**base, "job_id": "never-taken", "technician_id": "", "accepted_at": "", "completed_at": ""},
+        {**base, "job_id": "done-before-accepted", "completed_at": "2026-08-01T08:05:00Z"},
+        {**base, "job_id": "done-by-nobody", "technician_id": ""},
+        {**base, "job_id": "bad-rating", "rating": "6"},
+        {**base, "job_id": "bad-flag", "verified": "perhaps"},
+        {**base, "job_id": "bad-time", "created_at": "soon"},
+        {**base, "job_id": ""},
+    ]
+    jobs, report = read_jobs(write(rows, tmp_path / "jobs.csv"))
+    assert dict(report.dropped) == {
+        "inconsistent_lifecycle": 2,
+        "malformed_rating": 1,
+        "malformed_flag": 1,
+        "malformed_timestamp": 1,
+        "missing_job_id": 1,
+    }
+    by_id = jobs.set_index("job_id")
+    assert by_id.loc["ok", "verified"] and not by_id.loc["ok", "complaint"] and by_id.loc["ok", "rating"] == 5
+    assert pd.isna(by_id.loc["never-taken", "completed_at"])
+    assert by_id.loc["ok", "completed_at"] - by_id.loc["ok", "created_at"] == 4 * 3600

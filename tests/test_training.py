@@ -14,7 +14,9 @@ from models.recommend.artifact import RecommenderArtifact
 from training import demo
 from training.__main__ import main
 
-TINY = demo.DemoSize(users=120, items=200, sessions_per_user=3.0, technicians=5, jobs=10)
+TINY = demo.DemoSize(
+    users=120, items=200, sessions_per_user=3.0, technicians=5, jobs=10, job_log_technicians=8
+)
 
 
 def digest(paths: dict[str, Path]) -> dict[str, str]:
@@ -96,3 +98,36 @@ def test_event_weight_flag_must_be_type_equals_number(bad: str, tmp_path: Path) 
         ["train", "--events", "e.csv", "--items", "i.csv", "--out", str(tmp_path), "--event-weight", bad]
     )
     assert code == 2
+
+
+def test_tiers_and_supply_demand_commands_publish_reports(
+    world: dict[str, Path], tmp_path: Path, capsys
+) -> None:
+    assert (
+        main(
+            [
+                "tiers",
+                "--jobs",
+                str(world["job_log.csv"]),
+                "--out",
+                str(tmp_path / "tiers"),
+                "--period",
+                "28d",
+            ]
+        )
+        == 0
+    )
+    (name,) = versions.list_versions(tmp_path / "tiers")
+    manifest = versions.read_manifest(tmp_path / "tiers" / name)
+    assert manifest["format"] == "shifu.tiers/1" and manifest["parameters"]["period"] == "28d"
+    assert manifest["latest_period"].endswith("+28d")
+    assert main(["supply-demand", "--jobs", str(world["job_log.csv"]), "--out", str(tmp_path / "sd")]) == 0
+    printed = capsys.readouterr().out
+    assert "job_log.csv: read" in printed and "core" in printed and "orders_at_risk" in printed
+
+
+def test_tiers_command_refuses_a_log_without_required_columns(tmp_path: Path, capsys) -> None:
+    log = tmp_path / "jobs.csv"
+    log.write_text("job_id,technician_id\nj1,t1\n")
+    assert main(["tiers", "--jobs", str(log), "--out", str(tmp_path / "t")]) == 2
+    assert "completed_at" in capsys.readouterr().err

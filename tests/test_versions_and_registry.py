@@ -10,7 +10,7 @@ import pytest
 
 from models import versions
 from models.recommend.recommender import Query
-from service.registry import ModelRegistry
+from service.registry import recommender_registry
 
 
 def copy_version(source_dir: Path, target_root: Path, name: str) -> Path:
@@ -49,7 +49,7 @@ def test_directories_without_a_manifest_are_not_versions(tmp_path: Path) -> None
 
 
 def test_registry_serves_nothing_until_a_version_appears(tmp_path: Path, model_dir: Path) -> None:
-    registry = ModelRegistry(tmp_path / "not-yet-created")
+    registry = recommender_registry(tmp_path / "not-yet-created")
     assert registry.refresh() is False and registry.current() is None
     copy_version(model_dir, tmp_path / "not-yet-created", "20260101T000000Z-aaaaaa")
     assert registry.refresh() is True
@@ -60,7 +60,7 @@ def test_corrupt_newer_version_is_refused_and_the_old_one_keeps_serving(
     tmp_path: Path, model_dir: Path
 ) -> None:
     copy_version(model_dir, tmp_path, "20260101T000000Z-aaaaaa")
-    registry = ModelRegistry(tmp_path)
+    registry = recommender_registry(tmp_path)
     registry.refresh()
     old = registry.current()
 
@@ -85,7 +85,7 @@ def test_version_of_another_format_is_refused(tmp_path: Path, model_dir: Path) -
     manifest = json.loads((version / "manifest.json").read_text())
     manifest["format"] = "someone-else/9"
     (version / "manifest.json").write_text(json.dumps(manifest))
-    registry = ModelRegistry(tmp_path)
+    registry = recommender_registry(tmp_path)
     assert registry.refresh() is False and registry.current() is None
 
 
@@ -95,6 +95,6 @@ def test_at_start_the_newest_good_version_is_chosen_over_a_corrupt_newest(
     copy_version(model_dir, tmp_path, "20260101T000000Z-aaaaaa")
     broken = copy_version(model_dir, tmp_path, "20260201T000000Z-bbbbbb")
     (broken / "recommender.npz").unlink()
-    registry = ModelRegistry(tmp_path)
+    registry = recommender_registry(tmp_path)
     assert registry.refresh() is True
     assert registry.current().version == "20260101T000000Z-aaaaaa"

@@ -1,4 +1,4 @@
-"""Offline jobs: `python -m training demo|train ...`."""
+"""Offline jobs: `python -m training demo|train|tiers|supply-demand ...`."""
 
 from __future__ import annotations
 
@@ -7,8 +7,12 @@ import logging
 import sys
 from pathlib import Path
 
-from training import demo
-from training.readers import DEFAULT_EVENT_WEIGHTS, DataError
+import pandas as pd
+
+from training import demo, supply_demand, tiers
+from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_jobs
+from training.supply_demand import SupplyDemandConfig
+from training.tiers import TierConfig
 from training.train import TrainConfig, train
 
 
@@ -23,6 +27,46 @@ def _weights(pairs: list[str]) -> dict[str, float]:
         if not sep or not name.strip():
             raise argparse.ArgumentTypeError(f"--event-weight takes TYPE=WEIGHT, got {pair!r}")
     return weights
+
+
+def _read_jobs(path: Path) -> pd.DataFrame:
+    jobs, report = read_jobs(path)
+    print(report.summary())
+    if jobs.empty:
+        raise ValueError(f"{path}: no jobs left to analyse")
+    return jobs
+
+
+def _tiers(args: argparse.Namespace) -> int:
+    config = TierConfig(
+        period=args.period,
+        threshold_method=args.threshold_method,
+        threshold_quantile=args.threshold_quantile,
+        attendance_threshold=args.attendance_threshold,
+        efficiency_threshold=args.efficiency_threshold,
+        utc_offset_hours=args.utc_offset_hours,
+    )
+    table, thresholds = tiers.compute(_read_jobs(args.jobs), config)
+    version = tiers.publish(table, thresholds, config, args.jobs, args.out)
+    latest = table[table["period"] == table["period"].max()]
+    print(f"period {latest['period'].iat[0]}: thresholds {thresholds[latest['period'].iat[0]]}")
+    print(latest.groupby(["segment", "tier"]).size().rename("technicians").to_string())
+    print(f"published {version} (report: {version / 'report.html'})")
+    return 0
+
+
+def _supply_demand(args: argparse.Namespace) -> int:
+    config = SupplyDemandConfig(
+        window_days=args.window_days, alpha=args.alpha, utc_offset_hours=args.utc_offset_hours
+    )
+    table = supply_demand.daily_table(_read_jobs(args.jobs), config)
+    version = supply_demand.publish(table, config, args.jobs, args.out)
+    flagged = table[table["orders_at_risk"] | table["technicians_at_risk"]]
+    print(f"{len(table)} cell-days; flagged:")
+    columns = ["date", "city", "category", "due", "completed", "never_taken", "capacity"]
+    print(flagged[[*columns, "orders_at_risk", "technicians_at_risk"]].to_string(index=False))
+    print(f"published {version} (report: {version / 'report.html'})")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,6 +100,27 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of an event type (repeatable; adds custom types)",
     )
 
+    r = commands.add_parser("tiers", help="technician metrics, segments and tiers from the job log")
+    r.add_argument("--jobs", type=Path, required=True)
+    r.add_argument(
+        "--out", type=Path, required=True, help="tier directory; the version goes in a subdirectory"
+    )
+    r.add_argument("--period", choices=["month", "28d"], default=TierConfig.period)
+    r.add_argument("--threshold-method", choices=["otsu", "quantile"], default=TierConfig.threshold_method)
+    r.add_argument("--threshold-quantile", type=float, default=TierConfig.threshold_quantile)
+    r.add_argument("--attendance-threshold", type=float, help="fixed cut in attendance days")
+    r.add_argument("--efficiency-threshold", type=float, help="fixed cut in verified jobs per attendance day")
+    r.add_argument("--utc-offset-hours", type=float, default=TierConfig.utc_offset_hours)
+
+    s = commands.add_parser("supply-demand", help="daily supply and demand per city and category, flagged")
+    s.add_argument("--jobs", type=Path, required=True)
+    s.add_argument(
+        "--out", type=Path, required=True, help="report directory; the version goes in a subdirectory"
+    )
+    s.add_argument("--window-days", type=int, default=SupplyDemandConfig.window_days)
+    s.add_argument("--alpha", type=float, default=SupplyDemandConfig.alpha)
+    s.add_argument("--utc-offset-hours", type=float, default=SupplyDemandConfig.utc_offset_hours)
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.command == "demo":
@@ -64,6 +129,10 @@ def main(argv: list[str] | None = None) -> int:
             print(path)
         return 0
     try:
+        if args.command == "tiers":
+            return _tiers(args)
+        if args.command == "supply-demand":
+            return _supply_demand(args)
         config = TrainConfig(
             factors=args.factors,
             iterations=args.iterations,

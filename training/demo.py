@@ -19,6 +19,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from training.demo_jobs import JobLogSize, generate_job_log
+
 CITIES = {
     "shanghai": (31.2304, 121.4737),
     "beijing": (39.9042, 116.4074),
@@ -104,6 +106,7 @@ class DemoSize:
     days: int = 90
     technicians: int = 80
     jobs: int = 300
+    job_log_technicians: int = 150
 
 
 @dataclass
@@ -352,8 +355,11 @@ def _visit(
     return followups
 
 
-def dispatch_day(rng: np.random.Generator, size: DemoSize) -> dict:
-    """A day of open jobs and technicians in Shanghai, as an AssignJobsRequest in protobuf's JSON mapping."""
+def dispatch_day(rng: np.random.Generator, size: DemoSize, with_tiers: bool = False) -> dict:
+    """A day of open jobs and technicians in Shanghai, as an AssignJobsRequest in protobuf's JSON mapping.
+
+    Technicians are named like the job log's (t0000, ...). Without `with_tiers` their tier is left
+    unset, so that the service uses the tiers it computed from the job log."""
     lat0, lng0 = CITIES["shanghai"]
     day = datetime(2026, 11, 2, tzinfo=UTC) - timedelta(hours=8)  # midnight, Shanghai time
 
@@ -375,10 +381,10 @@ def dispatch_day(rng: np.random.Generator, size: DemoSize) -> dict:
         first = float(rng.choice([8, 9, 10]))
         technicians.append(
             {
-                "technicianId": f"t{t:03d}",
+                "technicianId": f"t{t:04d}",
                 "location": point(),
                 "skills": skills,
-                "tier": int(rng.choice([1, 2, 3])),
+                "tier": int(rng.choice([1, 2, 3])) if with_tiers else 0,
                 "maxJobs": int(rng.integers(3, 7)),
                 "shift": {"start": stamp(first), "end": stamp(first + 9)},
                 "vehicleCapacity": float(rng.choice([2, 4, 6, 10])),
@@ -408,13 +414,22 @@ def dispatch_day(rng: np.random.Generator, size: DemoSize) -> dict:
 
 
 def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict[str, Path]:
-    """Writes items.csv, users.csv, events.csv and dispatch_day.json; returns their paths."""
+    """Writes items.csv, users.csv, events.csv, dispatch_day.json, job_log.csv and technician_habits.csv
+    (the habits planted in the job log, for checking tiering); returns their paths."""
     size = size or DemoSize()
     rng = np.random.default_rng(seed)
     world = _World(rng, size)
     events = _simulate(world, size)
     out_dir.mkdir(parents=True, exist_ok=True)
-    paths = {name: out_dir / name for name in ("items.csv", "users.csv", "events.csv", "dispatch_day.json")}
+    names = (
+        "items.csv",
+        "users.csv",
+        "events.csv",
+        "dispatch_day.json",
+        "job_log.csv",
+        "technician_habits.csv",
+    )
+    paths = {name: out_dir / name for name in names}
     items = world.items.assign(tags=world.items["tags"].map("|".join))
     items[["item_id", "title", "category", "brand", "price", "in_stock", "tags"]].to_csv(
         paths["items.csv"], index=False
@@ -428,4 +443,7 @@ def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict
     ).to_csv(paths["users.csv"], index=False)
     events.to_csv(paths["events.csv"], index=False)
     paths["dispatch_day.json"].write_text(json.dumps(dispatch_day(rng, size), indent=1) + "\n")
+    job_log, habits = generate_job_log(rng, list(CITIES), JobLogSize(technicians=size.job_log_technicians))
+    job_log.to_csv(paths["job_log.csv"], index=False)
+    habits.to_csv(paths["technician_habits.csv"], index=False)
     return paths

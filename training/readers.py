@@ -213,3 +213,57 @@ def read_events(
     return frame[columns].sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(
         drop=True
     ), report
+
+
+JOB_TIMES = ["created_at", "accepted_at", "completed_at", "time_window_start", "time_window_end"]
+
+
+def _flags(text: pd.Series, default: bool) -> pd.Series:
+    """Booleans from true/false/1/0/yes/no text (empty: `default`); NaN where unreadable."""
+    return text.str.lower().map({**_BOOLEANS, "": default})
+
+
+def read_jobs(path: Path) -> tuple[pd.DataFrame, ReadReport]:
+    """One row per job. Times become Unix seconds (NaN when empty), `verified` and `complaint` booleans,
+    `rating` a float in 1-5 (NaN when empty). A job never taken has an empty technician_id."""
+    report = ReadReport(str(path))
+    frame = read_table(path, report)
+    _require(
+        frame, path, ["job_id", "technician_id", "city", "category", "created_at", "completed_at", "verified"]
+    )
+    for optional in (
+        "required_skills",
+        "accepted_at",
+        "time_window_start",
+        "time_window_end",
+        "rating",
+        "complaint",
+    ):
+        if optional not in frame.columns:
+            frame[optional] = ""
+    frame = _keep(frame, frame["job_id"] != "", "missing_job_id", report)
+    frame = _keep(frame, frame["created_at"] != "", "missing_created_at", report)
+    times = {c: parse_timestamps(frame[c].where(frame[c] != "")) for c in JOB_TIMES}
+    readable = pd.Series(True, index=frame.index)
+    for column, parsed in times.items():
+        readable &= (frame[column] == "") | parsed.notna()
+    frame = _keep(frame, readable, "malformed_timestamp", report)
+    times = {c: t[frame.index] for c, t in times.items()}
+    ordered = ~(times["accepted_at"] < times["created_at"]) & ~(times["completed_at"] < times["accepted_at"])
+    ordered &= ~(times["time_window_end"] < times["time_window_start"])
+    ordered &= (frame["technician_id"] != "") | times["completed_at"].isna()
+    frame = _keep(frame, ordered, "inconsistent_lifecycle", report)
+    rating = pd.to_numeric(frame["rating"].where(frame["rating"] != ""), errors="coerce")
+    frame = _keep(frame, (frame["rating"] == "") | rating.between(1, 5), "malformed_rating", report)
+    verified, complaint = _flags(frame["verified"], False), _flags(frame["complaint"], False)
+    frame = _keep(frame, verified.notna() & complaint.notna(), "malformed_flag", report)
+    frame = _keep(frame, ~frame.duplicated("job_id", keep="last"), "duplicate_job_id", report)
+    return (
+        frame.assign(
+            **{c: times[c][frame.index] for c in JOB_TIMES},
+            verified=_flags(frame["verified"], False).astype(bool),
+            complaint=_flags(frame["complaint"], False).astype(bool),
+            rating=pd.to_numeric(frame["rating"].where(frame["rating"] != ""), errors="coerce").astype(float),
+        ).reset_index(drop=True),
+        report,
+    )
