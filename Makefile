@@ -16,7 +16,7 @@ PB := service/pb
 .PHONY: run test bench lint proto demo train tiers clean
 
 run: $(MODELS)/.trained $(TIERS)/.computed
-	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --port $(PORT)
+	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --touchpoints $(DEMO)/touchpoints.toml --port $(PORT)
 
 test: $(VENV)/.installed $(PB)/.generated
 	$(PY) -m pytest -q

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 
+from models.recommend.touchpoints import TouchpointConfigError
 from service import config
 from service.server import serve_workers
 
@@ -20,7 +21,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     try:
         serve_workers(settings)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, TouchpointConfigError) as error:
         logging.getLogger("service").error("%s", error)
         return 1
     return 0

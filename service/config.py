@@ -14,6 +14,7 @@ ENV_PREFIX = "SHIFU_"
 class Settings:
     model_dir: Path = Path(".shifu/models")
     tiers_dir: Path = Path(".shifu/tiers")  # technician tiers from `python -m training tiers`
+    touchpoints: str = ""  # TOML file of per-touchpoint rules; empty: the same default rules everywhere
     host: str = "127.0.0.1"
     port: int = 50051
     threads: int = 16  # concurrent RPCs per process

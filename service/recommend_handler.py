@@ -18,13 +18,7 @@ DEFAULT_LIMIT = 10
 MAX_LIMIT = 500
 MAX_IDS = 1000  # exclude and recent lists
 
-_REASON_CODES = {
-    ReasonCode.SIMILAR_TO_HISTORY: pb.REASON_CODE_SIMILAR_TO_HISTORY,
-    ReasonCode.SIMILAR_TO_SESSION: pb.REASON_CODE_SIMILAR_TO_SESSION,
-    ReasonCode.SIMILAR_ITEM: pb.REASON_CODE_SIMILAR_ITEM,
-    ReasonCode.POPULAR_IN_SCENE: pb.REASON_CODE_POPULAR_IN_SCENE,
-    ReasonCode.POPULAR: pb.REASON_CODE_POPULAR,
-}
+_REASON_CODES = {code: pb.ReasonCode.Value(f"REASON_CODE_{code.name}") for code in ReasonCode}
 
 
 def to_limit(limit: int, field: str = "limit") -> int:

@@ -17,16 +17,21 @@ from models import versions
 from models.dispatch import tiers
 from models.recommend.artifact import FORMAT, ArtifactError, RecommenderArtifact
 from models.recommend.recommender import Recommender
+from models.recommend.touchpoints import TouchpointRules
 
 log = logging.getLogger(__name__)
 Loaded = TypeVar("Loaded")
 
 
-def load_recommender(version_dir: Path) -> Recommender:
+def load_recommender(version_dir: Path, rules: TouchpointRules | None = None) -> Recommender:
     manifest = versions.read_manifest(version_dir, verify=True)
     if manifest.get("format") != FORMAT:
         raise versions.VersionError(f"{version_dir}: format {manifest.get('format')!r}, expected {FORMAT!r}")
-    return Recommender(RecommenderArtifact.load(version_dir), version_dir.name)
+    if not manifest.get("promoted", False):
+        raise versions.VersionError(
+            f"{version_dir}: not promoted by training (worse than the version it followed)"
+        )
+    return Recommender(RecommenderArtifact.load(version_dir), version_dir.name, rules)
 
 
 class VersionRegistry(Generic[Loaded]):
@@ -96,9 +101,9 @@ class VersionRegistry(Generic[Loaded]):
 
 
 def recommender_registry(
-    root: Path, on_change: Callable[[Recommender], None] | None = None
+    root: Path, on_change: Callable[[Recommender], None] | None = None, rules: TouchpointRules | None = None
 ) -> VersionRegistry:
-    return VersionRegistry("model", root, load_recommender, on_change)
+    return VersionRegistry("model", root, lambda path: load_recommender(path, rules), on_change)
 
 
 def tier_registry(root: Path) -> VersionRegistry:

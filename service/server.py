@@ -8,11 +8,13 @@ import signal
 import threading
 from concurrent import futures
 from dataclasses import dataclass
+from pathlib import Path
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from models.recommend import touchpoints
 from service.config import Settings
 from service.dispatch_handler import DispatchHandler
 from service.pb.shifu.v1 import dispatch_pb2, dispatch_pb2_grpc, recommend_pb2, recommend_pb2_grpc
@@ -58,7 +60,8 @@ def start(settings: Settings) -> RunningServer:
         health_servicer.set(RECOMMEND, SERVING)
         health_servicer.set("", SERVING)
 
-    registry = recommender_registry(settings.model_dir, on_change=on_model)
+    rules = touchpoints.load(Path(settings.touchpoints)) if settings.touchpoints else None
+    registry = recommender_registry(settings.model_dir, on_change=on_model, rules=rules)
     tier_table = tier_registry(settings.tiers_dir)
     recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(registry), server)
     dispatch_pb2_grpc.add_DispatchServiceServicer_to_server(

@@ -12,8 +12,12 @@ import pytest
 from service.config import Settings
 from service.server import RunningServer, start
 from training import demo
+from training.components import ModelConfig
 from training.train import TrainConfig, train
 
+FAST_TRAINING = TrainConfig(
+    model=ModelConfig(als_factors=16, als_iterations=8, lightfm_components=16, lightfm_epochs=5)
+)
 SMALL_WORLD = demo.DemoSize(
     users=600, items=400, sessions_per_user=4.0, technicians=30, jobs=80, job_log_technicians=150
 )
@@ -27,13 +31,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 @pytest.fixture(scope="session")
 def model_dir(world: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) -> Path:
     out = tmp_path_factory.mktemp("models")
-    train(
-        world["events.csv"],
-        world["items.csv"],
-        world["users.csv"],
-        out,
-        TrainConfig(factors=16, iterations=8),
-    )
+    train(world["events.csv"], world["items.csv"], world["users.csv"], out, FAST_TRAINING)
     return out
 
 

@@ -83,9 +83,13 @@ def test_recommend_for_a_known_user_is_personal_filtered_and_attributable(recomm
     assert len(first.items) == 7
     assert first.model_version and first.recommendation_id != second.recommendation_id
     assert all(item.reasons and item.reasons[0].text for item in first.items)
-    assert first.items[0].reasons[0].code == rpb.REASON_CODE_SIMILAR_TO_HISTORY
     scores = [item.score for item in first.items]
     assert scores == sorted(scores, reverse=True)
+    # Personal: not what a stranger in the same scene and touchpoint gets.
+    stranger = recommend.Recommend(
+        rpb.RecommendRequest(user_id="stranger", touchpoint="home_feed", scene="browse", limit=7), timeout=10
+    )
+    assert [i.item_id for i in first.items] != [i.item_id for i in stranger.items]
 
     lamps = recommend.Recommend(
         rpb.RecommendRequest(
@@ -109,17 +113,39 @@ def test_new_visitor_gets_session_based_items_at_once(recommend, world) -> None:
         rpb.RecommendRequest(user_id="first-visit", recent_item_ids=purifiers, limit=5), timeout=10
     )
     assert len(response.items) == 5
-    assert response.items[0].reasons[0].code == rpb.REASON_CODE_SIMILAR_TO_SESSION
-    assert response.items[0].reasons[0].related_item_id in purifiers
     assert not set(purifiers) & {i.item_id for i in response.items}
+    # Purifier-related: purifiers, their filters, their installation, repair and cleaning.
+    tags = items.set_index("item_id")
+    related = [
+        tags.loc[i.item_id, "category"] in ("water_purifier", "purifier_filter")
+        or "for:water_purifier" in tags.loc[i.item_id, "tags"]
+        for i in response.items
+    ]
+    assert sum(related) >= 3
+    assert {r.code for i in response.items for r in i.reasons} & {
+        rpb.REASON_CODE_SIMILAR_TO_SESSION,
+        rpb.REASON_CODE_FITS_PROFILE,
+    }
 
 
-def test_unknown_user_gets_popular_items_of_the_scene(recommend) -> None:
-    response = recommend.Recommend(
-        rpb.RecommendRequest(user_id="stranger", scene="new_home", limit=4), timeout=10
-    )
-    assert len(response.items) == 4
-    assert {r.code for i in response.items for r in i.reasons} == {rpb.REASON_CODE_POPULAR_IN_SCENE}
+def test_unknown_user_gets_what_fits_the_scene(recommend, world) -> None:
+    items = pd.read_csv(world["items.csv"], dtype=str, keep_default_na=False).set_index("item_id")
+    answers = {
+        scene: recommend.Recommend(rpb.RecommendRequest(user_id="stranger", scene=scene, limit=6), timeout=10)
+        for scene in ("new_home", "service_reminder")
+    }
+    for response in answers.values():
+        assert len(response.items) == 6
+        assert {r.code for i in response.items for r in i.reasons} <= {
+            rpb.REASON_CODE_POPULAR_IN_SCENE,
+            rpb.REASON_CODE_FITS_SCENE,
+            rpb.REASON_CODE_FITS_PROFILE,
+        }
+    # A reminder brings filters and services; a new home brings furniture and lamps.
+    reminder = [items.loc[i.item_id, "category"] for i in answers["service_reminder"].items]
+    new_home = [items.loc[i.item_id, "category"] for i in answers["new_home"].items]
+    assert sum(c in ("purifier_filter", "repair", "cleaning", "installation") for c in reminder) >= 4
+    assert sum(c in ("purifier_filter", "repair", "cleaning", "installation") for c in new_home) <= 2
 
 
 def test_similar_items_and_their_errors(recommend, world) -> None:

@@ -1,4 +1,5 @@
-"""Serving-time recommendation: filters before truncation, cold start, session folding, explanations."""
+"""Serving-time recommendation: filters before truncation, touchpoint rules, cold start, session folding,
+the blend, and explanations."""
 
 from __future__ import annotations
 
@@ -8,34 +9,68 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 
-from models.recommend.artifact import ArtifactError, RecommenderArtifact
+from models.recommend import touchpoints
+from models.recommend.artifact import COMPONENTS, ArtifactError, RecommenderArtifact
 from models.recommend.recommender import ItemFilter, Query, ReasonCode, Recommender, UnknownItemError
+from models.recommend.scoring import standardise
+from models.recommend.touchpoints import TouchpointConfigError, TouchpointRule, TouchpointRules
 
-N_ITEMS, N_USERS, K = 40, 6, 4
+N_ITEMS, N_USERS, K, D = 40, 6, 4, 3
+CATEGORIES = np.array(["sofa" if i % 2 else "lamp" for i in range(N_ITEMS)], dtype="<U6")
+CATEGORIES[30:] = "filter"
 
 
-def make_artifact(seed: int = 0) -> RecommenderArtifact:
+def make_artifact(
+    seed: int = 0,
+    weights: dict[str, float] | None = None,
+    novelty: float = 0.0,
+    visitor_weights: dict[str, float] | None = None,
+) -> RecommenderArtifact:
     rng = np.random.default_rng(seed)
     history = sp.random(N_USERS, N_ITEMS, density=0.1, random_state=seed, format="csr", dtype=np.float32)
     history.data = np.round(history.data * 10 + 1)
+    history.sort_indices()
+    features = ["user:u0", "city:shanghai", "scene:new_home", "touchpoint:home_feed"]
+    user_features = sp.csr_matrix(np.array([[1, 1, 0, 0]] + [[0, 0, 0, 0]] * (N_USERS - 1), dtype=np.float32))
+    blend = weights or {"als": 1.0}
     return RecommenderArtifact(
         item_ids=np.array([f"i{i}" for i in range(N_ITEMS)]),
         item_titles=np.array([f"Item {i}" for i in range(N_ITEMS)]),
-        item_categories=np.array(["sofa" if i % 2 else "lamp" for i in range(N_ITEMS)]),
+        item_categories=CATEGORIES,
         item_prices=np.where(np.arange(N_ITEMS) == 3, np.nan, np.arange(N_ITEMS) * 10.0),
         item_in_stock=np.arange(N_ITEMS) % 5 != 0,
         user_ids=np.array([f"u{u}" for u in range(N_USERS)]),
-        user_factors=rng.normal(size=(N_USERS, K)).astype(np.float32),
-        item_factors=rng.normal(size=(N_ITEMS, K)).astype(np.float32),
-        regularization=np.array(0.1),
+        user_cities=np.array(["shanghai"] + [""] * (N_USERS - 1)),
         history_indptr=history.indptr.astype(np.int64),
         history_indices=history.indices.astype(np.int32),
         history_confidence=history.data.astype(np.float32),
-        session_confidence=np.array(10.0),
+        history_ordered=history.data >= 8,
+        session_confidence=np.array(2.0),
+        als_user_factors=rng.normal(size=(N_USERS, K)).astype(np.float32),
+        als_item_factors=rng.normal(size=(N_ITEMS, K)).astype(np.float32),
+        als_regularization=np.array(0.1),
+        als_alpha=np.array(5.0),
+        ease_weights=rng.normal(size=(N_ITEMS, N_ITEMS)).astype(np.float32),
+        ease_scale=np.array(8.0),
+        lfm_item_embeddings=rng.normal(size=(N_ITEMS, D)).astype(np.float32),
+        lfm_item_bias=rng.normal(size=N_ITEMS).astype(np.float32),
+        lfm_feature_names=np.array(features),
+        lfm_feature_embeddings=rng.normal(size=(len(features), D)).astype(np.float32),
+        lfm_feature_bias=np.zeros(len(features), dtype=np.float32),
+        user_feature_indptr=user_features.indptr.astype(np.int64),
+        user_feature_indices=user_features.indices.astype(np.int32),
         popularity=np.linspace(1.0, 0.0, N_ITEMS).astype(np.float32),
         scene_names=np.array(["new_home"]),
         scene_popularity=np.linspace(0.0, 1.0, N_ITEMS, dtype=np.float32)[None, :],
+        city_names=np.array(["shanghai"]),
+        city_popularity=(np.arange(N_ITEMS) % 7 == 0).astype(np.float32)[None, :],
+        blend_weights=np.array([blend.get(c, 0.0) for c in COMPONENTS]),
+        blend_novelty=np.array(novelty),
+        blend_visitor_weights=np.array([(visitor_weights or blend).get(c, 0.0) for c in COMPONENTS]),
     )
+
+
+ANY_STOCK = ItemFilter(in_stock_only=False)
 
 
 @pytest.fixture
@@ -51,35 +86,41 @@ def index(item_id: str) -> int:
     return int(item_id[1:])
 
 
-def history_of(artifact: RecommenderArtifact, user: int) -> set[int]:
-    return set(
-        artifact.history_indices[artifact.history_indptr[user] : artifact.history_indptr[user + 1]].tolist()
-    )
+def history_of(artifact: RecommenderArtifact, user: int) -> tuple[list[int], list[bool]]:
+    lo, hi = artifact.history_indptr[user], artifact.history_indptr[user + 1]
+    return artifact.history_indices[lo:hi].tolist(), artifact.history_ordered[lo:hi].tolist()
 
 
-def test_known_user_gets_dot_product_ranking_without_history_or_out_of_stock(model: Recommender) -> None:
+def test_known_user_ranks_by_their_als_vector_leaving_out_what_they_ordered(model: Recommender) -> None:
     artifact = make_artifact()
-    items = model.recommend(Query(user_id="u2", limit=5))
-    scores = artifact.item_factors @ artifact.user_factors[2]
-    allowed = [i for i in range(N_ITEMS) if artifact.item_in_stock[i] and i not in history_of(artifact, 2)]
+    items, ordered = history_of(artifact, 2)
+    bought = {i for i, o in zip(items, ordered, strict=True) if o}
+    scores = artifact.als_item_factors @ artifact.als_user_factors[2]
+    allowed = [i for i in range(N_ITEMS) if artifact.item_in_stock[i] and i not in bought]
     expected = sorted(allowed, key=lambda i: -scores[i])[:5]
-    assert ids(items) == [f"i{i}" for i in expected]
-    assert [i.score for i in items] == pytest.approx([float(scores[i]) for i in expected], rel=1e-5)
+    got = model.recommend(Query(user_id="u2", limit=5))
+    assert ids(got) == [f"i{i}" for i in expected]
+    assert [i.score for i in got] == pytest.approx(list(standardise(scores)[expected]), rel=1e-5)
+
+
+def test_ordered_items_of_repeatable_categories_may_come_back() -> None:
+    artifact = make_artifact()
+    user = next(u for u in range(N_USERS) if any(o for o in history_of(artifact, u)[1]))
+    items, ordered = history_of(artifact, user)
+    bought = {f"i{i}" for i, o in zip(items, ordered, strict=True) if o}
+    everything = Query(user_id=f"u{user}", limit=N_ITEMS, filter=ANY_STOCK)
+    assert not bought & set(ids(Recommender(artifact, "v").recommend(everything)))
+    repeat = TouchpointRules(TouchpointRule(repeatable_categories=frozenset({"sofa", "lamp", "filter"})))
+    assert bought <= set(ids(Recommender(artifact, "v", repeat).recommend(everything)))
 
 
 def test_filters_apply_before_truncation_so_limit_items_come_back(model: Recommender) -> None:
     f = ItemFilter(include_categories=frozenset({"sofa"}), min_price=100.0, max_price=300.0)
-    items = model.recommend(Query(user_id="u1", limit=5, filter=f, exclude_item_ids=("i11",)))
-    artifact = make_artifact()
+    items = model.recommend(Query(user_id="nobody", limit=5, filter=f, exclude_item_ids=("i11",)))
     qualifying = [
-        i
-        for i in range(N_ITEMS)
-        if i % 2 and 100 <= i * 10 <= 300 and i % 5 and i != 11 and i not in history_of(artifact, 1)
+        i for i in range(N_ITEMS) if CATEGORIES[i] == "sofa" and 100 <= i * 10 <= 300 and i % 5 and i != 11
     ]
-    assert len(items) == min(5, len(qualifying))
-    for item in items:
-        i = index(item.item_id)
-        assert i in qualifying
+    assert len(items) == 5 and {index(i.item_id) for i in items} <= set(qualifying)
 
 
 def test_limit_larger_than_qualifying_items_returns_all_of_them(model: Recommender) -> None:
@@ -89,31 +130,31 @@ def test_limit_larger_than_qualifying_items_returns_all_of_them(model: Recommend
 
 
 def test_stock_filter_any_admits_out_of_stock_items(model: Recommender) -> None:
-    in_stock = model.recommend(Query(user_id="nobody", limit=N_ITEMS))
-    anything = model.recommend(Query(user_id="nobody", limit=N_ITEMS, filter=ItemFilter(in_stock_only=False)))
-    assert all(index(i.item_id) % 5 for i in in_stock)
-    assert len(anything) == N_ITEMS
+    assert all(index(i.item_id) % 5 for i in model.recommend(Query(user_id="nobody", limit=N_ITEMS)))
+    assert len(model.recommend(Query(user_id="nobody", limit=N_ITEMS, filter=ANY_STOCK))) == N_ITEMS
 
 
 def test_price_range_excludes_items_without_a_price(model: Recommender) -> None:
-    items = model.recommend(Query(user_id="nobody", limit=N_ITEMS, filter=ItemFilter(min_price=0.0)))
-    assert "i3" not in ids(items)
+    assert "i3" not in ids(
+        model.recommend(Query(user_id="nobody", limit=N_ITEMS, filter=ItemFilter(min_price=0.0)))
+    )
 
 
 def test_exclude_categories(model: Recommender) -> None:
-    items = model.recommend(
-        Query(user_id="u0", limit=N_ITEMS, filter=ItemFilter(exclude_categories=frozenset({"sofa"})))
-    )
-    assert items and all(index(i.item_id) % 2 == 0 for i in items)
+    f = ItemFilter(exclude_categories=frozenset({"sofa", "filter"}))
+    items = model.recommend(Query(user_id="u0", limit=N_ITEMS, filter=f))
+    assert items and {CATEGORIES[index(i.item_id)] for i in items} == {"lamp"}
 
 
-def test_unknown_user_gets_scene_popularity_then_overall_popularity(model: Recommender) -> None:
+def test_unknown_user_gets_scene_then_city_then_overall_popularity(model: Recommender) -> None:
     in_scene = model.recommend(Query(user_id="stranger", scene="new_home", limit=3))
     assert ids(in_scene) == ["i39", "i38", "i37"]
     assert in_scene[0].reasons[0].code is ReasonCode.POPULAR_IN_SCENE
-    no_scene = model.recommend(Query(user_id="stranger", scene="unknown_scene", limit=3))
-    assert ids(no_scene) == ["i1", "i2", "i3"]  # i0 is out of stock
-    assert no_scene[0].reasons[0].code is ReasonCode.POPULAR
+    in_city = model.recommend(Query(user_id="stranger", context={"city": "shanghai"}, limit=1))
+    assert ids(in_city) == ["i7"] and in_city[0].reasons[0].code is ReasonCode.POPULAR_IN_CITY
+    anywhere = model.recommend(Query(user_id="stranger", scene="unknown_scene", limit=3))
+    assert ids(anywhere) == ["i1", "i2", "i3"]  # i0 is out of stock
+    assert anywhere[0].reasons[0].code is ReasonCode.POPULAR
 
 
 def test_session_items_fold_into_the_user_vector_as_implicit_does(model: Recommender) -> None:
@@ -122,46 +163,121 @@ def test_session_items_fold_into_the_user_vector_as_implicit_does(model: Recomme
 
     artifact = make_artifact()
     with threadpool_limits(1, "blas"):
-        als = AlternatingLeastSquares(factors=K, regularization=0.1, alpha=1.0)
-    als.user_factors = artifact.user_factors.copy()
-    als.item_factors = artifact.item_factors.copy()
+        als = AlternatingLeastSquares(factors=K, regularization=0.1, alpha=5.0)
+    als.user_factors = artifact.als_user_factors.copy()
+    als.item_factors = artifact.als_item_factors.copy()
     recent = [7, 21]
-    row = sp.csr_matrix((np.full(2, 10.0, dtype=np.float32), ([0, 0], recent)), shape=(1, N_ITEMS))
-    expected = als.recalculate_user(0, row)
-    scores = artifact.item_factors @ expected
+    row = sp.csr_matrix((np.full(2, 2.0, dtype=np.float32), ([0, 0], recent)), shape=(1, N_ITEMS))
+    scores = artifact.als_item_factors @ als.recalculate_user(0, row)
     items = model.recommend(
-        Query(
-            user_id="stranger", recent_item_ids=("i7", "i21"), limit=3, filter=ItemFilter(in_stock_only=False)
-        )
+        Query(user_id="stranger", recent_item_ids=("i7", "i21"), limit=3, filter=ANY_STOCK)
     )
     best = [i for i in np.argsort(-scores) if i not in recent][:3]
     assert ids(items) == [f"i{i}" for i in best]
-    assert items[0].score == pytest.approx(float(scores[best[0]]), rel=1e-3)
     assert items[0].reasons[0].code is ReasonCode.SIMILAR_TO_SESSION
     assert items[0].reasons[0].related_item_id in {"i7", "i21"}
 
 
-def test_known_user_reasons_name_an_item_from_their_history(model: Recommender) -> None:
-    artifact = make_artifact()
-    history = {f"i{i}" for i in history_of(artifact, 4)}
+def test_known_user_reasons_name_another_item_from_their_history(model: Recommender) -> None:
+    history = {f"i{i}" for i in history_of(make_artifact(), 4)[0]}
     for item in model.recommend(Query(user_id="u4", limit=5)):
         reason = item.reasons[0]
-        assert reason.code is ReasonCode.SIMILAR_TO_HISTORY
+        assert reason.code in (ReasonCode.SIMILAR_TO_HISTORY, ReasonCode.BOUGHT_TOGETHER)
         assert reason.related_item_id in history and reason.related_item_id != item.item_id
         assert "Item" in reason.text
 
 
-def test_similar_items_rank_by_cosine_and_skip_the_anchor(model: Recommender) -> None:
+def test_blend_is_the_weighted_sum_of_standardised_components() -> None:
+    weights = {"als": 0.5, "ease": 0.2, "lightfm": 0.2, "popularity": 0.1}
+    model = Recommender(make_artifact(weights=weights), "v")
+    ctx = model.context(Query(user_id="u0", scene="new_home", touchpoint="home_feed"), model.rules.default)
+    parts = model.scorer.components(ctx)
+    assert set(parts) == set(COMPONENTS)
+    expected = sum(w * standardise(parts[name]) for name, w in weights.items())
+    blended, _ = model.scorer.blend(ctx)
+    np.testing.assert_allclose(blended, expected, rtol=1e-5)
+    # A visitor has no ALS or EASE signal: the remaining weights are renormalised.
+    cold = model.context(Query(user_id="nobody", scene="new_home"), model.rules.default)
+    blended, _ = model.scorer.blend(cold)
+    cold_parts = model.scorer.components(cold)
+    np.testing.assert_allclose(
+        blended,
+        (0.2 * standardise(cold_parts["lightfm"]) + 0.1 * standardise(cold_parts["popularity"])) / 0.3,
+        rtol=1e-5,
+    )
+
+
+def test_lightfm_query_is_the_mean_of_the_user_scene_and_touchpoint_features() -> None:
+    artifact = make_artifact(weights={"lightfm": 1.0})
+    model = Recommender(artifact, "v")
+    ctx = model.context(Query(user_id="u0", scene="new_home", touchpoint="home_feed"), model.rules.default)
+    assert sorted(ctx.features.tolist()) == [0, 1, 2, 3]
+    query = artifact.lfm_feature_embeddings.mean(axis=0)
+    expected = artifact.lfm_item_embeddings @ query + artifact.lfm_item_bias
+    np.testing.assert_allclose(model.scorer.components(ctx)["lightfm"], expected, rtol=1e-5)
+    visitor = model.context(Query(user_id="x", context={"city": "shanghai"}), model.rules.default)
+    assert visitor.features.tolist() == [1] and visitor.city == 0
+
+
+def test_novelty_pushes_personal_answers_to_the_long_tail_but_not_cold_ones() -> None:
+    plain = Recommender(make_artifact(weights={"als": 1.0}), "v")
+    novel = Recommender(make_artifact(weights={"als": 1.0}, novelty=5.0), "v")
+    popularity_rank = {f"i{i}": i for i in range(N_ITEMS)}  # overall popularity falls with the index
+    query = Query(user_id="u1", limit=5, filter=ANY_STOCK)
+    mean_rank = [np.mean([popularity_rank[i] for i in ids(m.recommend(query))]) for m in (plain, novel)]
+    assert mean_rank[1] > mean_rank[0]
+    cold = Query(user_id="nobody", limit=5)
+    assert ids(plain.recommend(cold)) == ids(novel.recommend(cold))
+
+
+def test_touchpoint_pool_default_scene_and_category_cap() -> None:
+    rules = touchpoints.parse(
+        {
+            "default": {"max_per_category": 2},
+            "touchpoint": {
+                "reminder": {"categories": ["filter"], "default_scene": "new_home", "max_per_category": 0}
+            },
+        }
+    )
+    model = Recommender(make_artifact(), "v", rules)
+    reminder = model.recommend(Query(user_id="stranger", touchpoint="reminder", limit=3, filter=ANY_STOCK))
+    assert ids(reminder) == ["i39", "i38", "i37"]  # the filter pool, ranked by new_home popularity
+    feed = model.recommend(Query(user_id="stranger", touchpoint="feed", limit=6, filter=ANY_STOCK))
+    assert [CATEGORIES[index(i.item_id)] for i in feed].count("lamp") <= 2 + 0
+    assert len(feed) == 6  # three categories × two each
+    # Too few categories for the cap: the best of the rest fill the remaining places.
+    only_lamps = model.recommend(
+        Query(
+            user_id="stranger",
+            touchpoint="feed",
+            limit=4,
+            filter=ItemFilter(include_categories=frozenset({"lamp"})),
+        )
+    )
+    assert len(only_lamps) == 4
+
+
+@pytest.mark.parametrize(
+    "document",
+    [
+        {"default": {"max_per_category": -1}},
+        {"default": {"colour": "red"}},
+        {"touchpoint": {"cart": {"categories": "sofa"}}},
+        {"touchpoint": {"cart": {"default_scene": 3}}},
+        {"touchpoints": {}},
+    ],
+)
+def test_bad_touchpoint_files_are_refused(document: dict) -> None:
+    with pytest.raises(TouchpointConfigError):
+        touchpoints.parse(document)
+
+
+def test_similar_items_follow_the_item_to_item_model_and_skip_the_anchor(model: Recommender) -> None:
     artifact = make_artifact()
-    y = artifact.item_factors / np.linalg.norm(artifact.item_factors, axis=1, keepdims=True)
-    cosine = y @ y[8]
-    items = model.similar("i8", 4, ItemFilter(in_stock_only=False), ())
-    expected = [i for i in np.argsort(-cosine) if i != 8][:4]
+    items = model.similar("i8", 4, ANY_STOCK, ())
+    expected = [i for i in np.argsort(-artifact.ease_weights[8], kind="stable") if i != 8][:4]
     assert ids(items) == [f"i{i}" for i in expected]
     assert items[0].reasons[0].code is ReasonCode.SIMILAR_ITEM
-
-
-def test_similar_items_for_an_unknown_item_raises(model: Recommender) -> None:
     with pytest.raises(UnknownItemError):
         model.similar("nope", 3, ItemFilter(), ())
 
@@ -174,8 +290,15 @@ def test_artifact_round_trips_without_pickle(tmp_path) -> None:
         np.testing.assert_array_equal(getattr(loaded, field.name), getattr(artifact, field.name))
 
 
-def test_inconsistent_artifact_is_refused(tmp_path) -> None:
-    broken = dataclasses.replace(make_artifact(), item_titles=np.array(["only one"]))
-    broken.save(tmp_path)
-    with pytest.raises(ArtifactError, match="item_titles"):
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"item_titles": np.array(["only one"])},
+        {"blend_weights": np.zeros(len(COMPONENTS))},
+        {"history_indices": np.full(2, N_ITEMS + 5, dtype=np.int32)},
+    ],
+)
+def test_inconsistent_artifact_is_refused(tmp_path, change: dict) -> None:
+    dataclasses.replace(make_artifact(), **change).save(tmp_path)
+    with pytest.raises(ArtifactError):
         RecommenderArtifact.load(tmp_path)

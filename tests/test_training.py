@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -66,6 +68,8 @@ def test_train_command_publishes_a_verified_version(world: dict[str, Path], tmp_
             "8",
             "--iterations",
             "3",
+            "--lightfm-epochs",
+            "3",
             "--event-weight",
             "click=3",
         ]
@@ -73,15 +77,24 @@ def test_train_command_publishes_a_verified_version(world: dict[str, Path], tmp_
     assert code == 0
     (name,) = versions.list_versions(out)
     manifest = versions.read_manifest(out / name)
-    assert manifest["parameters"]["factors"] == 8
-    assert manifest["parameters"]["event_weights"]["click"] == 3.0
+    assert manifest["parameters"]["model"]["als_factors"] == 8
+    assert manifest["parameters"]["model"]["event_weights"]["click"] == 3.0
     assert manifest["counts"]["items"] == len(pd.read_csv(world["items.csv"]))
     assert len(manifest["data_fingerprint"]) == 64
+    assert manifest["promoted"] is True
+    for model in ("blend", "als", "ease", "lightfm", "popularity", "visitor blend"):
+        overall = manifest["metrics"][model]["overall"]
+        assert {"precision", "recall", "ndcg", "map", "coverage"} <= set(overall)
+    assert set(manifest["metrics"]["blend"]["per_scene"]) >= {"browse", "after_order"}
     artifact = RecommenderArtifact.load(out / name)
-    assert artifact.item_factors.shape[1] == 8
-    assert np.isclose(artifact.session_confidence, 5.0 * 3.0)
+    assert artifact.als_item_factors.shape[1] == 8
+    assert np.isclose(artifact.session_confidence, 3.0)
+    report = pd.read_csv(out / name / "touchpoint_report.csv")
+    assert {"touchpoint", "scene", "impressions", "clicks", "orders", "click_through_rate"} <= set(
+        report.columns
+    )
     printed = capsys.readouterr().out
-    assert "events.csv: read" in printed and "published" in printed
+    assert "events.csv: read" in printed and "NDCG@10" in printed and "published" in printed
 
 
 def test_train_command_reports_a_bad_file_and_exits_nonzero(tmp_path: Path, capsys) -> None:
@@ -131,3 +144,58 @@ def test_tiers_command_refuses_a_log_without_required_columns(tmp_path: Path, ca
     log.write_text("job_id,technician_id\nj1,t1\n")
     assert main(["tiers", "--jobs", str(log), "--out", str(tmp_path / "t")]) == 2
     assert "completed_at" in capsys.readouterr().err
+
+
+def test_a_worse_retrain_is_not_promoted_and_the_service_keeps_the_old_one(
+    world: dict[str, Path], model_dir: Path, tmp_path: Path
+) -> None:
+    from service.registry import recommender_registry
+    from tests.conftest import FAST_TRAINING
+    from training.train import train
+
+    out = tmp_path / "models"
+    shutil.copytree(model_dir, out)
+    (good,) = versions.list_versions(out)
+    # The same events with items shuffled among them: no signal left to learn.
+    events = pd.read_csv(world["events.csv"], dtype=str, keep_default_na=False)
+    events["item_id"] = np.random.default_rng(0).permutation(events["item_id"].to_numpy())
+    noise = tmp_path / "noise.csv"
+    events.to_csv(noise, index=False)
+    worse = train(noise, world["items.csv"], world["users.csv"], out, FAST_TRAINING)
+    assert not worse.promoted
+    assert versions.read_manifest(worse.version_dir)["compared_with"]["version"] == good
+    registry = recommender_registry(out)
+    registry.refresh()
+    assert registry.current().version == good
+    forced = train(
+        noise,
+        world["items.csv"],
+        world["users.csv"],
+        out,
+        dataclasses.replace(FAST_TRAINING, force_promote=True),
+    )
+    assert forced.promoted
+    registry.refresh()
+    assert registry.current().version == forced.version_dir.name
+
+
+def test_touchpoint_report_credits_orders_to_the_slot_that_showed_them() -> None:
+    from training.touchpoint_report import touchpoint_report
+
+    events = pd.DataFrame(
+        [
+            ("impression", "home_feed", "browse", "r1"),
+            ("impression", "home_feed", "browse", "r1"),
+            ("click", "home_feed", "browse", "r1"),
+            ("order", "cart", "browse", "r1"),
+            ("impression", "cart", "after_order", ""),
+            ("order", "cart", "after_order", ""),
+        ],
+        columns=["event_type", "touchpoint", "scene", "recommendation_id"],
+    )
+    table = touchpoint_report(events).set_index(["touchpoint", "scene"])
+    feed = table.loc[("home_feed", "browse")]
+    assert (feed["impressions"], feed["clicks"], feed["orders"]) == (2, 1, 1)
+    assert feed["click_through_rate"] == 0.5 and feed["conversion_rate"] == 0.5
+    assert table.loc[("cart", "after_order"), "orders"] == 1
+    assert table.loc[("home_feed", "(all)"), "impressions"] == 2

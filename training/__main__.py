@@ -10,10 +10,11 @@ from pathlib import Path
 import pandas as pd
 
 from training import demo, supply_demand, tiers
+from training.components import ModelConfig
 from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_jobs
 from training.supply_demand import SupplyDemandConfig
 from training.tiers import TierConfig
-from training.train import TrainConfig, train
+from training.train import TrainConfig, metrics_table, train
 
 
 def _weights(pairs: list[str]) -> dict[str, float]:
@@ -79,18 +80,23 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--users", type=int, default=demo.DemoSize.users)
     d.add_argument("--items", type=int, default=demo.DemoSize.items)
 
-    t = commands.add_parser("train", help="train the recommender and publish a new model version")
+    t = commands.add_parser("train", help="train, evaluate and publish a new recommender version")
     t.add_argument("--events", type=Path, required=True)
     t.add_argument("--items", type=Path, required=True)
     t.add_argument("--users", type=Path)
     t.add_argument(
         "--out", type=Path, required=True, help="model directory; the version goes in a subdirectory"
     )
-    t.add_argument("--factors", type=int, default=TrainConfig.factors)
-    t.add_argument("--iterations", type=int, default=TrainConfig.iterations)
-    t.add_argument("--regularization", type=float, default=TrainConfig.regularization)
-    t.add_argument("--alpha", type=float, default=TrainConfig.alpha)
-    t.add_argument("--seed", type=int, default=TrainConfig.seed)
+    m = ModelConfig
+    t.add_argument("--factors", type=int, default=m.als_factors, help="ALS factors")
+    t.add_argument("--iterations", type=int, default=m.als_iterations, help="ALS iterations")
+    t.add_argument("--regularization", type=float, default=m.als_regularization, help="ALS L2 regularization")
+    t.add_argument("--alpha", type=float, default=m.als_alpha, help="ALS confidence scale")
+    t.add_argument("--lightfm-components", type=int, default=m.lightfm_components)
+    t.add_argument("--lightfm-epochs", type=int, default=m.lightfm_epochs)
+    t.add_argument("--ease-max-items", type=int, default=m.ease_max_items, help="larger catalogs skip EASE")
+    t.add_argument("--seed", type=int, default=m.seed)
+    t.add_argument("--threads", type=int, default=m.threads)
     t.add_argument("--half-life-days", type=float, default=None, help="time decay of event weights")
     t.add_argument(
         "--event-weight",
@@ -98,6 +104,10 @@ def main(argv: list[str] | None = None) -> int:
         default=[],
         metavar="TYPE=WEIGHT",
         help="weight of an event type (repeatable; adds custom types)",
+    )
+    t.add_argument("--holdout-fraction", type=float, default=TrainConfig.holdout_fraction)
+    t.add_argument(
+        "--force-promote", action="store_true", help="promote even if worse than the current version"
     )
 
     r = commands.add_parser("tiers", help="technician metrics, segments and tiers from the job log")
@@ -133,14 +143,21 @@ def main(argv: list[str] | None = None) -> int:
             return _tiers(args)
         if args.command == "supply-demand":
             return _supply_demand(args)
-        config = TrainConfig(
-            factors=args.factors,
-            iterations=args.iterations,
-            regularization=args.regularization,
-            alpha=args.alpha,
+        model = ModelConfig(
+            als_factors=args.factors,
+            als_iterations=args.iterations,
+            als_regularization=args.regularization,
+            als_alpha=args.alpha,
+            lightfm_components=args.lightfm_components,
+            lightfm_epochs=args.lightfm_epochs,
+            ease_max_items=args.ease_max_items,
             seed=args.seed,
+            threads=args.threads,
             half_life_days=args.half_life_days,
             event_weights=_weights(args.event_weight),
+        )
+        config = TrainConfig(
+            model=model, holdout_fraction=args.holdout_fraction, force_promote=args.force_promote
         )
         result = train(args.events, args.items, args.users, args.out, config)
     except (DataError, ValueError, argparse.ArgumentTypeError) as error:
@@ -148,7 +165,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     for report in result.reports:
         print(report.summary())
-    print(f"published {result.version_dir}")
+    print(metrics_table(result.metrics, config.k))
+    print(f"published {result.version_dir} ({'promoted' if result.promoted else 'NOT promoted'})")
     return 0
 
 

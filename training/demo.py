@@ -224,7 +224,15 @@ class _EventWriter:
         self.rows: list[tuple] = []
 
     def add(
-        self, ts: datetime, user: _User, item: int, event: str, touchpoint: str, scene: str, value: str = ""
+        self,
+        ts: datetime,
+        user: _User,
+        item: int,
+        event: str,
+        touchpoint: str,
+        scene: str,
+        value: str = "",
+        recommendation: str = "",
     ) -> None:
         self.rows.append(
             (
@@ -235,6 +243,7 @@ class _EventWriter:
                 touchpoint,
                 scene,
                 value,
+                recommendation,
             )
         )
 
@@ -252,8 +261,9 @@ def _session(
     t = start
     # The slot shows what is popular; the user clicks what fits.
     shown = _softmax_choice(rng, candidates, world.appeal[candidates] * 1.5, 4)
+    slot = f"r{len(out.rows):08d}"  # the recommendation the slot showed, for attributing clicks and orders
     for item in shown:
-        out.add(t, user, int(item), "impression", touchpoint, scene)
+        out.add(t, user, int(item), "impression", touchpoint, scene, recommendation=slot)
     shown_utility = world.utility(user, shown)
     clicked = shown[rng.random(shown.size) < 1 / (1 + np.exp(-(shown_utility - 1.0)))]
     browsed = _softmax_choice(rng, candidates, utility, 1 + rng.poisson(1.5))
@@ -261,16 +271,17 @@ def _session(
     ordered = []
     for item in viewed:
         t += timedelta(seconds=int(rng.integers(5, 120)))
-        if item in clicked:
-            out.add(t, user, item, "click", touchpoint, scene)
-        out.add(t, user, item, "view", touchpoint, scene)
+        via = slot if item in clicked else ""
+        if via:
+            out.add(t, user, item, "click", touchpoint, scene, recommendation=via)
+        out.add(t, user, item, "view", touchpoint, scene, recommendation=via)
         fit = float(utility[candidates == item][0])
         if rng.random() < min(0.9, 0.35 * SCENE_INTENT[scene] / (1 + math.exp(-(fit - 1.5)))):
             t += timedelta(seconds=int(rng.integers(10, 300)))
-            out.add(t, user, item, "cart", "cart", scene)
+            out.add(t, user, item, "cart", "cart", scene, recommendation=via)
             if rng.random() < 0.55:
                 t += timedelta(seconds=int(rng.integers(30, 900)))
-                out.add(t, user, item, "order", "cart", scene, f"{world.price[item]:.2f}")
+                out.add(t, user, item, "order", "cart", scene, f"{world.price[item]:.2f}", via)
                 ordered.append(item)
     return ordered
 
@@ -303,7 +314,17 @@ def _simulate(world: _World, size: DemoSize) -> pd.DataFrame:
                     heapq.heappush(queue, (due, counter, follow_scene, follow_candidates))
                     counter += 1
     return pd.DataFrame(
-        out.rows, columns=["timestamp", "user_id", "item_id", "event_type", "touchpoint", "scene", "value"]
+        out.rows,
+        columns=[
+            "timestamp",
+            "user_id",
+            "item_id",
+            "event_type",
+            "touchpoint",
+            "scene",
+            "value",
+            "recommendation_id",
+        ],
     )
 
 
@@ -414,8 +435,9 @@ def dispatch_day(rng: np.random.Generator, size: DemoSize, with_tiers: bool = Fa
 
 
 def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict[str, Path]:
-    """Writes items.csv, users.csv, events.csv, dispatch_day.json, job_log.csv and technician_habits.csv
-    (the habits planted in the job log, for checking tiering); returns their paths."""
+    """Writes items.csv, users.csv, events.csv, dispatch_day.json, job_log.csv, technician_habits.csv
+    (the habits planted in the job log, for checking tiering) and touchpoints.toml (the storefront's
+    per-touchpoint rules); returns their paths."""
     size = size or DemoSize()
     rng = np.random.default_rng(seed)
     world = _World(rng, size)
@@ -428,6 +450,7 @@ def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict
         "dispatch_day.json",
         "job_log.csv",
         "technician_habits.csv",
+        "touchpoints.toml",
     )
     paths = {name: out_dir / name for name in names}
     items = world.items.assign(tags=world.items["tags"].map("|".join))
@@ -446,4 +469,31 @@ def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict
     job_log, habits = generate_job_log(rng, list(CITIES), JobLogSize(technicians=size.job_log_technicians))
     job_log.to_csv(paths["job_log.csv"], index=False)
     habits.to_csv(paths["technician_habits.csv"], index=False)
+    paths["touchpoints.toml"].write_text(TOUCHPOINTS_TOML)
     return paths
+
+
+TOUCHPOINTS_TOML = """\
+# Per-touchpoint rules of the demo storefront (see models/recommend/touchpoints.py).
+[default]
+# Consumables and services come back; a sofa once bought does not.
+repeatable_categories = ["purifier_filter", "cleaning", "repair"]
+
+[touchpoint.home_feed]
+max_per_category = 3
+
+[touchpoint.category_page]
+max_per_category = 5
+
+[touchpoint.cart]
+default_scene = "after_order"
+max_per_category = 2
+
+[touchpoint.order_complete]
+default_scene = "after_order"
+max_per_category = 2
+
+[touchpoint.service_reminder]
+categories = ["purifier_filter", "installation", "repair", "cleaning", "removal"]
+default_scene = "service_reminder"
+"""

@@ -1,142 +1,221 @@
-"""The recommender training job: logs in, a published model version out."""
+"""The recommender training job: logs in, an evaluated and (when good enough) promoted version out.
+
+1. Hold out each user's latest positive events (test); hold out the latest of the rest again
+   (validation). Fit every model on what is left, pick EASE's λ and the blend weights on validation.
+2. Refit on everything but the test set and measure every model and the blend on it.
+3. Refit on everything and publish. The version is promoted only if its test NDCG@k is not below the
+   current promoted version's (unless forced), so a bad retrain cannot reach the storefront by accident.
+"""
 
 from __future__ import annotations
 
-import hashlib
 import logging
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
-import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
 
 from models import versions
-from models.recommend.artifact import FORMAT, RecommenderArtifact
-from training import interactions as inter
-from training.readers import DEFAULT_EVENT_WEIGHTS, ReadReport, read_events, read_items, read_users
+from models.recommend.artifact import COMPONENTS, FORMAT
+from models.recommend.recommender import Recommender
+from training import blend, components, dataset, evaluate
+from training.components import ModelConfig
+from training.readers import ReadReport, read_events, read_items, read_users
+from training.touchpoint_report import touchpoint_report
 
 log = logging.getLogger(__name__)
+TOUCHPOINT_REPORT = "touchpoint_report.csv"
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    factors: int = 64
-    iterations: int = 15
-    regularization: float = 0.1
-    alpha: float = 5.0
-    seed: int = 42
-    half_life_days: float | None = None
-    event_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
-    # The event type a session item counts as when folded into a user's vector at request time.
-    session_event: str = "click"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    holdout_fraction: float = 0.2
+    k: int = 10
+    coverage_tradeoff: float = 0.02  # NDCG@k the blend may give up (relative) for catalog coverage
+    force_promote: bool = False
+
+    def __post_init__(self) -> None:
+        if not 0 < self.holdout_fraction < 1:
+            raise ValueError("holdout fraction must be between 0 and 1")
+        weights = self.model.event_weights
+        for name in (self.model.session_event, self.model.positive_event):
+            if name not in weights:
+                raise ValueError(f"event type {name!r} has no weight")
 
 
 @dataclass(frozen=True)
 class TrainResult:
     version_dir: Path
     reports: list[ReadReport]
+    metrics: dict[str, Any]
+    promoted: bool
 
 
 def fingerprint(paths: list[Path]) -> str:
+    import hashlib
+
     digest = hashlib.sha256()
     for path in paths:
         digest.update(versions.sha256_file(path).encode())
     return digest.hexdigest()
 
 
-def fit_als(matrix, config: TrainConfig) -> tuple[np.ndarray, np.ndarray]:
-    from implicit.cpu.als import AlternatingLeastSquares
+class _Trainer:
+    def __init__(self, items: pd.DataFrame, users: pd.DataFrame | None, config: TrainConfig) -> None:
+        self.items, self.users, self.config = items, users, config
+        self.model = config.model
 
-    # One BLAS thread: implicit parallelises over users itself.
-    with threadpool_limits(1, "blas"):
-        model = AlternatingLeastSquares(
-            factors=config.factors,
-            regularization=config.regularization,
-            alpha=config.alpha,
-            iterations=config.iterations,
-            random_state=config.seed,
+    def dataset(self, events: pd.DataFrame) -> dataset.Dataset:
+        m = self.model
+        return dataset.build(
+            events, self.items, self.users, m.event_weights, m.half_life_days, m.positive_weight
         )
-        model.fit(matrix, show_progress=sys.stderr.isatty())
-    return np.asarray(model.user_factors, dtype=np.float32), np.asarray(model.item_factors, dtype=np.float32)
+
+    def fit(self, events: pd.DataFrame) -> components.Fitted:
+        return components.fit_all(events, self.items, self.dataset(events), self.model)
+
+    def recommender(self, fitted: components.Fitted, chosen: blend.Blend, lam: float) -> Recommender:
+        art = components.artifact(fitted, self.items, self.model, chosen, lam)
+        return Recommender(art, "evaluation")
+
+    def split(
+        self, events: pd.DataFrame
+    ) -> tuple[pd.DataFrame, list[evaluate.EvalQuery], list[evaluate.EvalQuery]]:
+        """(training events, queries of known users, the same queries asked by visitors)."""
+        m = self.model
+        train, test = evaluate.holdout(
+            events, m.event_weights, m.positive_weight, self.config.holdout_fraction
+        )
+        queries = evaluate.queries(test, train, self.items["item_id"].to_numpy().astype(str))
+        return train, queries, evaluate.visitor_queries(queries, train)
+
+    def tune(self, events: pd.DataFrame) -> tuple[blend.Blend, float, dict[str, Any]]:
+        """The blend and EASE's λ, chosen on the validation split."""
+        inner, validation, visitors = self.split(events)
+        if not validation:
+            raise ValueError("no validation queries: too few users with two or more positive events")
+        fitted = self.fit(inner)
+        k, lam, ease_scores = self.config.k, self.model.ease_lambdas[0], {}
+        available = {"als", "lightfm", "popularity"}
+        if fitted.ease_gram is not None:
+            for candidate in self.model.ease_lambdas:
+                alone = self.recommender(fitted, blend.Blend.only("ease"), candidate)
+                ease_scores[candidate] = evaluate.evaluate(alone, validation, k)["overall"]["ndcg"]
+            lam = max(ease_scores, key=ease_scores.get)
+            available.add("ease")
+        chosen = blend.fit(
+            self.recommender(fitted, blend.Blend.only("popularity"), lam), validation, visitors, k, available,
+            self.model.seed, self.config.coverage_tradeoff,
+        )  # fmt: skip
+        tuning = {
+            "validation_queries": len(validation),
+            "validation_ndcg": chosen.ndcg,
+            "validation_coverage": chosen.coverage,
+            "validation_visitor_ndcg": chosen.visitor_ndcg,
+            "ease_lambda_ndcg": ease_scores,
+        }
+        return chosen, lam, tuning
+
+    def measure(self, events: pd.DataFrame, chosen: blend.Blend, lam: float) -> dict[str, Any]:
+        """Every component alone and the blend, on the test split."""
+        train, test, visitors = self.split(events)
+        fitted = self.fit(train)
+        served = self.recommender(fitted, chosen, lam)
+        results = {"blend": evaluate.evaluate(served, test, self.config.k)}
+        for name in COMPONENTS:
+            if name == "ease" and fitted.ease_gram is None:
+                continue
+            alone = self.recommender(fitted, blend.Blend.only(name), lam)
+            results[name] = evaluate.evaluate(alone, test, self.config.k, component=name)
+        if visitors:
+            results["visitor blend"] = evaluate.evaluate(served, visitors, self.config.k)
+            popular = self.recommender(fitted, blend.Blend.only("popularity"), lam)
+            results["visitor pop."] = evaluate.evaluate(
+                popular, visitors, self.config.k, component="popularity"
+            )
+        return results
 
 
-def popularity(events: pd.DataFrame, item_ids: np.ndarray, weights: dict[str, float]) -> tuple:
-    """Weighted event counts per item, overall and per scene, each scaled to [0, 1]."""
-    weight = inter.event_confidence(events, weights, None)
-    codes = pd.Index(item_ids).get_indexer(events["item_id"])
-    overall = np.bincount(codes, weights=weight, minlength=len(item_ids))
-    scenes = np.array(sorted(s for s in events["scene"].unique() if s), dtype=str)
-    per_scene = np.zeros((len(scenes), len(item_ids)))
-    scene_codes = pd.Index(scenes).get_indexer(events["scene"])
-    known = scene_codes >= 0
-    np.add.at(per_scene, (scene_codes[known], codes[known]), weight[known])
-    return _unit(overall), scenes, np.vstack([_unit(row) for row in per_scene]) if len(scenes) else per_scene
+def metrics_table(metrics: dict[str, Any], k: int) -> str:
+    lines = [f"{'model':<12}{'P@' + str(k):>8}{'R@' + str(k):>8}{'NDCG@' + str(k):>9}{'MAP@' + str(k):>8}"
+             f"{'coverage':>10}{'queries':>9}"]  # fmt: skip
+    for name, result in metrics.items():
+        o = result["overall"]
+        lines.append(f"{name:<12}{o['precision']:>8.4f}{o['recall']:>8.4f}{o['ndcg']:>9.4f}{o['map']:>8.4f}"
+                     f"{o['coverage']:>10.3f}{o['queries']:>9}")  # fmt: skip
+    blend_result = metrics["blend"]
+    for group in ("per_scene", "per_touchpoint"):
+        rows = blend_result[group]
+        if len(rows) > 1 or "(none)" not in rows:
+            lines.append(f"blend NDCG@{k} {group.replace('_', ' ')}: " + ", ".join(
+                f"{name} {r['ndcg']:.4f} ({r['queries']})" for name, r in rows.items()))  # fmt: skip
+    return "\n".join(lines)
 
 
-def _unit(values: np.ndarray) -> np.ndarray:
-    top = values.max() if values.size else 0.0
-    return (values / top if top > 0 else values).astype(np.float32)
+def _current_ndcg(out_dir: Path) -> tuple[str, float] | None:
+    for name in reversed(versions.list_versions(out_dir)):
+        try:
+            manifest = versions.read_manifest(out_dir / name, verify=False)
+        except versions.VersionError:
+            continue
+        if manifest.get("promoted"):
+            return name, float(manifest["metrics"]["blend"]["overall"]["ndcg"])
+    return None
 
 
 def train(
     events_path: Path, items_path: Path, users_path: Path | None, out_dir: Path, config: TrainConfig
 ) -> TrainResult:
     items, items_report = read_items(items_path)
-    events, events_report = read_events(events_path, config.event_weights, set(items["item_id"]))
+    events, events_report = read_events(events_path, config.model.event_weights, set(items["item_id"]))
     reports = [items_report, events_report]
+    users = None
     if users_path is not None:
-        reports.append(read_users(users_path)[1])
+        users, users_report = read_users(users_path)
+        reports.append(users_report)
     for report in reports:
         log.info("%s", report.summary())
-    if config.session_event not in config.event_weights:
-        raise ValueError(f"session event type {config.session_event!r} has no weight")
+    if events.empty:
+        raise ValueError("no events left to learn from")
 
-    item_ids = items["item_id"].to_numpy().astype(str)
-    data = inter.build(events, item_ids, config.event_weights, config.half_life_days)
-    if data.confidence.nnz == 0:
-        raise ValueError("no weighted events to learn from")
-    log.info(
-        "training ALS on %d users × %d items, %d interactions", *data.confidence.shape, data.confidence.nnz
-    )
-    user_factors, item_factors = fit_als(data.confidence, config)
-    overall, scenes, per_scene = popularity(events, item_ids, config.event_weights)
-    history = data.confidence.tocsr()
-    artifact = RecommenderArtifact(
-        item_ids=item_ids,
-        item_titles=items["title"].to_numpy().astype(str),
-        item_categories=items["category"].to_numpy().astype(str),
-        item_prices=items["price"].to_numpy(dtype=np.float64),
-        item_in_stock=items["in_stock"].to_numpy(dtype=bool),
-        user_ids=data.user_ids,
-        user_factors=user_factors,
-        item_factors=item_factors,
-        regularization=np.array(config.regularization),
-        history_indptr=history.indptr.astype(np.int64),
-        history_indices=history.indices.astype(np.int32),
-        history_confidence=(history.data * config.alpha).astype(np.float32),
-        session_confidence=np.array(config.alpha * config.event_weights[config.session_event]),
-        popularity=overall,
-        scene_names=scenes,
-        scene_popularity=per_scene.astype(np.float32),
-    )
-    artifact.check()
+    trainer = _Trainer(items, users, config)
+    log.info("step 1/3: fitting on the validation split")
+    chosen, lam, tuning = trainer.tune(events)
+    log.info("step 2/3: measuring on the test split")
+    metrics = trainer.measure(events, chosen, lam)
+    log.info("test metrics:\n%s", metrics_table(metrics, config.k))
+    log.info("step 3/3: fitting on everything")
+    final = components.artifact(trainer.fit(events), items, config.model, chosen, lam)
+
+    current = _current_ndcg(out_dir)
+    ndcg = metrics["blend"]["overall"]["ndcg"]
+    promoted = config.force_promote or current is None or ndcg >= current[1]
+    if not promoted:
+        log.warning("not promoted: test NDCG@%d %.4f is below %.4f of %s (use --force-promote)",
+                    config.k, ndcg, current[1], current[0])  # fmt: skip
     inputs = [p for p in (events_path, items_path, users_path) if p is not None]
 
     def write(directory: Path) -> dict:
-        artifact.save(directory)
+        final.save(directory)
+        touchpoint_report(events).to_csv(directory / TOUCHPOINT_REPORT, index=False, float_format="%.4f")
         return {
             "format": FORMAT,
+            "promoted": promoted,
+            "compared_with": {"version": current[0], "ndcg": current[1]} if current else None,
             "data_fingerprint": fingerprint(inputs),
             "inputs": [str(p) for p in inputs],
             "parameters": asdict(config),
-            "counts": {
-                "users": len(data.user_ids),
-                "items": len(item_ids),
-                "interactions": int(data.confidence.nnz),
-                "events": len(events),
+            "blend": {
+                "weights": chosen.weights,
+                "novelty": chosen.novelty,
+                "visitor_weights": chosen.visitor_weights,
             },
+            "ease_lambda": lam if final.has_ease else None,
+            "tuning": tuning,
+            "metrics": metrics,
+            "counts": {"users": len(final.user_ids), "items": len(final.item_ids), "events": len(events)},
             "read_reports": [
                 {"source": r.source, "read": r.rows_read, "kept": r.rows_kept, "dropped": dict(r.dropped)}
                 for r in reports
@@ -144,5 +223,5 @@ def train(
         }
 
     version_dir = versions.publish(out_dir, write)
-    log.info("published %s", version_dir)
-    return TrainResult(version_dir, reports)
+    log.info("published %s (%s)", version_dir, "promoted" if promoted else "NOT promoted")
+    return TrainResult(version_dir, reports, metrics, promoted)

@@ -1,4 +1,5 @@
-"""Answering recommendation queries from a loaded artifact: score, filter, truncate, explain."""
+"""Answering recommendation queries: the person, scene and touchpoint become a query context, the
+blended models score the catalog, business rules filter it, and each item gets a reason."""
 
 from __future__ import annotations
 
@@ -9,9 +10,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.recommend.artifact import RecommenderArtifact
+from models.recommend.scoring import NOVELTY, QueryContext, Scorer
+from models.recommend.touchpoints import TouchpointRule, TouchpointRules
 
-# How many items of a user's history (the most confident) are searched for an explanation.
+# How many items of a user's history (the most weighted) are searched for an explanation.
 EXPLAIN_HISTORY = 50
+# An item among the scene's most popular fraction of the catalog "fits the scene".
+SCENE_FIT_SHARE = 0.05
 
 
 class UnknownItemError(KeyError):
@@ -24,6 +29,10 @@ class ReasonCode(enum.Enum):
     SIMILAR_ITEM = "similar_item"
     POPULAR_IN_SCENE = "popular_in_scene"
     POPULAR = "popular"
+    BOUGHT_TOGETHER = "bought_together"
+    POPULAR_IN_CITY = "popular_in_city"
+    FITS_SCENE = "fits_scene"
+    FITS_PROFILE = "fits_profile"
 
 
 @dataclass(frozen=True)
@@ -64,77 +73,110 @@ class Query:
 class Recommender:
     """Immutable once built, so one instance serves concurrent requests without locks."""
 
-    def __init__(self, artifact: RecommenderArtifact, version: str) -> None:
+    def __init__(
+        self, artifact: RecommenderArtifact, version: str, rules: TouchpointRules | None = None
+    ) -> None:
         self.version = version
+        self.scorer = Scorer(artifact)
+        self.rules = rules or TouchpointRules()
         self._a = artifact
-        self._item_index = {item: i for i, item in enumerate(artifact.item_ids.tolist())}
+        self._ids = artifact.item_ids.tolist()
+        self._titles = artifact.item_titles.tolist()
+        self._item_index = {item: i for i, item in enumerate(self._ids)}
         self._user_index = {user: u for u, user in enumerate(artifact.user_ids.tolist())}
         self._scene_index = {scene: s for s, scene in enumerate(artifact.scene_names.tolist())}
-        self._categories = artifact.item_categories
-        self._titles = artifact.item_titles.tolist()
-        self._ids = artifact.item_ids.tolist()
-        y = artifact.item_factors.astype(np.float64)
-        self._y = artifact.item_factors
+        self._city_index = {city: c for c, city in enumerate(artifact.city_names.tolist())}
+        self._feature_index = {name: f for f, name in enumerate(artifact.lfm_feature_names.tolist())}
+        y = artifact.als_item_factors.astype(np.float64)
         norms = np.linalg.norm(y, axis=1, keepdims=True)
         self._y_unit = (y / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-        k = y.shape[1]
-        self._gram = y.T @ y + float(artifact.regularization) * np.eye(k)
+        # Rank of each item within each scene's popularity, to say when an item fits the scene.
+        n_fit = max(1, math.ceil(SCENE_FIT_SHARE * len(self._ids)))
+        self._fits_scene = np.zeros(artifact.scene_popularity.shape, dtype=bool)
+        for s, row in enumerate(artifact.scene_popularity):
+            top = np.argsort(-row, kind="stable")[:n_fit]
+            self._fits_scene[s, top[row[top] > 0]] = True
 
     @property
     def n_items(self) -> int:
-        return len(self._item_index)
+        return len(self._ids)
 
-    def knows_item(self, item_id: str) -> bool:
-        return item_id in self._item_index
+    def item_index(self, item_id: str) -> int | None:
+        return self._item_index.get(item_id)
+
+    def context(self, query: Query, rule: TouchpointRule) -> QueryContext:
+        """The query context of a request: user, history, session, LightFM features, scene, city."""
+        user = self._user_index.get(query.user_id)
+        history, weight, _ = self.scorer.history(user)
+        session = self._indices(query.recent_item_ids)
+        session = session[~np.isin(session, history)]
+        scene = query.scene or rule.default_scene
+        city = query.context.get("city") or (str(self._a.user_cities[user]) if user is not None else "")
+        names = [f"scene:{scene}", f"touchpoint:{query.touchpoint}"]
+        # The request's context fills in attributes the user table did not have (a visitor's city).
+        names += [f"{key}:{value}" for key, value in query.context.items()]
+        extra = [self._feature_index[n] for n in names if n in self._feature_index]
+        features = np.unique(
+            np.concatenate([self.scorer.user_features(user), np.array(extra, dtype=np.int64)])
+        )
+        return QueryContext(
+            user=user,
+            history=history,
+            history_weight=weight,
+            session=session,
+            features=features.astype(np.int64),
+            scene=self._scene_index.get(scene),
+            city=self._city_index.get(city) if city else None,
+        )
 
     def recommend(self, query: Query) -> list[ScoredItem]:
-        user = self._user_index.get(query.user_id)
-        recent = self._indices(query.recent_item_ids)
-        mask = self._allowed(query.filter, query.exclude_item_ids)
-        if user is None and not recent.size:
-            return self._popular(query.scene, mask, query.limit)
-        history, confidence = self._history(user)
-        # What the user already has in front of them or behind them is not a discovery.
-        mask[history] = False
-        mask[recent] = False
-        if recent.size:
-            session_c = float(self._a.session_confidence)
-            history = np.concatenate([history, recent])
-            confidence = np.concatenate([confidence, np.full(recent.size, session_c, dtype=np.float32)])
-            vector = self._fold(history, confidence)
-        else:
-            vector = self._a.user_factors[user]
-        top = _top(self._y @ vector, mask, query.limit)
-        explained_by = np.concatenate([recent, self._strongest(user)])
-        return [ScoredItem(self._ids[i], float(s), (self._explain(i, explained_by, recent),)) for i, s in top]
+        rule = self.rules.for_touchpoint(query.touchpoint)
+        ctx = self.context(query, rule)
+        mask = self._allowed(query.filter, query.exclude_item_ids + query.recent_item_ids, rule)
+        _, _, ordered = self.scorer.history(ctx.user)
+        repeatable = np.isin(self._a.item_categories[ctx.history], list(rule.repeatable_categories))
+        mask[ctx.history[ordered & ~repeatable]] = False
+        scores, parts = self.scorer.blend(ctx)
+        top = _top(scores, mask, query.limit, self._a.item_categories, rule.max_per_category)
+        return [ScoredItem(self._ids[i], s, self._explain(i, ctx, parts)) for i, s in top]
 
     def similar(
         self, item_id: str, limit: int, item_filter: ItemFilter, exclude: tuple[str, ...]
     ) -> list[ScoredItem]:
-        if item_id not in self._item_index:
+        anchor = self._item_index.get(item_id)
+        if anchor is None:
             raise UnknownItemError(item_id)
-        anchor = self._item_index[item_id]
-        mask = self._allowed(item_filter, exclude)
+        mask = self._allowed(item_filter, exclude, self.rules.default)
         mask[anchor] = False
-        title = self._titles[anchor]
         reason = Reason(
-            ReasonCode.SIMILAR_ITEM, f"Often chosen by the customers who chose '{title}'", item_id
+            ReasonCode.SIMILAR_ITEM,
+            f"Often chosen by the customers who chose '{self._titles[anchor]}'",
+            item_id,
         )
-        top = _top(self._y_unit @ self._y_unit[anchor], mask, limit)
-        return [ScoredItem(self._ids[i], float(s), (reason,)) for i, s in top]
+        if self._a.has_ease:
+            # The item-to-item model learned which items go together; cosine of ALS factors otherwise.
+            scores = self._a.ease_weights[anchor] + 1e-3 * (self._y_unit @ self._y_unit[anchor])
+        else:
+            scores = self._y_unit @ self._y_unit[anchor]
+        return [
+            ScoredItem(self._ids[i], s, (reason,))
+            for i, s in _top(scores, mask, limit, self._a.item_categories, 0)
+        ]
 
     def _indices(self, item_ids: tuple[str, ...]) -> np.ndarray:
         """Known items only, first occurrence kept, in the given order."""
         seen = dict.fromkeys(self._item_index[i] for i in item_ids if i in self._item_index)
         return np.fromiter(seen, dtype=np.int64, count=len(seen))
 
-    def _allowed(self, item_filter: ItemFilter, exclude: tuple[str, ...]) -> np.ndarray:
+    def _allowed(self, item_filter: ItemFilter, exclude: tuple[str, ...], rule: TouchpointRule) -> np.ndarray:
         a = self._a
         mask = a.item_in_stock.copy() if item_filter.in_stock_only else np.ones(self.n_items, dtype=bool)
-        if item_filter.include_categories:
-            mask &= np.isin(self._categories, list(item_filter.include_categories))
-        if item_filter.exclude_categories:
-            mask &= ~np.isin(self._categories, list(item_filter.exclude_categories))
+        for include in (item_filter.include_categories, rule.categories):
+            if include:
+                mask &= np.isin(a.item_categories, list(include))
+        for excluded in (item_filter.exclude_categories, rule.exclude_categories):
+            if excluded:
+                mask &= ~np.isin(a.item_categories, list(excluded))
         # An item without a price cannot be shown to fit a price range.
         if item_filter.min_price is not None:
             mask &= a.item_prices >= item_filter.min_price
@@ -143,64 +185,84 @@ class Recommender:
         mask[self._indices(exclude)] = False
         return mask
 
-    def _history(self, user: int | None) -> tuple[np.ndarray, np.ndarray]:
-        if user is None:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32)
-        a = self._a
-        lo, hi = a.history_indptr[user], a.history_indptr[user + 1]
-        return a.history_indices[lo:hi].astype(np.int64), a.history_confidence[lo:hi]
-
-    def _strongest(self, user: int | None) -> np.ndarray:
-        items, confidence = self._history(user)
-        return items[np.argsort(-confidence, kind="stable")[:EXPLAIN_HISTORY]]
-
-    def _fold(self, items: np.ndarray, confidence: np.ndarray) -> np.ndarray:
-        """The ALS user vector for these confidences, solved exactly against the fixed item factors
-        (what implicit's recalculate_user computes)."""
-        y = self._y[items].astype(np.float64)
-        c = confidence.astype(np.float64)
-        a = self._gram + (y.T * (c - 1.0)) @ y
-        b = y.T @ c
-        return np.linalg.solve(a, b).astype(np.float32)
-
-    def _popular(self, scene: str, mask: np.ndarray, limit: int) -> list[ScoredItem]:
-        s = self._scene_index.get(scene)
-        if s is not None:
-            scores = self._a.scene_popularity[s]
-            # Items never seen in the scene still rank, by overall popularity, after those that were.
-            scores = np.where(scores > 0, 1.0 + scores, self._a.popularity)
-            reason = Reason(ReasonCode.POPULAR_IN_SCENE, f"Popular in the '{scene}' scene")
+    def _explain(self, item: int, ctx: QueryContext, parts: dict[str, np.ndarray]) -> tuple[Reason, ...]:
+        leading = max((name for name in parts if name != NOVELTY), key=lambda name: parts[name][item])
+        if leading in ("als", "ease"):
+            primary = self._because_of(item, ctx, use_ease=leading == "ease")
+        elif leading == "lightfm":
+            primary = Reason(ReasonCode.FITS_PROFILE, "Chosen by customers like you in this situation")
         else:
-            scores = self._a.popularity
-            reason = Reason(ReasonCode.POPULAR, "Popular with customers")
-        return [ScoredItem(self._ids[i], float(v), (reason,)) for i, v in _top(scores, mask, limit)]
+            primary = self._popular_reason(ctx)
+        reasons = [primary]
+        if (
+            ctx.scene is not None
+            and self._fits_scene[ctx.scene, item]
+            and primary.code is not ReasonCode.POPULAR_IN_SCENE
+        ):
+            scene = self._a.scene_names[ctx.scene]
+            reasons.append(Reason(ReasonCode.FITS_SCENE, f"Fits the scene: {str(scene).replace('_', ' ')}"))
+        return tuple(reasons)
 
-    def _explain(self, item: int, history: np.ndarray, recent: np.ndarray) -> Reason:
-        if not history.size:
-            return Reason(ReasonCode.POPULAR, "Popular with customers")
-        similarity = self._y_unit[history] @ self._y_unit[item]
-        best = int(history[np.argmax(similarity)])
-        related = self._ids[best]
-        if best in set(recent.tolist()):
+    def _popular_reason(self, ctx: QueryContext) -> Reason:
+        if ctx.scene is not None:
+            scene = str(self._a.scene_names[ctx.scene]).replace("_", " ")
+            return Reason(ReasonCode.POPULAR_IN_SCENE, f"Popular in the scene: {scene}")
+        if ctx.city is not None:
             return Reason(
-                ReasonCode.SIMILAR_TO_SESSION, f"Because you looked at '{self._titles[best]}'", related
+                ReasonCode.POPULAR_IN_CITY, f"Popular in {str(self._a.city_names[ctx.city]).title()}"
             )
+        return Reason(ReasonCode.POPULAR, "Popular with customers")
+
+    def _because_of(self, item: int, ctx: QueryContext, use_ease: bool) -> Reason:
+        """The history or session item that most explains this one."""
+        _, _, ordered = self.scorer.history(ctx.user)
+        strongest = np.argsort(-ctx.history_weight, kind="stable")[:EXPLAIN_HISTORY]
+        candidates = np.concatenate([ctx.session, ctx.history[strongest]])
+        was_ordered = np.concatenate([np.zeros(ctx.session.size, dtype=bool), ordered[strongest]])
+        keep = candidates != item
+        candidates, was_ordered = candidates[keep], was_ordered[keep]
+        if not candidates.size:
+            return self._popular_reason(ctx)
+        if use_ease:
+            closeness = self._a.ease_weights[candidates, item]
+        else:
+            closeness = self._y_unit[candidates] @ self._y_unit[item]
+        best = int(np.argmax(closeness))
+        related, title = self._ids[candidates[best]], self._titles[candidates[best]]
+        if best < ctx.session.size:
+            return Reason(ReasonCode.SIMILAR_TO_SESSION, f"Because you looked at '{title}'", related)
+        if was_ordered[best]:
+            return Reason(ReasonCode.BOUGHT_TOGETHER, f"Often bought together with '{title}'", related)
         return Reason(
-            ReasonCode.SIMILAR_TO_HISTORY,
-            f"Customers who chose '{self._titles[best]}' also chose this",
-            related,
+            ReasonCode.SIMILAR_TO_HISTORY, f"Customers who chose '{title}' also chose this", related
         )
 
 
-def _top(scores: np.ndarray, mask: np.ndarray, limit: int) -> list[tuple[int, float]]:
-    """The `limit` best allowed items, best first; ties broken by item index for stable answers."""
-    allowed = np.flatnonzero(mask)
-    k = min(limit, allowed.size)
-    if k <= 0:
+def _top(
+    scores: np.ndarray, mask: np.ndarray, limit: int, categories: np.ndarray, per_category: int
+) -> list[tuple[int, float]]:
+    """The `limit` best allowed items, best first (ties by item index, for stable answers). With a cap
+    per category, items over the cap give way to the next best of other categories, and fill the
+    remaining places only when nothing else qualifies."""
+    allowed = np.flatnonzero(mask & np.isfinite(scores))
+    if limit <= 0 or not allowed.size:
         return []
     values = scores[allowed]
-    if k < allowed.size:
-        part = np.argpartition(-values, k - 1)[:k]
+    if not per_category and limit < allowed.size:
+        part = np.argpartition(-values, limit - 1)[:limit]
         allowed, values = allowed[part], values[part]
     order = np.lexsort((allowed, -values))
-    return [(int(allowed[i]), float(values[i])) for i in order if math.isfinite(values[i])]
+    ranked = [(int(allowed[i]), float(values[i])) for i in order]
+    if not per_category:
+        return ranked[:limit]
+    chosen, overflow, counts = [], [], {}
+    for item, score in ranked:
+        category = categories[item]
+        if counts.get(category, 0) < per_category:
+            counts[category] = counts.get(category, 0) + 1
+            chosen.append((item, score))
+            if len(chosen) == limit:
+                return chosen
+        else:
+            overflow.append((item, score))
+    return chosen + overflow[: limit - len(chosen)]

@@ -1,0 +1,84 @@
+"""Per-touchpoint business rules, read from a TOML file.
+
+[default]                       # every touchpoint, unless it says otherwise
+repeatable_categories = ["purifier_filter"]   # ordered items of these may be recommended again
+max_per_category = 0            # diversity cap per category in one answer (0: none)
+
+[touchpoint.service_reminder]
+categories = ["purifier_filter", "repair", "cleaning"]   # the candidate pool (empty: everything)
+exclude_categories = []
+default_scene = "service_reminder"                     # when the request names no scene
+max_per_category = 2
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field, fields, replace
+from pathlib import Path
+from typing import Any
+
+
+class TouchpointConfigError(ValueError):
+    """The touchpoint file is unreadable or has an unknown key or a value of the wrong type."""
+
+
+@dataclass(frozen=True)
+class TouchpointRule:
+    categories: frozenset[str] = frozenset()
+    exclude_categories: frozenset[str] = frozenset()
+    default_scene: str = ""
+    repeatable_categories: frozenset[str] = frozenset()
+    max_per_category: int = 0
+
+
+@dataclass(frozen=True)
+class TouchpointRules:
+    default: TouchpointRule = field(default_factory=TouchpointRule)
+    touchpoints: dict[str, TouchpointRule] = field(default_factory=dict)
+
+    def for_touchpoint(self, touchpoint: str) -> TouchpointRule:
+        return self.touchpoints.get(touchpoint, self.default)
+
+
+def _rule(table: dict[str, Any], base: TouchpointRule, where: str) -> TouchpointRule:
+    known = {f.name: f for f in fields(TouchpointRule)}
+    values: dict[str, Any] = {}
+    for key, value in table.items():
+        if key not in known:
+            raise TouchpointConfigError(f"{where}: unknown key {key!r} (known: {', '.join(known)})")
+        default = getattr(TouchpointRule(), key)
+        if isinstance(default, frozenset):
+            if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
+                raise TouchpointConfigError(f"{where}.{key}: must be a list of strings")
+            values[key] = frozenset(value)
+        elif isinstance(default, int):
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise TouchpointConfigError(f"{where}.{key}: must be a whole number >= 0")
+            values[key] = value
+        else:
+            if not isinstance(value, str):
+                raise TouchpointConfigError(f"{where}.{key}: must be a string")
+            values[key] = value
+    return replace(base, **values)
+
+
+def parse(document: dict[str, Any]) -> TouchpointRules:
+    unknown = set(document) - {"default", "touchpoint"}
+    if unknown:
+        raise TouchpointConfigError(
+            f"unknown table(s) {', '.join(sorted(unknown))}; use [default] and [touchpoint.NAME]"
+        )
+    default = _rule(document.get("default", {}), TouchpointRule(), "default")
+    touchpoints = {
+        name: _rule(table, default, f"touchpoint.{name}")
+        for name, table in document.get("touchpoint", {}).items()
+    }
+    return TouchpointRules(default, touchpoints)
+
+
+def load(path: Path) -> TouchpointRules:
+    try:
+        return parse(tomllib.loads(path.read_text()))
+    except (OSError, tomllib.TOMLDecodeError) as error:
+        raise TouchpointConfigError(f"{path}: {error}") from error

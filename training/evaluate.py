@@ -1,0 +1,156 @@
+"""Time-based holdout and ranking metrics, computed through the serving code's own scoring.
+
+Holdout: per user, events sorted by (time, item); among the user's positive events (a click or
+heavier by default), the latest `fraction` (rounded up) are the test set, and the user's training
+events are those before the first test event. Users with fewer than two positive events stay whole in
+training. Each (user, scene, touchpoint) of the test events is one query whose relevant items are the
+test items the user had not touched in training; recommendations exclude the user's training items.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from models.recommend.recommender import Query, Recommender
+from models.recommend.scoring import QueryContext
+
+METRICS = ("precision", "recall", "ndcg", "map")
+
+
+@dataclass(frozen=True)
+class EvalQuery:
+    user_id: str  # "" for a visitor
+    scene: str
+    touchpoint: str
+    relevant: frozenset[int]  # item indices
+    session: tuple[str, ...] = ()  # items the visitor touched in the session
+
+
+def holdout(
+    events: pd.DataFrame, weights: dict[str, float], positive_weight: float, fraction: float
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(training events, test events)."""
+    ordered = events.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
+    positive = ordered["event_type"].map(weights).to_numpy() >= positive_weight
+    user = ordered["user_id"].to_numpy()
+    positives_so_far = pd.Series(positive.astype(int)).groupby(user).cumsum().to_numpy()
+    total = pd.Series(positive.astype(int)).groupby(user).transform("sum").to_numpy()
+    n_test = np.where(total >= 2, np.ceil(fraction * total), 0)
+    is_test = positive & (positives_so_far > total - n_test)
+    # Everything of a user from the first test event on is outside training.
+    after_cut = pd.Series(is_test.astype(int)).groupby(user).cummax().to_numpy().astype(bool)
+    return ordered[~after_cut], ordered[is_test]
+
+
+def queries(test: pd.DataFrame, train: pd.DataFrame, item_ids: np.ndarray) -> list[EvalQuery]:
+    index = pd.Index(item_ids)
+    seen = train.groupby("user_id")["item_id"].agg(set).to_dict()
+    result = []
+    for (user, scene, touchpoint), rows in test.groupby(["user_id", "scene", "touchpoint"], sort=True):
+        relevant = {i for i in set(rows["item_id"]) - seen.get(user, set())}
+        codes = frozenset(int(c) for c in index.get_indexer(list(relevant)) if c >= 0)
+        if codes:
+            result.append(EvalQuery(str(user), str(scene), str(touchpoint), codes))
+    return result
+
+
+def visitor_queries(
+    queries_: list[EvalQuery], train: pd.DataFrame, session_items: int = 3
+) -> list[EvalQuery]:
+    """The same queries asked by visitors the model does not know, whose session holds the user's
+    latest `session_items` training items: how well a first-time visitor is served."""
+    latest = (
+        train.drop_duplicates(["user_id", "item_id"], keep="last")
+        .groupby("user_id")["item_id"]
+        .agg(lambda items: tuple(items.iloc[-session_items:]))
+        .to_dict()
+    )
+    return [
+        EvalQuery("", q.scene, q.touchpoint, q.relevant, latest.get(q.user_id, ()))
+        for q in queries_
+        if q.user_id in latest
+    ]
+
+
+def top_k(scores: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
+    scores = scores.astype(np.float64, copy=True)
+    scores[excluded] = -np.inf
+    k = min(k, scores.size)
+    part = np.argpartition(-scores, k - 1)[:k]
+    return part[np.lexsort((part, -scores[part]))]
+
+
+def ranking_metrics(top: np.ndarray, relevant: frozenset[int], k: int) -> dict[str, float]:
+    hits = np.array([item in relevant for item in top[:k]], dtype=float)
+    discounts = 1.0 / np.log2(np.arange(2, k + 2))
+    ideal = discounts[: min(len(relevant), k)].sum()
+    precision_at = np.cumsum(hits) / np.arange(1, hits.size + 1)
+    return {
+        "precision": hits.sum() / k,
+        "recall": hits.sum() / len(relevant),
+        "ndcg": float((hits * discounts[: hits.size]).sum() / ideal),
+        "map": float((precision_at * hits).sum() / min(len(relevant), k)),
+    }
+
+
+def query_context(recommender: Recommender, query: EvalQuery) -> QueryContext:
+    """The context the service would build for this user, scene and touchpoint."""
+    request = Query(
+        user_id=query.user_id, scene=query.scene, touchpoint=query.touchpoint, recent_item_ids=query.session
+    )
+    return recommender.context(request, recommender.rules.default)
+
+
+def seen(ctx: QueryContext) -> np.ndarray:
+    """What a query must not be recommended: the user's history and the session's items."""
+    return np.concatenate([ctx.history, ctx.session])
+
+
+def scores_for(
+    recommender: Recommender, query: EvalQuery, component: str | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(scores, items to exclude) of a query, from the blend or from one component alone."""
+    ctx = query_context(recommender, query)
+    if component is None:
+        scores, _ = recommender.scorer.blend(ctx)
+    else:
+        parts = recommender.scorer.components(ctx)
+        scores = parts.get(component, parts["popularity"])
+    return scores, seen(ctx)
+
+
+def evaluate(
+    recommender: Recommender, queries_: list[EvalQuery], k: int = 10, component: str | None = None
+) -> dict[str, object]:
+    """Metrics overall and per scene and per touchpoint, and catalog coverage."""
+    per_query, recommended = [], set()
+    for query in queries_:
+        scores, excluded = scores_for(recommender, query, component)
+        top = top_k(scores, excluded, k)
+        recommended.update(top.tolist())
+        per_query.append(ranking_metrics(top, query.relevant, k))
+    return summarise(queries_, per_query, len(recommended) / max(recommender.n_items, 1))
+
+
+def summarise(
+    queries_: list[EvalQuery], per_query: list[dict[str, float]], coverage: float
+) -> dict[str, object]:
+    def mean(rows: list[dict[str, float]]) -> dict[str, float]:
+        return {m: float(np.mean([r[m] for r in rows])) if rows else math.nan for m in METRICS} | {
+            "queries": len(rows)
+        }
+
+    groups: dict[str, dict[str, list]] = {"scene": defaultdict(list), "touchpoint": defaultdict(list)}
+    for query, row in zip(queries_, per_query, strict=True):
+        groups["scene"][query.scene or "(none)"].append(row)
+        groups["touchpoint"][query.touchpoint or "(none)"].append(row)
+    return {
+        "overall": mean(per_query) | {"coverage": coverage},
+        "per_scene": {name: mean(rows) for name, rows in sorted(groups["scene"].items())},
+        "per_touchpoint": {name: mean(rows) for name, rows in sorted(groups["touchpoint"].items())},
+    }
