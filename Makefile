@@ -10,6 +10,7 @@ MODELS := $(STATE)/models
 TIERS := $(STATE)/tiers
 REPORTS := $(STATE)/supply-demand
 PORT ?= 50051
+DATA ?= ../shared/data
 PROTOS := $(wildcard proto/shifu/v1/*.proto)
 PB := service/pb
 
@@ -22,7 +23,7 @@ test: $(VENV)/.installed $(PB)/.generated
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed $(PB)/.generated
-	$(PY) -m benchmarks
+	$(PY) -m benchmarks --data $(DATA)
 
 lint: $(VENV)/.installed $(PB)/.generated
 	$(PY) -m ruff check service models training tests benchmarks

@@ -17,8 +17,10 @@ class Settings:
     touchpoints: str = ""  # TOML file of per-touchpoint rules; empty: the same default rules everywhere
     host: str = "127.0.0.1"
     port: int = 50051
-    threads: int = 16  # concurrent RPCs per process
+    threads: int = 2  # calls handled at once per process: more only contend for the GIL (measured)
     workers: int = 1  # server processes sharing the port (SO_REUSEPORT), one per core at most
+    blas_threads: int = 0  # per process; 0: automatic, by catalog size (see service.server.blas_threads)
+
     poll_seconds: float = 5.0  # how often the model directory is checked for a new version
     grace_seconds: float = 10.0  # how long in-flight calls may take to finish after SIGTERM
     default_time_limit_ms: int = 5000  # dispatch solver limit when the request sets none

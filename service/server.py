@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import signal
 import threading
 from concurrent import futures
@@ -13,8 +14,10 @@ from pathlib import Path
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
+from threadpoolctl import threadpool_limits
 
 from models.recommend import touchpoints
+from models.recommend.recommender import Recommender
 from service.config import Settings
 from service.dispatch_handler import DispatchHandler
 from service.pb.shifu.v1 import dispatch_pb2, dispatch_pb2_grpc, recommend_pb2, recommend_pb2_grpc
@@ -22,6 +25,7 @@ from service.recommend_handler import RecommendHandler
 from service.registry import VersionRegistry, recommender_registry, tier_registry
 
 log = logging.getLogger(__name__)
+LARGE_CATALOG = 50_000  # items; see blas_threads
 
 RECOMMEND = recommend_pb2.DESCRIPTOR.services_by_name["RecommendService"].full_name
 DISPATCH = dispatch_pb2.DESCRIPTOR.services_by_name["DispatchService"].full_name
@@ -50,13 +54,16 @@ class RunningServer:
 
 def start(settings: Settings) -> RunningServer:
     """Starts serving in the background; returns once the port is bound (port 0 picks a free one)."""
+    threadpool_limits(blas_threads(settings, n_items=0))
+
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
 
-    def on_model(_: object) -> None:
+    def on_model(model: Recommender) -> None:
+        threadpool_limits(blas_threads(settings, model.n_items))
         health_servicer.set(RECOMMEND, SERVING)
         health_servicer.set("", SERVING)
 
@@ -90,6 +97,18 @@ def start(settings: Settings) -> RunningServer:
     tier_table.start(settings.poll_seconds)
     log.info("serving on %s:%d, models from %s", settings.host, port, settings.model_dir)
     return RunningServer(server, port, registry, tier_table, health_servicer, settings)
+
+
+def blas_threads(settings: Settings, n_items: int) -> int:
+    """BLAS threads per process. On a small catalog a call's matrix products are tiny and threads only
+    spin against the calls served beside them: one. On a large one, scoring reads the item matrices
+    (tens of MB) from memory, and splitting that read over the cores cuts latency: the cores each
+    worker process may have."""
+    if settings.blas_threads:
+        return settings.blas_threads
+    if n_items < LARGE_CATALOG:
+        return 1
+    return max(1, (os.cpu_count() or 1) // settings.workers)
 
 
 def serve(settings: Settings) -> None:

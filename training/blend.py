@@ -17,7 +17,7 @@ import numpy as np
 from models.recommend.artifact import COMPONENTS
 from models.recommend.recommender import Recommender
 from models.recommend.scoring import standardise
-from training.evaluate import EvalQuery, query_context, seen
+from training.evaluate import EvalQuery, query_context, sample, seen
 
 log = logging.getLogger(__name__)
 GRID_STEP = 0.1
@@ -94,11 +94,7 @@ class _Validation:
 
 
 def _sample(queries: list[EvalQuery], n_items: int, seed: int) -> list[EvalQuery]:
-    limit = max(1, MAX_CELLS // (len(COMPONENTS) * max(n_items, 1)))
-    if len(queries) <= limit:
-        return queries
-    chosen = np.random.default_rng(seed).choice(len(queries), size=limit, replace=False)
-    return [queries[i] for i in sorted(chosen)]
+    return sample(queries, MAX_CELLS // (len(COMPONENTS) * max(n_items, 1)), seed)
 
 
 def _best_weights(validation: _Validation, usable: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:

@@ -20,6 +20,8 @@ from models.recommend.recommender import Query, Recommender
 from models.recommend.scoring import QueryContext
 
 METRICS = ("precision", "recall", "ndcg", "map")
+MAX_EVAL_CELLS = 200_000_000  # queries × items scored per evaluation at most
+
 
 
 @dataclass(frozen=True)
@@ -77,6 +79,13 @@ def visitor_queries(
     ]
 
 
+def sample(queries_: list[EvalQuery], limit: int, seed: int = 0) -> list[EvalQuery]:
+    if len(queries_) <= limit:
+        return queries_
+    chosen = np.random.default_rng(seed).choice(len(queries_), size=max(limit, 1), replace=False)
+    return [queries_[i] for i in sorted(chosen)]
+
+
 def top_k(scores: np.ndarray, excluded: np.ndarray, k: int) -> np.ndarray:
     scores = scores.astype(np.float64, copy=True)
     scores[excluded] = -np.inf
@@ -127,7 +136,9 @@ def scores_for(
 def evaluate(
     recommender: Recommender, queries_: list[EvalQuery], k: int = 10, component: str | None = None
 ) -> dict[str, object]:
-    """Metrics overall and per scene and per touchpoint, and catalog coverage."""
+    """Metrics overall and per scene and per touchpoint, and catalog coverage. On a large catalog a
+    seeded sample of the queries is scored (the same sample for every model), to bound the time."""
+    queries_ = sample(queries_, MAX_EVAL_CELLS // max(recommender.n_items, 1))
     per_query, recommended = [], set()
     for query in queries_:
         scores, excluded = scores_for(recommender, query, component)

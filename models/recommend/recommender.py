@@ -90,6 +90,7 @@ class Recommender:
         y = artifact.als_item_factors.astype(np.float64)
         norms = np.linalg.norm(y, axis=1, keepdims=True)
         self._y_unit = (y / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        self._category_masks: dict[frozenset[str], np.ndarray] = {}
         # Rank of each item within each scene's popularity, to say when an item fits the scene.
         n_fit = max(1, math.ceil(SCENE_FIT_SHARE * len(self._ids)))
         self._fits_scene = np.zeros(artifact.scene_popularity.shape, dtype=bool)
@@ -109,22 +110,23 @@ class Recommender:
         user = self._user_index.get(query.user_id)
         history, weight, _ = self.scorer.history(user)
         session = self._indices(query.recent_item_ids)
-        session = session[~np.isin(session, history)]
+        if session.size and history.size:
+            session = session[~np.isin(session, history)]
         scene = query.scene or rule.default_scene
         city = query.context.get("city") or (str(self._a.user_cities[user]) if user is not None else "")
         names = [f"scene:{scene}", f"touchpoint:{query.touchpoint}"]
         # The request's context fills in attributes the user table did not have (a visitor's city).
         names += [f"{key}:{value}" for key, value in query.context.items()]
         extra = [self._feature_index[n] for n in names if n in self._feature_index]
-        features = np.unique(
-            np.concatenate([self.scorer.user_features(user), np.array(extra, dtype=np.int64)])
-        )
+        features = self.scorer.user_features(user)
+        if extra:
+            features = np.unique(np.concatenate([features, np.array(extra, dtype=np.int64)]))
         return QueryContext(
             user=user,
             history=history,
             history_weight=weight,
             session=session,
-            features=features.astype(np.int64),
+            features=features,
             scene=self._scene_index.get(scene),
             city=self._city_index.get(city) if city else None,
         )
@@ -134,11 +136,13 @@ class Recommender:
         ctx = self.context(query, rule)
         mask = self._allowed(query.filter, query.exclude_item_ids + query.recent_item_ids, rule)
         _, _, ordered = self.scorer.history(ctx.user)
-        repeatable = np.isin(self._a.item_categories[ctx.history], list(rule.repeatable_categories))
-        mask[ctx.history[ordered & ~repeatable]] = False
+        once_only = ordered & ~self._in_categories(rule.repeatable_categories)[ctx.history]
+        mask[ctx.history[once_only]] = False
         scores, parts = self.scorer.blend(ctx)
         top = _top(scores, mask, query.limit, self._a.item_categories, rule.max_per_category)
-        return [ScoredItem(self._ids[i], s, self._explain(i, ctx, parts)) for i, s in top]
+        items = np.array([i for i, _ in top], dtype=np.int64)
+        reasons = self._explain(items, ctx, parts)
+        return [ScoredItem(self._ids[i], s, r) for (i, s), r in zip(top, reasons, strict=True)]
 
     def similar(
         self, item_id: str, limit: int, item_filter: ItemFilter, exclude: tuple[str, ...]
@@ -168,15 +172,23 @@ class Recommender:
         seen = dict.fromkeys(self._item_index[i] for i in item_ids if i in self._item_index)
         return np.fromiter(seen, dtype=np.int64, count=len(seen))
 
+    def _in_categories(self, categories: frozenset[str]) -> np.ndarray:
+        """Whether each item is in one of these categories; cached, since rules repeat the same sets."""
+        mask = self._category_masks.get(categories)
+        if mask is None:
+            mask = np.isin(self._a.item_categories, list(categories))
+            self._category_masks[categories] = mask
+        return mask
+
     def _allowed(self, item_filter: ItemFilter, exclude: tuple[str, ...], rule: TouchpointRule) -> np.ndarray:
         a = self._a
         mask = a.item_in_stock.copy() if item_filter.in_stock_only else np.ones(self.n_items, dtype=bool)
         for include in (item_filter.include_categories, rule.categories):
             if include:
-                mask &= np.isin(a.item_categories, list(include))
+                mask &= self._in_categories(include)
         for excluded in (item_filter.exclude_categories, rule.exclude_categories):
             if excluded:
-                mask &= ~np.isin(a.item_categories, list(excluded))
+                mask &= ~self._in_categories(excluded)
         # An item without a price cannot be shown to fit a price range.
         if item_filter.min_price is not None:
             mask &= a.item_prices >= item_filter.min_price
@@ -185,23 +197,33 @@ class Recommender:
         mask[self._indices(exclude)] = False
         return mask
 
-    def _explain(self, item: int, ctx: QueryContext, parts: dict[str, np.ndarray]) -> tuple[Reason, ...]:
-        leading = max((name for name in parts if name != NOVELTY), key=lambda name: parts[name][item])
-        if leading in ("als", "ease"):
-            primary = self._because_of(item, ctx, use_ease=leading == "ease")
-        elif leading == "lightfm":
-            primary = Reason(ReasonCode.FITS_PROFILE, "Chosen by customers like you in this situation")
-        else:
-            primary = self._popular_reason(ctx)
-        reasons = [primary]
-        if (
-            ctx.scene is not None
-            and self._fits_scene[ctx.scene, item]
-            and primary.code is not ReasonCode.POPULAR_IN_SCENE
-        ):
-            scene = self._a.scene_names[ctx.scene]
-            reasons.append(Reason(ReasonCode.FITS_SCENE, f"Fits the scene: {str(scene).replace('_', ' ')}"))
-        return tuple(reasons)
+    def _explain(
+        self, items: np.ndarray, ctx: QueryContext, parts: dict[str, np.ndarray]
+    ) -> list[tuple[Reason, ...]]:
+        """The reasons of each recommended item: what led to it (the component that contributed most),
+        and whether it fits the scene."""
+        names = [name for name in parts if name != NOVELTY]
+        leading = np.array(names)[np.argmax(np.stack([parts[name][items] for name in names]), axis=0)]
+        personal = self._because_of(items, ctx, leading)
+        scene_fit = None
+        if ctx.scene is not None:
+            scene = str(self._a.scene_names[ctx.scene]).replace("_", " ")
+            scene_fit = Reason(ReasonCode.FITS_SCENE, f"Fits the scene: {scene}")
+        result = []
+        for n, item in enumerate(items):
+            if leading[n] in ("als", "ease") and personal[n] is not None:
+                primary = personal[n]
+            elif leading[n] == "lightfm":
+                primary = Reason(ReasonCode.FITS_PROFILE, "Chosen by customers like you in this situation")
+            else:
+                primary = self._popular_reason(ctx)
+            fits = scene_fit is not None and self._fits_scene[ctx.scene, item]
+            result.append(
+                (primary, scene_fit)
+                if fits and primary.code is not ReasonCode.POPULAR_IN_SCENE
+                else (primary,)
+            )
+        return result
 
     def _popular_reason(self, ctx: QueryContext) -> Reason:
         if ctx.scene is not None:
@@ -213,29 +235,40 @@ class Recommender:
             )
         return Reason(ReasonCode.POPULAR, "Popular with customers")
 
-    def _because_of(self, item: int, ctx: QueryContext, use_ease: bool) -> Reason:
-        """The history or session item that most explains this one."""
+    def _because_of(self, items: np.ndarray, ctx: QueryContext, leading: np.ndarray) -> list[Reason | None]:
+        """For each item led by ALS or EASE, the session or history item closest to it by that model."""
+        result: list[Reason | None] = [None] * items.size
+        personal = np.flatnonzero(np.isin(leading, ["als", "ease"]))
+        if not personal.size:
+            return result
         _, _, ordered = self.scorer.history(ctx.user)
         strongest = np.argsort(-ctx.history_weight, kind="stable")[:EXPLAIN_HISTORY]
         candidates = np.concatenate([ctx.session, ctx.history[strongest]])
         was_ordered = np.concatenate([np.zeros(ctx.session.size, dtype=bool), ordered[strongest]])
-        keep = candidates != item
-        candidates, was_ordered = candidates[keep], was_ordered[keep]
         if not candidates.size:
-            return self._popular_reason(ctx)
-        if use_ease:
-            closeness = self._a.ease_weights[candidates, item]
-        else:
-            closeness = self._y_unit[candidates] @ self._y_unit[item]
-        best = int(np.argmax(closeness))
-        related, title = self._ids[candidates[best]], self._titles[candidates[best]]
-        if best < ctx.session.size:
-            return Reason(ReasonCode.SIMILAR_TO_SESSION, f"Because you looked at '{title}'", related)
-        if was_ordered[best]:
-            return Reason(ReasonCode.BOUGHT_TOGETHER, f"Often bought together with '{title}'", related)
-        return Reason(
-            ReasonCode.SIMILAR_TO_HISTORY, f"Customers who chose '{title}' also chose this", related
-        )
+            return result
+        targets = items[personal]
+        closeness = self._y_unit[candidates] @ self._y_unit[targets].T
+        if self._a.has_ease:
+            by_ease = leading[personal] == "ease"
+            closeness[:, by_ease] = self._a.ease_weights[np.ix_(candidates, targets[by_ease])]
+        closeness[candidates[:, None] == targets[None, :]] = -np.inf  # an item does not explain itself
+        for column, n in enumerate(personal):
+            best = int(np.argmax(closeness[:, column]))
+            if not np.isfinite(closeness[best, column]):
+                continue
+            related, title = self._ids[candidates[best]], self._titles[candidates[best]]
+            if best < ctx.session.size:
+                result[n] = Reason(ReasonCode.SIMILAR_TO_SESSION, f"Because you looked at '{title}'", related)
+            elif was_ordered[best]:
+                result[n] = Reason(
+                    ReasonCode.BOUGHT_TOGETHER, f"Often bought together with '{title}'", related
+                )
+            else:
+                result[n] = Reason(
+                    ReasonCode.SIMILAR_TO_HISTORY, f"Customers who chose '{title}' also chose this", related
+                )
+        return result
 
 
 def _top(

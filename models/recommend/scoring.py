@@ -26,10 +26,16 @@ class QueryContext:
     city: int | None
 
 
-def standardise(scores: np.ndarray) -> np.ndarray:
-    """Zero mean, unit deviation over the catalog, so that components on different scales can be weighted."""
-    std = scores.std()
-    return (scores - scores.mean()) / std if std > 0 else np.zeros_like(scores, dtype=np.float64)
+def standardise(scores: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """`scale` × (scores − mean) / deviation over the catalog, so that components on different scales
+    can be weighted; a new float32 array."""
+    centred = np.subtract(scores, scores.mean(dtype=np.float64), dtype=np.float32)
+    std = float(np.sqrt(np.dot(centred, centred) / max(centred.size, 1)))
+    if std > 0:
+        centred *= np.float32(scale / std)
+    else:
+        centred[:] = 0.0
+    return centred
 
 
 class Scorer:
@@ -42,6 +48,11 @@ class Scorer:
         self._alpha = float(artifact.als_alpha)
         self._session_weight = float(artifact.session_confidence)
         self._ease_scale = float(artifact.ease_scale)
+        # Popularity is scored as log(1 + 1000 p), computed once here rather than per request.
+        self._log_overall = np.log1p(POPULARITY_RESOLUTION * artifact.popularity).astype(np.float32)
+        self._log_scene = np.log1p(POPULARITY_RESOLUTION * artifact.scene_popularity).astype(np.float32)
+        self._log_city = np.log1p(POPULARITY_RESOLUTION * artifact.city_popularity).astype(np.float32)
+
         self.weights = dict(zip(COMPONENTS, artifact.blend_weights.astype(float).tolist(), strict=True))
         self.novelty = float(artifact.blend_novelty)
         self.visitor_weights = dict(
@@ -100,22 +111,22 @@ class Scorer:
         return self.a.lfm_item_embeddings @ query + self.a.lfm_item_bias
 
     def popularity(self, ctx: QueryContext) -> np.ndarray:
-        """Log-scaled, since popularity is heavy-tailed: in the scene (else overall), and in the city."""
-        a = self.a
-        parts = [a.scene_popularity[ctx.scene] if ctx.scene is not None else a.popularity]
-        if ctx.city is not None:
-            parts.append(a.city_popularity[ctx.city])
-        return np.log1p(POPULARITY_RESOLUTION * np.mean(parts, axis=0))
+        """Log-scaled, since popularity is heavy-tailed: in the scene (else overall), averaged with the
+        city's when the city is known."""
+        base = self._log_scene[ctx.scene] if ctx.scene is not None else self._log_overall
+        if ctx.city is None:
+            return base
+        return (base + self._log_city[ctx.city]) * np.float32(0.5)
 
-    def components(self, ctx: QueryContext) -> dict[str, np.ndarray]:
-        """Each available component's raw scores over the catalog."""
+    def components(self, ctx: QueryContext, needed: set[str] | None = None) -> dict[str, np.ndarray]:
+        """Each available component's raw scores over the catalog (only the `needed` ones, and
+        popularity, which every blend may fall back on)."""
+        scorers = {"als": self.als, "ease": self.ease, "lightfm": self.lightfm, "popularity": self.popularity}
         scores = {
-            "als": self.als(ctx),
-            "ease": self.ease(ctx),
-            "lightfm": self.lightfm(ctx),
-            "popularity": None,
+            name: score(ctx)
+            for name, score in scorers.items()
+            if needed is None or name in needed or name == "popularity"
         }
-        scores["popularity"] = self.popularity(ctx)
         return {name: s for name, s in scores.items() if s is not None}
 
     def contributions(
@@ -133,16 +144,19 @@ class Scorer:
         if not present:
             present = {"popularity": 1.0}
         total = sum(present.values())
-        parts = {name: (w / total) * standardise(components[name]) for name, w in present.items()}
+        parts = {name: standardise(components[name], w / total) for name, w in present.items()}
         if novelty > 0 and ("als" in components or "ease" in components):
-            parts[NOVELTY] = -novelty * standardise(components["popularity"])
+            parts[NOVELTY] = standardise(components["popularity"], -novelty)
         return parts
 
     def blend(self, ctx: QueryContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
         """The blended scores and each part of them. Visitors get their own weights and no novelty."""
-        if ctx.user is None:
-            parts = self.contributions(self.components(ctx), self.visitor_weights, novelty=0.0)
-        else:
-            parts = self.contributions(self.components(ctx))
+        weights = self.visitor_weights if ctx.user is None else self.weights
+        components = self.components(ctx, {name for name, w in weights.items() if w > 0})
+        parts = self.contributions(components, weights, novelty=0.0 if ctx.user is None else None)
 
-        return np.sum(list(parts.values()), axis=0), parts
+        values = iter(parts.values())
+        total = next(values).copy()
+        for part in values:
+            total += part
+        return total, parts
