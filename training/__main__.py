@@ -96,7 +96,13 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument("--lightfm-epochs", type=int, default=m.lightfm_epochs)
     t.add_argument("--ease-max-items", type=int, default=m.ease_max_items, help="larger catalogs skip EASE")
     t.add_argument("--seed", type=int, default=m.seed)
-    t.add_argument("--threads", type=int, default=m.threads)
+    t.add_argument("--threads", type=int, default=m.threads, help="ALS threads")
+    t.add_argument(
+        "--lightfm-threads",
+        type=int,
+        default=m.lightfm_threads,
+        help="faster with more, but then not reproducible run to run",
+    )
     t.add_argument("--half-life-days", type=float, default=None, help="time decay of event weights")
     t.add_argument(
         "--event-weight",
@@ -153,6 +159,7 @@ def main(argv: list[str] | None = None) -> int:
             ease_max_items=args.ease_max_items,
             seed=args.seed,
             threads=args.threads,
+            lightfm_threads=args.lightfm_threads,
             half_life_days=args.half_life_days,
             event_weights=_weights(args.event_weight),
         )

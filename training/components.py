@@ -31,7 +31,9 @@ class ModelConfig:
     lightfm_learning_rate: float = 0.05
     lightfm_alpha: float = 1e-6  # L2 penalty on both sides' feature embeddings
     seed: int = 42
-    threads: int = 2
+    threads: int = 2  # ALS (deterministic whatever the count)
+    lightfm_threads: int = 1  # LightFM's parallel SGD is not reproducible run to run with more than one
+
     event_weights: dict[str, float] = field(default_factory=lambda: dict(DEFAULT_EVENT_WEIGHTS))
     session_event: str = "click"
     half_life_days: float | None = None
@@ -110,7 +112,7 @@ def fit_lightfm(data: Dataset, config: ModelConfig) -> LightFMParts:
         user_features=data.context_features,
         item_features=data.item_features,
         epochs=config.lightfm_epochs,
-        num_threads=config.threads,
+        num_threads=config.lightfm_threads,
         verbose=_progress(),
     )
     item_bias, item_embeddings = model.get_item_representations(data.item_features)

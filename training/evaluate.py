@@ -23,7 +23,6 @@ METRICS = ("precision", "recall", "ndcg", "map")
 MAX_EVAL_CELLS = 200_000_000  # queries × items scored per evaluation at most
 
 
-
 @dataclass(frozen=True)
 class EvalQuery:
     user_id: str  # "" for a visitor

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from models.recommend.artifact import RecommenderArtifact
-from models.recommend.scoring import NOVELTY, QueryContext, Scorer
+from models.recommend.scoring import NOVELTY, QueryContext, Scorer, Term
 from models.recommend.touchpoints import TouchpointRule, TouchpointRules
 
 # How many items of a user's history (the most weighted) are searched for an explanation.
@@ -138,10 +138,10 @@ class Recommender:
         _, _, ordered = self.scorer.history(ctx.user)
         once_only = ordered & ~self._in_categories(rule.repeatable_categories)[ctx.history]
         mask[ctx.history[once_only]] = False
-        scores, parts = self.scorer.blend(ctx)
+        scores, terms = self.scorer.blend(ctx)
         top = _top(scores, mask, query.limit, self._a.item_categories, rule.max_per_category)
         items = np.array([i for i, _ in top], dtype=np.int64)
-        reasons = self._explain(items, ctx, parts)
+        reasons = self._explain(items, ctx, terms)
         return [ScoredItem(self._ids[i], s, r) for (i, s), r in zip(top, reasons, strict=True)]
 
     def similar(
@@ -198,12 +198,12 @@ class Recommender:
         return mask
 
     def _explain(
-        self, items: np.ndarray, ctx: QueryContext, parts: dict[str, np.ndarray]
+        self, items: np.ndarray, ctx: QueryContext, terms: dict[str, Term]
     ) -> list[tuple[Reason, ...]]:
         """The reasons of each recommended item: what led to it (the component that contributed most),
         and whether it fits the scene."""
-        names = [name for name in parts if name != NOVELTY]
-        leading = np.array(names)[np.argmax(np.stack([parts[name][items] for name in names]), axis=0)]
+        names = [name for name in terms if name != NOVELTY]
+        leading = np.array(names)[np.argmax(np.stack([terms[name].at(items) for name in names]), axis=0)]
         personal = self._because_of(items, ctx, leading)
         scene_fit = None
         if ctx.scene is not None:
@@ -277,10 +277,11 @@ def _top(
     """The `limit` best allowed items, best first (ties by item index, for stable answers). With a cap
     per category, items over the cap give way to the next best of other categories, and fill the
     remaining places only when nothing else qualifies."""
-    allowed = np.flatnonzero(mask & np.isfinite(scores))
+    allowed = np.flatnonzero(mask)
     if limit <= 0 or not allowed.size:
         return []
     values = scores[allowed]
+
     if not per_category and limit < allowed.size:
         part = np.argpartition(-values, limit - 1)[:limit]
         allowed, values = allowed[part], values[part]

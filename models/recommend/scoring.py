@@ -38,6 +38,29 @@ def standardise(scores: np.ndarray, scale: float = 1.0) -> np.ndarray:
     return centred
 
 
+@dataclass(frozen=True)
+class Term:
+    """scale × (raw − mean): one standardised, weighted component, evaluated only where needed."""
+
+    raw: np.ndarray
+    scale: float
+    mean: float
+
+    @classmethod
+    def standardising(cls, raw: np.ndarray, weight: float) -> Term:
+        mean = float(raw.mean(dtype=np.float64))
+        std = float(np.sqrt(max(float(np.dot(raw, raw)) / max(raw.size, 1) - mean * mean, 0.0)))
+        return cls(raw, weight / std if std > 0 else 0.0, mean)
+
+    def at(self, items: np.ndarray) -> np.ndarray:
+        return self.scale * (self.raw[items] - self.mean)
+
+    def into(self, out: np.ndarray) -> np.ndarray:
+        np.subtract(self.raw, self.mean, out=out, dtype=np.float32, casting="unsafe")
+        out *= np.float32(self.scale)
+        return out
+
+
 class Scorer:
     """Immutable; one instance serves concurrent queries."""
 
@@ -129,34 +152,34 @@ class Scorer:
         }
         return {name: s for name, s in scores.items() if s is not None}
 
-    def contributions(
+    def terms(
         self,
         components: dict[str, np.ndarray],
         weights: dict[str, float] | None = None,
         novelty: float | None = None,
-    ) -> dict[str, np.ndarray]:
-        """Each component's weighted, standardised scores, and the novelty term; the blend is their sum.
-        Weights are renormalised over the components this query has, popularity alone stands in when
-        none of them has weight, and novelty applies only to queries with a personal signal."""
+    ) -> dict[str, Term]:
+        """The blend's terms: each component weighted and standardised, and the novelty term; the blend
+        is their sum. Weights are renormalised over the components this query has, popularity alone
+        stands in when none of them has weight, and novelty applies only to queries with a personal
+        signal."""
         weights = weights or self.weights
         novelty = self.novelty if novelty is None else novelty
         present = {name: weights[name] for name in components if weights[name] > 0}
         if not present:
             present = {"popularity": 1.0}
         total = sum(present.values())
-        parts = {name: standardise(components[name], w / total) for name, w in present.items()}
+        terms = {name: Term.standardising(components[name], w / total) for name, w in present.items()}
         if novelty > 0 and ("als" in components or "ease" in components):
-            parts[NOVELTY] = standardise(components["popularity"], -novelty)
-        return parts
+            terms[NOVELTY] = Term.standardising(components["popularity"], -novelty)
+        return terms
 
-    def blend(self, ctx: QueryContext) -> tuple[np.ndarray, dict[str, np.ndarray]]:
-        """The blended scores and each part of them. Visitors get their own weights and no novelty."""
+    def blend(self, ctx: QueryContext) -> tuple[np.ndarray, dict[str, Term]]:
+        """The blended scores and their terms. Visitors get their own weights and no novelty."""
         weights = self.visitor_weights if ctx.user is None else self.weights
         components = self.components(ctx, {name for name, w in weights.items() if w > 0})
-        parts = self.contributions(components, weights, novelty=0.0 if ctx.user is None else None)
-
-        values = iter(parts.values())
-        total = next(values).copy()
-        for part in values:
-            total += part
-        return total, parts
+        terms = self.terms(components, weights, novelty=0.0 if ctx.user is None else None)
+        total = np.zeros(len(self.a.item_ids), dtype=np.float32)
+        buffer = np.empty_like(total)
+        for term in terms.values():
+            total += term.into(buffer)
+        return total, terms
