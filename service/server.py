@@ -61,7 +61,6 @@ def start(settings: Settings) -> RunningServer:
     # which otherwise shows up whole in the tail latency.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
 
-
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
         options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
