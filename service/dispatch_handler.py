@@ -10,7 +10,7 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from models.dispatch import problem as dp
 from models.dispatch.rank import rank
-from models.dispatch.solver import UnsupportedModeError, solve
+from models.dispatch.solver import solve
 from models.errors import FieldError
 from service.errors import RpcFailure, rpc
 from service.pb.shifu.v1 import common_pb2, dispatch_pb2_grpc
@@ -176,11 +176,7 @@ class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
             technicians=self._technicians(request.technicians),
             options=self._options(request.options, context),
         )
-        try:
-            plan = solve(problem)
-        except UnsupportedModeError as error:
-            raise RpcFailure(grpc.StatusCode.UNIMPLEMENTED, str(error)) from None
-        return to_response(plan)
+        return to_response(solve(problem))
 
     @rpc
     def RankTechnicians(

@@ -12,7 +12,6 @@ from models.dispatch import eligibility
 from models.dispatch.problem import (
     GeoPoint,
     Job,
-    Mode,
     Options,
     Problem,
     Reason,
@@ -22,7 +21,7 @@ from models.dispatch.problem import (
     Window,
 )
 from models.dispatch.rank import rank
-from models.dispatch.solver import UnsupportedModeError, solve
+from models.dispatch.solver import solve
 from models.errors import FieldError
 
 CENTER = GeoPoint(31.23, 121.47)
@@ -269,11 +268,6 @@ def test_invalid_input_names_the_field(problem: Problem, field: str) -> None:
     with pytest.raises(FieldError) as caught:
         solve(problem)
     assert caught.value.field == field
-
-
-def test_route_mode_is_refused_until_implemented() -> None:
-    with pytest.raises(UnsupportedModeError):
-        solve(Problem((job("j"),), (tech("a"),), Options(mode=Mode.ROUTE)))
 
 
 def test_rank_orders_qualified_technicians_by_cost() -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 import shutil
@@ -259,13 +260,33 @@ def test_invalid_assign_requests_are_invalid_argument_naming_the_field(dispatch,
         assert field_violation(caught.value) == field
 
 
-def test_route_mode_answers_unimplemented(dispatch, day) -> None:
+def test_route_mode_plans_each_technicians_day(dispatch, day) -> None:
     request = dpb.AssignJobsRequest()
     request.CopyFrom(day)
     request.options.mode = dpb.ASSIGN_MODE_ROUTE
-    with pytest.raises(grpc.RpcError) as caught:
-        dispatch.AssignJobs(request, timeout=10)
-    assert caught.value.code() == grpc.StatusCode.UNIMPLEMENTED and "ROUTE" in caught.value.details()
+    request.options.time_limit_ms = 1500
+    response = dispatch.AssignJobs(request, timeout=30)
+    assert response.status == dpb.SOLVE_STATUS_FEASIBLE
+    placed = [a.job_id for a in response.assignments] + [u.job_id for u in response.unassigned]
+    assert sorted(placed) == sorted(j.job_id for j in day.jobs)
+    jobs = {j.job_id: j for j in day.jobs}
+    techs = {t.technician_id: t for t in day.technicians}
+    by_tech: dict[str, list] = {}
+    for a in response.assignments:
+        by_tech.setdefault(a.technician_id, []).append(a)
+    for tech_id, stops in by_tech.items():
+        stops.sort(key=lambda a: a.sequence)
+        assert [a.sequence for a in stops] == list(range(len(stops)))
+        assert len(stops) <= techs[tech_id].max_jobs
+        assert sum(jobs[a.job_id].demand for a in stops) <= techs[tech_id].vehicle_capacity + 1e-9
+        for before, after in itertools.pairwise(stops):
+            done = before.arrival.seconds + 60 * jobs[before.job_id].duration_minutes
+            assert after.arrival.seconds >= done  # travel and work one after the other
+        for a in stops:
+            job = jobs[a.job_id]
+            assert set(job.required_skills) <= set(techs[tech_id].skills)
+            assert job.time_window.start.seconds <= a.arrival.seconds
+            assert a.arrival.seconds + 60 * job.duration_minutes <= job.time_window.end.seconds + 60
 
 
 def test_an_expired_deadline_is_deadline_exceeded_not_a_hang(dispatch, day) -> None:

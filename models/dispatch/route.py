@@ -1,0 +1,162 @@
+"""ROUTE mode: a day plan per technician, with OR-Tools' vehicle routing.
+
+One vehicle per technician, starting and ending at its location, its shift as the vehicle's time
+window. Dimensions: time (travel plus time on site, waiting allowed, each job inside its window), load
+(`demand` against `vehicle_capacity`) and count (`max_jobs`). A job may only go to the technicians the
+eligibility checks allow (skills, vehicle capacity, radius, its window reachable within the shift), a
+pinned job only to its technician; leaving a job out costs its drop penalty (a disjunction). Arc costs
+are travel, plus the tier term of the job entered, with one cost matrix per tier. The balance term is
+approximated by the spread between the busiest and the idlest technician's job count.
+First solution by parallel cheapest insertion, improved by guided local search until the time limit.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+
+from models.dispatch.eligibility import Eligibility
+from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Reason, Status, Unassigned
+from models.dispatch.travel import travel
+
+COST_SCALE = 1000  # integer costs: 1/1000 of a cost unit
+LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
+DAY_MINUTES = 24 * 60
+
+
+def _time_frame(problem: Problem) -> tuple[float, int]:
+    """(the plan's origin in Unix seconds, its horizon in minutes)."""
+    moments = [
+        w.start for w in [j.window for j in problem.jobs] + [t.shift for t in problem.technicians] if w
+    ]
+    ends = [w.end for w in [j.window for j in problem.jobs] + [t.shift for t in problem.technicians] if w]
+    if not moments:
+        return 0.0, DAY_MINUTES
+    origin = min(moments)
+    return origin, max(DAY_MINUTES, math.ceil((max(ends) - origin) / 60.0) + 1)
+
+
+def solve_route(problem: Problem, elig: Eligibility) -> Plan:
+    started = time.perf_counter()
+    jobs, techs = problem.jobs, problem.technicians
+    n_tech, n_jobs = len(techs), len(jobs)
+    n_nodes = n_tech + n_jobs
+    weights = problem.options.weights
+    origin, horizon = _time_frame(problem)
+
+    km, minutes = travel(problem, np.arange(n_nodes), np.arange(n_nodes))
+    duration = np.concatenate([np.zeros(n_tech), [j.duration_minutes for j in jobs]])
+    transit = np.ceil(minutes + duration[:, None]).astype(np.int64)
+    np.fill_diagonal(transit, 0)
+
+    manager = pywrapcp.RoutingIndexManager(n_nodes, n_tech, list(range(n_tech)), list(range(n_tech)))
+    routing = pywrapcp.RoutingModel(manager)
+
+    time_callback = routing.RegisterTransitMatrix(transit.tolist())
+    routing.AddDimension(time_callback, horizon, horizon, False, "time")
+    time_dimension = routing.GetDimensionOrDie("time")
+
+    travel_cost = np.rint(weights.travel_per_km * km * COST_SCALE).astype(np.int64)
+    priority = np.concatenate([np.zeros(n_tech), [j.priority for j in jobs]])
+    entering_job = np.concatenate([np.zeros(n_tech), np.ones(n_jobs)])
+    for tier in sorted({t.tier for t in techs}):
+        tier_cost = weights.tier * (TOP_TIER - tier) * (priority + 1) * entering_job * COST_SCALE
+        matrix = travel_cost + np.rint(tier_cost).astype(np.int64)[None, :]
+        callback = routing.RegisterTransitMatrix(matrix.tolist())
+        for v, tech in enumerate(techs):
+            if tech.tier == tier:
+                routing.SetArcCostEvaluatorOfVehicle(callback, v)
+
+    demand = np.concatenate([np.zeros(n_tech), [j.demand for j in jobs]])
+    load_callback = routing.RegisterUnaryTransitVector(np.rint(demand * LOAD_SCALE).astype(np.int64).tolist())
+    total_load = int(np.rint(demand.sum() * LOAD_SCALE)) + 1
+    capacities = [
+        int(np.rint(t.vehicle_capacity * LOAD_SCALE)) if t.vehicle_capacity else total_load for t in techs
+    ]
+    routing.AddDimensionWithVehicleCapacity(load_callback, 0, capacities, True, "load")
+
+    count_callback = routing.RegisterUnaryTransitVector(entering_job.astype(np.int64).tolist())
+    routing.AddDimensionWithVehicleCapacity(
+        count_callback, 0, elig.capacity.astype(int).tolist(), True, "count"
+    )
+    count_dimension = routing.GetDimensionOrDie("count")
+    count_dimension.SetGlobalSpanCostCoefficient(int(weights.balance * COST_SCALE))
+
+    for v, tech in enumerate(techs):
+        lo, hi = (0, horizon)
+        if tech.shift:
+            lo = max(0, math.ceil((tech.shift.start - origin) / 60.0))
+            hi = min(horizon, math.floor((tech.shift.end - origin) / 60.0))
+        time_dimension.CumulVar(routing.Start(v)).SetRange(lo, max(lo, hi))
+        time_dimension.CumulVar(routing.End(v)).SetRange(lo, max(lo, hi))
+
+    for j, job in enumerate(jobs):
+        index = manager.NodeToIndex(n_tech + j)
+        allowed = np.flatnonzero(elig.feasible[j]).tolist()
+        if j in elig.reasons or not allowed:
+            routing.solver().Add(routing.ActiveVar(index) == 0)
+            routing.AddDisjunction([index], 0)
+            continue
+        # -1: the job may also be left out (its disjunction prices that).
+        routing.VehicleVar(index).SetValues([-1, *allowed])
+        routing.AddDisjunction([index], int(min(elig.drop_penalty[j] * COST_SCALE, 2**62)))
+        if job.window:
+            start = max(0, math.ceil((job.window.start - origin) / 60.0))
+            latest = math.floor((job.window.end - origin) / 60.0 - job.duration_minutes)
+            time_dimension.CumulVar(index).SetRange(start, max(start, min(latest, horizon)))
+
+    parameters = pywrapcp.DefaultRoutingSearchParameters()
+    parameters.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+    parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    remaining = problem.options.time_limit_s - (time.perf_counter() - started)
+    parameters.time_limit.FromMilliseconds(max(1, int(remaining * 1000)))
+    solution = routing.SolveWithParameters(parameters)
+    if solution is None:
+        return Plan([], list(elig.reasons.values()), Status.NO_SOLUTION, math.nan,
+                    (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
+    return _plan(problem, elig, manager, routing, solution, km, origin, started)
+
+
+def _plan(problem, elig, manager, routing, solution, km, origin, started) -> Plan:
+    jobs, techs = problem.jobs, problem.technicians
+    n_tech = len(techs)
+    time_dimension = routing.GetDimensionOrDie("time")
+    assignments, served, home_km = [], set(), 0.0
+    for v, tech in enumerate(techs):
+        index, previous, sequence = solution.Value(routing.NextVar(routing.Start(v))), v, 0
+        while not routing.IsEnd(index):
+            node = manager.IndexToNode(index)
+            j = node - n_tech
+            arrival = origin + 60.0 * solution.Min(time_dimension.CumulVar(index))
+            assignments.append(
+                Assignment(jobs[j].job_id, tech.technician_id, sequence, arrival, float(km[previous, node]))
+            )
+            served.add(j)
+            previous, sequence = node, sequence + 1
+            index = solution.Value(routing.NextVar(index))
+        home_km += float(km[previous, v]) if previous != v else 0.0
+    unassigned = [elig.reasons[j] for j in sorted(elig.reasons)]
+    for j, job in enumerate(jobs):
+        if j in served or j in elig.reasons:
+            continue
+        qualified = int(elig.feasible[j].sum())
+        unassigned.append(
+            Unassigned(
+                job.job_id,
+                Reason.CAPACITY_EXHAUSTED,
+                f"does not fit the day of any of its {qualified} qualified technicians "
+                "(time, load or job count) beside jobs of higher value",
+
+            )
+        )
+    return Plan(
+        assignments=assignments,
+        unassigned=unassigned,
+        status=Status.FEASIBLE,
+        objective=solution.ObjectiveValue() / COST_SCALE,
+        solve_ms=(time.perf_counter() - started) * 1000.0,
+        travel_km=float(sum(a.travel_km for a in assignments)) + home_km,  # with the way home
+    )
