@@ -149,7 +149,6 @@ def _plan(problem, elig, manager, routing, solution, km, origin, started) -> Pla
                 Reason.CAPACITY_EXHAUSTED,
                 f"does not fit the day of any of its {qualified} qualified technicians "
                 "(time, load or job count) beside jobs of higher value",
-
             )
         )
     return Plan(
