@@ -293,3 +293,17 @@ def test_rank_names_job_fields_as_the_request_does() -> None:
     with pytest.raises(FieldError) as caught:
         rank(dataclasses.replace(job("j"), duration_minutes=-1), (tech("a"),), Options())
     assert caught.value.field == "job.duration_minutes"
+
+
+def test_pruned_flow_widens_jobs_left_out_and_reports_feasible(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.dispatch import assign_flow
+
+    jobs = tuple(job(f"j{i}", km=0.1 * i) for i in range(12))
+    techs = (tech("near", max_jobs=2), *(tech(f"t{i}", km=3.0 + i, max_jobs=2) for i in range(6)))
+    exact = solve(Problem(jobs, techs))
+    monkeypatch.setattr(assign_flow, "PRUNE_ABOVE_PAIRS", 0)
+    monkeypatch.setattr(assign_flow, "PRUNE_K", 1)  # everyone wants "near", who takes two
+    pruned = solve(Problem(jobs, techs))
+    assert exact.status is Status.OPTIMAL and pruned.status is Status.FEASIBLE
+    assert len(pruned.assignments) == len(exact.assignments) == 12
+    assert pruned.objective == pytest.approx(exact.objective)

@@ -19,15 +19,53 @@ from models.dispatch.problem import Assignment, Plan, Problem, Reason, Status, U
 # Costs are integers in the flow: 1/1000 of a cost unit (a metre of travel at the default weight).
 COST_SCALE = 1000
 COMPETING_JOBS_NAMED = 5
+# Instances with more qualified pairs than this start from each job's PRUNE_K cheapest technicians.
+PRUNE_ABOVE_PAIRS = 1_000_000
+PRUNE_K = 40
 
 
-def solve_assign(problem: Problem, elig: Eligibility) -> Plan:
+def solve_assign(problem: Problem, elig: Eligibility, prune: bool = True) -> Plan:
+    """The optimal assignment, status OPTIMAL. On large instances (`prune`) each job first gets only its
+    PRUNE_K cheapest qualified technicians; a job then left out while it has others is given all of
+    them and the flow solved again, until no such job remains. That plan is optimal over the pairs it
+    kept, not proven over all of them, so its status is FEASIBLE; `benchmarks.dispatch_city` measures
+    the difference (0.014% of the objective at 10,000 jobs × 3,000 technicians)."""
+
     started = time.perf_counter()
+    candidates = elig.feasible
+    if prune and int(elig.feasible.sum()) > PRUNE_ABOVE_PAIRS:
+        candidates = _cheapest(elig, PRUNE_K)
+    open_jobs = np.ones(elig.feasible.shape[0], dtype=bool)
+    open_jobs[list(elig.reasons)] = False
+    while True:
+        tech_of_job = _flow(problem, elig, candidates, open_jobs)
+        widen = (tech_of_job < 0) & open_jobs & (elig.feasible & ~candidates).any(axis=1)
+        if not widen.any():
+            # Optimal over the candidates; over all pairs only when none was pruned.
+            proven = bool(np.array_equal(candidates, elig.feasible))
+            status = Status.OPTIMAL if proven else Status.FEASIBLE
+            return plan_from_assignment(problem, elig, tech_of_job, started, status)
+        candidates = candidates.copy()
+        candidates[widen] = elig.feasible[widen]
+
+
+def _cheapest(elig: Eligibility, k: int) -> np.ndarray:
+    """Each job's k cheapest qualified technicians (all of them when it has fewer)."""
+    cost = np.where(elig.feasible, elig.pair_cost, np.inf)
+    k = min(k, cost.shape[1])
+    best = np.argpartition(cost, k - 1, axis=1)[:, :k]
+    keep = np.zeros_like(elig.feasible)
+    np.put_along_axis(keep, best, True, axis=1)
+    return keep & elig.feasible
+
+
+def _flow(problem: Problem, elig: Eligibility, candidates: np.ndarray, open_mask: np.ndarray) -> np.ndarray:
+    """The technician of each job (-1: left out) in a min-cost flow over the candidate pairs."""
     n_jobs, n_tech = elig.feasible.shape
     balance = problem.options.weights.balance
     assigned_before = np.array([t.assigned_jobs for t in problem.technicians], dtype=float)
 
-    pair_job, pair_tech = np.nonzero(elig.feasible)
+    pair_job, pair_tech = np.nonzero(candidates)
     slots = np.minimum(elig.capacity, np.bincount(pair_tech, minlength=n_tech))
     slot_tech = np.repeat(np.arange(n_tech), slots)
     slot_rank = np.arange(slot_tech.size) - np.repeat(np.cumsum(slots) - slots, slots)
@@ -35,9 +73,7 @@ def solve_assign(problem: Problem, elig: Eligibility) -> Plan:
 
     source, sink = 0, n_jobs + n_tech + 1
     job_node, tech_node = 1 + np.arange(n_jobs), 1 + n_jobs + np.arange(n_tech)
-    open_jobs = np.setdiff1d(
-        np.arange(n_jobs), np.fromiter(elig.reasons, dtype=np.int64, count=len(elig.reasons))
-    )
+    open_jobs = np.flatnonzero(open_mask)
     tails = np.concatenate(
         [np.full(open_jobs.size, source), job_node[pair_job], job_node[open_jobs], tech_node[slot_tech]]
     )
@@ -70,16 +106,18 @@ def solve_assign(problem: Problem, elig: Eligibility) -> Plan:
     status = flow.solve()
     if status != flow.OPTIMAL:
         raise RuntimeError(f"min-cost flow failed with status {status}")
-
-    pair_flow = flow.flows(arcs[open_jobs.size : open_jobs.size + pair_job.size])
-    chosen = pair_flow > 0
+    chosen = flow.flows(arcs[open_jobs.size : open_jobs.size + pair_job.size]) > 0
     tech_of_job = np.full(n_jobs, -1)
     tech_of_job[pair_job[chosen]] = pair_tech[chosen]
-    return plan_from_assignment(problem, elig, tech_of_job, started)
+    return tech_of_job
 
 
 def plan_from_assignment(
-    problem: Problem, elig: Eligibility, tech_of_job: np.ndarray, started: float
+    problem: Problem,
+    elig: Eligibility,
+    tech_of_job: np.ndarray,
+    started: float,
+    status: Status = Status.OPTIMAL,
 ) -> Plan:
     jobs, techs = problem.jobs, problem.technicians
     n_tech = len(techs)
@@ -118,7 +156,7 @@ def plan_from_assignment(
     return Plan(
         assignments=assignments,
         unassigned=unassigned,
-        status=Status.OPTIMAL,
+        status=status,
         objective=objective,
         solve_ms=(time.perf_counter() - started) * 1000.0,
         travel_km=float(elig.km[done, tech_of_job[done]].sum()),
