@@ -21,7 +21,6 @@ from google.protobuf import json_format
 from models.dispatch import eligibility
 from models.dispatch import problem as dp
 from models.dispatch.assign_flow import plan_from_assignment, solve_assign
-
 from models.dispatch.solver import solve
 from service.dispatch_handler import to_job, to_options, to_technician
 from service.pb.shifu.v1 import dispatch_pb2 as pb

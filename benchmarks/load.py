@@ -74,13 +74,16 @@ def wait_serving(port: int, service: str = "", timeout_s: float = 120.0) -> None
 
 
 @contextmanager
-def service_process(model_dir: Path, workers: int, extra: tuple[str, ...] = ()) -> Iterator[int]:
-    """`python -m service` on a free port; yields the port once the recommender is SERVING."""
+def service_process(
+    model_dir: Path, workers: int, extra: tuple[str, ...] = (), wait_for: str = ""
+) -> Iterator[int]:
+    """`python -m service` on a free port; yields the port once `wait_for` (health's service name; ""
+    for the whole server, so a model is loaded) is SERVING."""
     port = free_port()
     command = [sys.executable, "-m", "service", "--model-dir", str(model_dir), "--port", str(port),
                "--workers", str(workers), "--log-level", "WARNING", *extra]  # fmt: skip
     with _process(command):
-        wait_serving(port)
+        wait_serving(port, wait_for)
         yield port
 
 

@@ -24,19 +24,17 @@ from models.dispatch.travel import travel
 
 COST_SCALE = 1000  # integer costs: 1/1000 of a cost unit
 LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
-DAY_MINUTES = 24 * 60
+DAY_SECONDS = 24 * 3600  # the time dimension counts whole seconds from the plan's origin
 
 
 def _time_frame(problem: Problem) -> tuple[float, int]:
-    """(the plan's origin in Unix seconds, its horizon in minutes)."""
-    moments = [
-        w.start for w in [j.window for j in problem.jobs] + [t.shift for t in problem.technicians] if w
-    ]
-    ends = [w.end for w in [j.window for j in problem.jobs] + [t.shift for t in problem.technicians] if w]
-    if not moments:
-        return 0.0, DAY_MINUTES
-    origin = min(moments)
-    return origin, max(DAY_MINUTES, math.ceil((max(ends) - origin) / 60.0) + 1)
+    """(the plan's origin in Unix seconds, its horizon in seconds)."""
+    windows = [j.window for j in problem.jobs] + [t.shift for t in problem.technicians]
+    windows = [w for w in windows if w]
+    if not windows:
+        return 0.0, DAY_SECONDS
+    origin = min(w.start for w in windows)
+    return origin, max(DAY_SECONDS, math.ceil(max(w.end for w in windows) - origin) + 1)
 
 
 def solve_route(problem: Problem, elig: Eligibility) -> Plan:
@@ -49,7 +47,7 @@ def solve_route(problem: Problem, elig: Eligibility) -> Plan:
 
     km, minutes = travel(problem, np.arange(n_nodes), np.arange(n_nodes))
     duration = np.concatenate([np.zeros(n_tech), [j.duration_minutes for j in jobs]])
-    transit = np.ceil(minutes + duration[:, None]).astype(np.int64)
+    transit = np.ceil((minutes + duration[:, None]) * 60.0).astype(np.int64)
     np.fill_diagonal(transit, 0)
 
     manager = pywrapcp.RoutingIndexManager(n_nodes, n_tech, list(range(n_tech)), list(range(n_tech)))
@@ -88,8 +86,8 @@ def solve_route(problem: Problem, elig: Eligibility) -> Plan:
     for v, tech in enumerate(techs):
         lo, hi = (0, horizon)
         if tech.shift:
-            lo = max(0, math.ceil((tech.shift.start - origin) / 60.0))
-            hi = min(horizon, math.floor((tech.shift.end - origin) / 60.0))
+            lo = max(0, math.ceil(tech.shift.start - origin))
+            hi = min(horizon, math.floor(tech.shift.end - origin))
         time_dimension.CumulVar(routing.Start(v)).SetRange(lo, max(lo, hi))
         time_dimension.CumulVar(routing.End(v)).SetRange(lo, max(lo, hi))
 
@@ -104,8 +102,8 @@ def solve_route(problem: Problem, elig: Eligibility) -> Plan:
         routing.VehicleVar(index).SetValues([-1, *allowed])
         routing.AddDisjunction([index], int(min(elig.drop_penalty[j] * COST_SCALE, 2**62)))
         if job.window:
-            start = max(0, math.ceil((job.window.start - origin) / 60.0))
-            latest = math.floor((job.window.end - origin) / 60.0 - job.duration_minutes)
+            start = max(0, math.ceil(job.window.start - origin))
+            latest = math.floor(job.window.end - origin - 60.0 * job.duration_minutes)
             time_dimension.CumulVar(index).SetRange(start, max(start, min(latest, horizon)))
 
     parameters = pywrapcp.DefaultRoutingSearchParameters()
@@ -130,7 +128,8 @@ def _plan(problem, elig, manager, routing, solution, km, origin, started) -> Pla
         while not routing.IsEnd(index):
             node = manager.IndexToNode(index)
             j = node - n_tech
-            arrival = origin + 60.0 * solution.Min(time_dimension.CumulVar(index))
+            arrival = origin + float(solution.Min(time_dimension.CumulVar(index)))
+
             assignments.append(
                 Assignment(jobs[j].job_id, tech.technician_id, sequence, arrival, float(km[previous, node]))
             )
