@@ -1,6 +1,8 @@
-"""`python -m benchmarks [--data ../shared/data]`: every benchmark, in turn, each printing its tables.
+"""`python -m benchmarks [--data ../shared/data] [--full]`: every benchmark in turn, each printing its tables.
 
-Benchmarks on public data are skipped, with a line saying so, when the data is not there.
+Without --full the Solomon and GAP benchmarks run a representative subset of their instances (all of
+them take about 20 minutes more). Benchmarks on public data are skipped, with a line saying so, when
+the data is not there.
 """
 
 from __future__ import annotations
@@ -8,20 +10,37 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import catalog, demo_scenes, dispatch_city, movielens
+from benchmarks import catalog, demo_scenes, dispatch_city, gap, movielens, solomon
+
+SOLOMON_SUBSET = "C101,C105,C108,R101,R105,R109,RC101,RC105,RC108"
+GAP_SUBSET = "c0515_1,c0824_1,c1060_1,c05100,d05100,c10200,d10200,c10400,d10400"
+
+
+def _have(path: Path) -> bool:
+    if path.exists():
+        return True
+    print(f"skipped: no data at {path}")
+    return False
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the public data folder")
+    parser.add_argument("--full", action="store_true", help="every Solomon and GAP instance")
     args = parser.parse_args(argv)
     print("== dispatch: generated city ==")
     dispatch_city.main([])
+    print("\n== dispatch: Solomon VRPTW, ROUTE mode over gRPC ==")
+    if _have(args.data / "solomon"):
+        solomon.main(
+            ["--data", str(args.data / "solomon")] + ([] if args.full else ["--instances", SOLOMON_SUBSET])
+        )
+    print("\n== dispatch: generalized assignment (OR-Library) ==")
+    if _have(args.data / "gap"):
+        gap.main(["--data", str(args.data / "gap")] + ([] if args.full else ["--instances", GAP_SUBSET]))
     print("\n== recommendation: MovieLens 100k ==")
-    if (args.data / "movielens-100k" / "u.data").is_file():
+    if _have(args.data / "movielens-100k" / "u.data"):
         movielens.main(["--data", str(args.data / "movielens-100k")])
-    else:
-        print(f"skipped: no MovieLens data in {args.data / 'movielens-100k'}")
     print("\n== recommendation: scene effect on the demo world ==")
     demo_scenes.main([])
     print("\n== recommendation: 200,000-item catalog ==")

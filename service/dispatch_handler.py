@@ -28,6 +28,11 @@ _MODES = {
     pb.ASSIGN_MODE_ASSIGN: dp.Mode.ASSIGN,
     pb.ASSIGN_MODE_ROUTE: dp.Mode.ROUTE,
 }
+_CAPACITIES = {
+    pb.ASSIGN_CAPACITY_UNSPECIFIED: dp.Capacity.COUNT,
+    pb.ASSIGN_CAPACITY_COUNT: dp.Capacity.COUNT,
+    pb.ASSIGN_CAPACITY_SHIFT_MINUTES: dp.Capacity.SHIFT_MINUTES,
+}
 _REASONS = {reason: pb.UnassignedReason.Value(f"UNASSIGNED_REASON_{reason.name}") for reason in dp.Reason}
 _STATUSES = {status: pb.SolveStatus.Value(f"SOLVE_STATUS_{status.name}") for status in dp.Status}
 
@@ -87,6 +92,8 @@ def to_technician(
 def to_options(message: pb.AssignOptions, time_limit_s: float) -> dp.Options:
     if message.mode not in _MODES:
         raise FieldError("options.mode", f"unknown mode {message.mode}")
+    if message.capacity not in _CAPACITIES:
+        raise FieldError("options.capacity", f"unknown capacity {message.capacity}")
     weights = {
         name: getattr(message.weights, name)
         for name in ("travel_per_km", "drop_penalty", "drop_penalty_per_priority", "tier", "balance")
@@ -110,6 +117,7 @@ def to_options(message: pb.AssignOptions, time_limit_s: float) -> dp.Options:
         speed_kmh=message.speed_kmh or DEFAULT_SPEED_KMH,
         max_radius_km=message.max_radius_km or None,
         weights=dp.Weights(**weights),
+        capacity=_CAPACITIES[message.capacity],
     )
 
 
@@ -150,6 +158,7 @@ def to_response(plan: dp.Plan) -> pb.AssignJobsResponse:
         objective=plan.objective,
         solve_ms=plan.solve_ms,
         travel_km=plan.travel_km,
+        objective_bound=plan.bound,
     )
 
 

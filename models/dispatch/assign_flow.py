@@ -118,7 +118,11 @@ def plan_from_assignment(
     tech_of_job: np.ndarray,
     started: float,
     status: Status = Status.OPTIMAL,
+    bound: float | None = None,
+    minutes_left: np.ndarray | None = None,
 ) -> Plan:
+    """The plan of an assignment (-1: left out), with a reason for every job left out. `minutes_left`
+    (per technician) and the jobs' work minutes also decide who still had room, when shift minutes count."""
     jobs, techs = problem.jobs, problem.technicians
     n_tech = len(techs)
     balance = problem.options.weights.balance
@@ -144,7 +148,7 @@ def plan_from_assignment(
 
     unassigned = [elig.reasons[j] for j in sorted(elig.reasons)]
     dropped = [j for j in range(len(jobs)) if tech_of_job[j] < 0 and j not in elig.reasons]
-    unassigned += [_why_dropped(problem, elig, j, tech_of_job, load) for j in dropped]
+    unassigned += [_why_dropped(problem, elig, j, tech_of_job, load, minutes_left) for j in dropped]
 
     # The k-th job of a technician costs balance * (k - 1): sum over the new jobs of each technician.
     balance_cost = balance * float(np.sum(load * before + load * (load - 1) / 2))
@@ -160,15 +164,29 @@ def plan_from_assignment(
         objective=objective,
         solve_ms=(time.perf_counter() - started) * 1000.0,
         travel_km=float(elig.km[done, tech_of_job[done]].sum()),
+        bound=objective if status is Status.OPTIMAL else bound,
     )
 
 
+def work_minutes(problem: Problem, elig: Eligibility) -> np.ndarray:
+    """Jobs × technicians: travel from the technician's location plus time on site."""
+    return elig.minutes + np.array([j.duration_minutes for j in problem.jobs], dtype=float)[:, None]
+
+
 def _why_dropped(
-    problem: Problem, elig: Eligibility, j: int, tech_of_job: np.ndarray, load: np.ndarray
+    problem: Problem,
+    elig: Eligibility,
+    j: int,
+    tech_of_job: np.ndarray,
+    load: np.ndarray,
+    minutes_left: np.ndarray | None,
 ) -> Unassigned:
     job, techs = problem.jobs[j], problem.technicians
     candidates = np.flatnonzero(elig.feasible[j])
     free = candidates[load[candidates] < elig.capacity[candidates]]
+    if minutes_left is not None:
+        free = free[minutes_left[free] >= elig.minutes[j, free] + job.duration_minutes]
+
     if free.size:
         balance = problem.options.weights.balance
         marginal = elig.pair_cost[j, free] + balance * (
@@ -186,7 +204,7 @@ def _why_dropped(
     taken = (
         f"they took jobs of higher value, e.g. {', '.join(problem.jobs[c].job_id for c in competing)}"
         if competing.size
-        else "they had reached max_jobs before this plan"
+        else "they had no room left before this plan (max_jobs or shift minutes)"
     )
     return Unassigned(
         job.job_id,

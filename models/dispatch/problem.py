@@ -57,6 +57,13 @@ class Mode(enum.Enum):
     ROUTE = "route"
 
 
+class Capacity(enum.Enum):
+    """What a technician's capacity counts in ASSIGN mode."""
+
+    COUNT = "count"  # max_jobs
+    SHIFT_MINUTES = "shift_minutes"  # max_jobs and the shift's minutes (travel from home + time on site)
+
+
 @dataclass(frozen=True)
 class Weights:
     """Objective weights, in cost units where one unit is one kilometre of travel by default."""
@@ -78,6 +85,8 @@ class Options:
     speed_kmh: float = 30.0
     max_radius_km: float | None = None
     weights: Weights = field(default_factory=Weights)
+    capacity: Capacity = Capacity.COUNT
+    workers: int = 2  # solver threads where the algorithm can use them (CP-SAT)
 
 
 @dataclass(frozen=True)
@@ -128,6 +137,7 @@ class Plan:
     objective: float
     solve_ms: float
     travel_km: float
+    bound: float | None = None  # a proven lower bound on the objective, when one is known
 
 
 def validate(problem: Problem) -> None:

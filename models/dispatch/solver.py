@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from models.dispatch import eligibility
 from models.dispatch.assign_flow import solve_assign
-from models.dispatch.problem import Mode, Plan, Problem, validate
+from models.dispatch.assign_gap import solve_gap
+from models.dispatch.problem import Capacity, Mode, Plan, Problem, validate
 from models.dispatch.route import solve_route
 
 
@@ -14,4 +15,6 @@ def solve(problem: Problem) -> Plan:
     elig = eligibility.compute(problem)
     if problem.options.mode is Mode.ROUTE:
         return solve_route(problem, elig)
+    if problem.options.capacity is Capacity.SHIFT_MINUTES:
+        return solve_gap(problem, elig)
     return solve_assign(problem, elig)
