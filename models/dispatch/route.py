@@ -25,6 +25,8 @@ from models.dispatch.travel import travel
 COST_SCALE = 1000  # integer costs: 1/1000 of a cost unit
 LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
 DAY_SECONDS = 24 * 3600  # the time dimension counts whole seconds from the plan's origin
+FIRST_SOLUTION = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
+METAHEURISTIC = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
 
 
 def _time_frame(problem: Problem) -> tuple[float, int]:
@@ -107,8 +109,8 @@ def solve_route(problem: Problem, elig: Eligibility) -> Plan:
             time_dimension.CumulVar(index).SetRange(start, max(start, min(latest, horizon)))
 
     parameters = pywrapcp.DefaultRoutingSearchParameters()
-    parameters.first_solution_strategy = routing_enums_pb2.FirstSolutionStrategy.PARALLEL_CHEAPEST_INSERTION
-    parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    parameters.first_solution_strategy = FIRST_SOLUTION
+    parameters.local_search_metaheuristic = METAHEURISTIC
     remaining = problem.options.time_limit_s - (time.perf_counter() - started)
     parameters.time_limit.FromMilliseconds(max(1, int(remaining * 1000)))
     solution = routing.SolveWithParameters(parameters)
