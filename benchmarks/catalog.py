@@ -10,10 +10,7 @@ known users, visitors with session items and anonymous visitors, each in a scene
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -110,28 +107,12 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="shifu-catalog-") as tmp:
         paths = generate(Path(tmp), args.items, args.users, args.seed)
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "training",
-                "train",
-                "--events",
-                str(paths["events"]),
-                "--items",
-                str(paths["items"]),
-                "--out",
-                f"{tmp}/models",
-                "--lightfm-epochs",
-                "10",
-                "--force-promote",
-            ],
-            cwd=load.ROOT,
-            check=True,
-            capture_output=True,
+        train_seconds = load.run_training(
+            paths["events"],
+            paths["items"],
+            Path(tmp) / "models",
+            extra=("--lightfm-epochs", "10", "--force-promote"),
         )
-        train_seconds = time.perf_counter() - started
         mix = requests(paths["events"], 600, args.seed)
         with load.service_process(Path(tmp) / "models", args.workers) as port:
             results = [load.run_load(port, mix, c, args.calls) for c in (1, 16)]

@@ -11,10 +11,7 @@ scene popularity.
 from __future__ import annotations
 
 import argparse
-import subprocess
-import sys
 import tempfile
-import time
 from pathlib import Path
 
 from benchmarks import load
@@ -32,27 +29,9 @@ def main(argv: list[str] | None = None) -> dict:
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="shifu-demo-") as tmp:
         paths = demo.generate(Path(tmp), seed=args.seed)
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "training",
-                "train",
-                "--events",
-                str(paths["events.csv"]),
-                "--items",
-                str(paths["items.csv"]),
-                "--users",
-                str(paths["users.csv"]),
-                "--out",
-                f"{tmp}/models",
-            ],
-            cwd=load.ROOT,
-            check=True,
-            capture_output=True,
+        seconds = load.run_training(
+            paths["events.csv"], paths["items.csv"], Path(tmp) / "models", paths["users.csv"]
         )
-        seconds = time.perf_counter() - started
         (name,) = versions.list_versions(Path(tmp) / "models")
         metrics = versions.read_manifest(Path(tmp) / "models" / name)["metrics"]
     blend, als = metrics["blend"], metrics["als"]

@@ -1,5 +1,5 @@
 """Load generation against a running server: latency percentiles and throughput at a given concurrency,
-and the servers to compare with (the real service as a subprocess, an empty-handler server).
+and the processes to measure (the real training job, the real service, an empty-handler server).
 
 The client keeps `concurrency` calls in flight from one thread with grpc futures, which costs far less
 client CPU than one thread per call, and times each call from send to completion.
@@ -7,6 +7,8 @@ client CPU than one thread per call, and times each call from send to completion
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 import os
 import signal
 import socket
@@ -80,8 +82,20 @@ def service_process(
     """`python -m service` on a free port; yields the port once `wait_for` (health's service name; ""
     for the whole server, so a model is loaded) is SERVING."""
     port = free_port()
-    command = [sys.executable, "-m", "service", "--model-dir", str(model_dir), "--port", str(port),
-               "--workers", str(workers), "--log-level", "WARNING", *extra]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "service",
+        "--model-dir",
+        str(model_dir),
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--log-level",
+        "WARNING",
+        *extra,
+    ]
     with _process(command):
         wait_serving(port, wait_for)
         yield port
@@ -111,16 +125,34 @@ def _process(command: list[str]) -> Iterator[subprocess.Popen]:
 
 
 def run_load(
+    port: int, requests: list[recommend_pb2.RecommendRequest], concurrency: int, calls: int
+) -> LoadResult:
+    """`_load` in a fresh process: the measuring client carries none of the benchmark's data or
+    thread pools, whose garbage collection and spinning threads would show in the latencies."""
+    context = multiprocessing.get_context("spawn")
+    payloads = [r.SerializeToString() for r in requests]
+    with futures.ProcessPoolExecutor(1, mp_context=context) as pool:
+        return pool.submit(_load_serialised, port, payloads, concurrency, calls).result()
+
+
+def _load_serialised(port: int, payloads: list[bytes], concurrency: int, calls: int) -> LoadResult:
+    return _load(port, [recommend_pb2.RecommendRequest.FromString(p) for p in payloads], concurrency, calls)
+
+
+def _load(
     port: int,
     requests: list[recommend_pb2.RecommendRequest],
     concurrency: int,
     calls: int,
     warmup: int = 200,
-    connections: int = 4,
+    connections: int = 0,
 ) -> LoadResult:
     """`calls` Recommend calls cycling through `requests`, `concurrency` in flight at a time, spread over
-    `connections` channels (as a storefront's many instances would be: SO_REUSEPORT spreads
-    connections, not calls, over the server's processes)."""
+    `connections` channels (0: one per call in flight), as a storefront's many instances would be:
+    SO_REUSEPORT spreads connections, not calls, over the server's processes, and a handful of
+    connections can all land on one of them."""
+    connections = connections or concurrency
+
     # Distinct channel arguments keep gRPC from sharing one subchannel among the channels.
     channels = [
         grpc.insecure_channel(f"127.0.0.1:{port}", options=[("shifu.bench.channel", n)])
@@ -151,6 +183,7 @@ def run_load(
 
             return callback
 
+        gc.disable()  # a collection would stall the client, not the server
         began = time.perf_counter()
         for i in range(calls):
             done.acquire()
@@ -161,6 +194,8 @@ def run_load(
         finished.wait()
         seconds = time.perf_counter() - began
     finally:
+        gc.enable()
+
         for channel in channels:
             channel.close()
 
@@ -190,8 +225,6 @@ def _serve_empty(port: int) -> None:
 
 
 def _empty_main(port: int, workers: int) -> None:
-    import multiprocessing
-
     context = multiprocessing.get_context("spawn")
     children = [context.Process(target=_serve_empty, args=(port,)) for _ in range(workers)]
     for child in children:
@@ -203,3 +236,26 @@ def _empty_main(port: int, workers: int) -> None:
 
 if __name__ == "__main__" and sys.argv[1:2] == ["--empty-server"]:
     _empty_main(int(sys.argv[2]), int(sys.argv[3]))
+
+
+def run_training(
+    events: Path, items: Path, out: Path, users: Path | None = None, extra: tuple[str, ...] = ()
+) -> float:
+    """The real training job (`python -m training train`) on these files; its wall time in seconds."""
+    command = [
+        sys.executable,
+        "-m",
+        "training",
+        "train",
+        "--events",
+        str(events),
+        "--items",
+        str(items),
+        "--out",
+        str(out),
+        *(["--users", str(users)] if users else []),
+        *extra,
+    ]
+    started = time.perf_counter()
+    subprocess.run(command, cwd=ROOT, check=True, capture_output=True)
+    return time.perf_counter() - started

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -208,28 +206,9 @@ def main(argv: list[str] | None = None) -> dict:
     s = split(args.data)
     with tempfile.TemporaryDirectory(prefix="shifu-movielens-") as tmp:
         paths = write_inputs(args.data, s, Path(tmp))
-        started = time.perf_counter()
-        subprocess.run(
-            [
-                sys.executable,
-                "-m",
-                "training",
-                "train",
-                "--events",
-                str(paths["events"]),
-                "--items",
-                str(paths["items"]),
-                "--users",
-                str(paths["users"]),
-                "--out",
-                f"{tmp}/models",
-                "--force-promote",
-            ],
-            cwd=load.ROOT,
-            check=True,
-            capture_output=True,
+        train_seconds = load.run_training(
+            paths["events"], paths["items"], Path(tmp) / "models", paths["users"], ("--force-promote",)
         )
-        train_seconds = time.perf_counter() - started
         implicit_tops, implicit_seconds = plain_implicit(s)
         lightfm_tops, lightfm_seconds = plain_lightfm(args.data, s)
         rows = {

@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from training.demo_jobs import JobLogSize, generate_job_log
+from training.readers import EVENT_COLUMNS
 
 CITIES = {
     "shanghai": (31.2304, 121.4737),
@@ -313,19 +314,7 @@ def _simulate(world: _World, size: DemoSize) -> pd.DataFrame:
                 if due < horizon:
                     heapq.heappush(queue, (due, counter, follow_scene, follow_candidates))
                     counter += 1
-    return pd.DataFrame(
-        out.rows,
-        columns=[
-            "timestamp",
-            "user_id",
-            "item_id",
-            "event_type",
-            "touchpoint",
-            "scene",
-            "value",
-            "recommendation_id",
-        ],
-    )
+    return pd.DataFrame(out.rows, columns=list(EVENT_COLUMNS))
 
 
 def _planned_visit(world: _World, user: _User) -> tuple[str, np.ndarray]:

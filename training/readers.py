@@ -24,6 +24,16 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "order": 8.0,
 }
 EXAMPLES_KEPT = 3
+EVENT_COLUMNS = (
+    "timestamp",
+    "user_id",
+    "item_id",
+    "event_type",
+    "touchpoint",
+    "scene",
+    "value",
+    "recommendation_id",
+)
 
 
 class DataError(Exception):
@@ -200,19 +210,9 @@ def read_events(
         frame = _keep(frame, frame["item_id"].isin(item_ids), "unknown_item", report)
     frame = _keep(frame, ~frame.duplicated(keep="first"), "duplicate", report)
     frame = frame.assign(value=pd.to_numeric(frame["value"].where(frame["value"] != ""), errors="coerce"))
-    columns = [
-        "timestamp",
-        "user_id",
-        "item_id",
-        "event_type",
-        "touchpoint",
-        "scene",
-        "value",
-        "recommendation_id",
-    ]
-    return frame[columns].sort_values(["timestamp", "user_id", "item_id"], kind="stable").reset_index(
-        drop=True
-    ), report
+    return frame[list(EVENT_COLUMNS)].sort_values(
+        ["timestamp", "user_id", "item_id"], kind="stable"
+    ).reset_index(drop=True), report
 
 
 JOB_TIMES = ["created_at", "accepted_at", "completed_at", "time_window_start", "time_window_end"]
