@@ -24,6 +24,8 @@ class Settings:
     poll_seconds: float = 5.0  # how often the model directory is checked for a new version
     grace_seconds: float = 10.0  # how long in-flight calls may take to finish after SIGTERM
     default_time_limit_ms: int = 5000  # dispatch solver limit when the request sets none
+    max_message_mb: int = 64  # largest request or response
+
     log_level: str = "INFO"
 
 

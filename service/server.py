@@ -63,7 +63,12 @@ def start(settings: Settings) -> RunningServer:
 
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
-        options=[("grpc.so_reuseport", 1 if settings.workers > 1 else 0)],
+        options=[
+            ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
+            # Road-distance matrices of a city are tens of MB; gRPC's default would refuse them at 4 MB.
+            ("grpc.max_receive_message_length", settings.max_message_mb * 1024 * 1024),
+            ("grpc.max_send_message_length", settings.max_message_mb * 1024 * 1024),
+        ],
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
 

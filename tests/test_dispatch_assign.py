@@ -307,3 +307,12 @@ def test_pruned_flow_widens_jobs_left_out_and_reports_feasible(monkeypatch: pyte
     assert exact.status is Status.OPTIMAL and pruned.status is Status.FEASIBLE
     assert len(pruned.assignments) == len(exact.assignments) == 12
     assert pruned.objective == pytest.approx(exact.objective)
+
+
+def test_requests_too_large_to_solve_are_refused_not_attempted(monkeypatch: pytest.MonkeyPatch) -> None:
+    from models.dispatch import problem as problem_module
+
+    monkeypatch.setattr(problem_module, "MAX_PAIRS", 5)
+    with pytest.raises(FieldError) as caught:
+        solve(Problem(tuple(job(f"j{i}") for i in range(3)), (tech("a"), tech("b"))))
+    assert caught.value.field == "jobs" and "split" in caught.value.message

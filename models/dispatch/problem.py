@@ -12,6 +12,8 @@ from models.errors import FieldError
 
 TOP_TIER = 5
 MAX_PRIORITY = 10_000
+MAX_PAIRS = 50_000_000  # jobs × technicians in one request (10,000 × 3,000 takes 10 s and ~3 GB)
+MAX_ROUTE_LOCATIONS = 5_000
 
 
 @dataclass(frozen=True)
@@ -142,6 +144,7 @@ class Plan:
 
 def validate(problem: Problem) -> None:
     """Raises FieldError naming the first invalid field."""
+    _check_size(problem)
     _check_unique([j.job_id for j in problem.jobs], "jobs", "job_id")
     _check_unique([t.technician_id for t in problem.technicians], "technicians", "technician_id")
     for i, job in enumerate(problem.jobs):
@@ -149,6 +152,25 @@ def validate(problem: Problem) -> None:
     for i, tech in enumerate(problem.technicians):
         _validate_technician(tech, f"technicians[{i}]")
     _validate_options(problem.options, len(problem.technicians) + len(problem.jobs))
+
+
+def _check_size(problem: Problem) -> None:
+    """A request too large to solve within this machine's memory is refused, not attempted: the
+    solvers hold jobs × technicians arrays (and ROUTE a square matrix over every location)."""
+    pairs = len(problem.jobs) * len(problem.technicians)
+    if pairs > MAX_PAIRS:
+        raise FieldError(
+            "jobs", f"{pairs:,} job × technician pairs exceed {MAX_PAIRS:,}; split the request by area"
+        )
+    if (
+        problem.options.mode is Mode.ROUTE
+        and len(problem.jobs) + len(problem.technicians) > MAX_ROUTE_LOCATIONS
+    ):
+        raise FieldError(
+            "jobs",
+            f"ROUTE mode plans at most {MAX_ROUTE_LOCATIONS:,} jobs and technicians together; "
+            "split the request",
+        )
 
 
 def _check_unique(ids: list[str], collection: str, id_field: str) -> None:
