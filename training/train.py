@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -54,9 +55,8 @@ class TrainResult:
 
 
 def fingerprint(paths: list[Path]) -> str:
-    import hashlib
-
     digest = hashlib.sha256()
+
     for path in paths:
         digest.update(versions.sha256_file(path).encode())
     return digest.hexdigest()

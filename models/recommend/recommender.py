@@ -102,9 +102,6 @@ class Recommender:
     def n_items(self) -> int:
         return len(self._ids)
 
-    def item_index(self, item_id: str) -> int | None:
-        return self._item_index.get(item_id)
-
     def context(self, query: Query, rule: TouchpointRule) -> QueryContext:
         """The query context of a request: user, history, session, LightFM features, scene, city."""
         user = self._user_index.get(query.user_id)

@@ -26,18 +26,6 @@ class QueryContext:
     city: int | None
 
 
-def standardise(scores: np.ndarray, scale: float = 1.0) -> np.ndarray:
-    """`scale` × (scores − mean) / deviation over the catalog, so that components on different scales
-    can be weighted; a new float32 array."""
-    centred = np.subtract(scores, scores.mean(dtype=np.float64), dtype=np.float32)
-    std = float(np.sqrt(np.dot(centred, centred) / max(centred.size, 1)))
-    if std > 0:
-        centred *= np.float32(scale / std)
-    else:
-        centred[:] = 0.0
-    return centred
-
-
 @dataclass(frozen=True)
 class Term:
     """scale × (raw − mean): one standardised, weighted component, evaluated only where needed."""
@@ -48,6 +36,9 @@ class Term:
 
     @classmethod
     def standardising(cls, raw: np.ndarray, weight: float) -> Term:
+        """Zero mean, unit deviation over the catalog, times `weight`: components on different scales
+        become comparable."""
+
         mean = float(raw.mean(dtype=np.float64))
         std = float(np.sqrt(max(float(np.dot(raw, raw)) / max(raw.size, 1) - mean * mean, 0.0)))
         return cls(raw, weight / std if std > 0 else 0.0, mean)
@@ -59,6 +50,12 @@ class Term:
         np.subtract(self.raw, self.mean, out=out, dtype=np.float32, casting="unsafe")
         out *= np.float32(self.scale)
         return out
+
+
+def standardise(scores: np.ndarray, scale: float = 1.0) -> np.ndarray:
+    """`scale` × (scores − mean) / deviation over the catalog, as a new float32 array: the blend's
+    terms in full, for fitting the blend offline with the very arithmetic the service uses."""
+    return Term.standardising(scores, scale).into(np.empty(scores.shape, dtype=np.float32))
 
 
 class Scorer:
