@@ -67,4 +67,7 @@ def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None 
         raise ValueError("threads and workers must be at least 1")
     if settings.poll_seconds <= 0 or settings.grace_seconds < 0:
         raise ValueError("poll_seconds must be > 0 and grace_seconds >= 0")
+    if settings.default_time_limit_ms < 1 or settings.max_message_mb < 1 or settings.blas_threads < 0:
+        raise ValueError("default_time_limit_ms and max_message_mb must be >= 1, blas_threads >= 0")
+
     return settings

@@ -475,3 +475,13 @@ def test_dispatch_uses_computed_tiers_when_the_request_leaves_tier_unset(
             assert [t.technician_id for t in ranked.technicians] == ["near", "far"]
     finally:
         running.shutdown()
+
+
+@pytest.mark.parametrize(
+    "flag", [["--max-message-mb", "0"], ["--default-time-limit-ms", "0"], ["--threads", "0"]]
+)
+def test_the_command_refuses_impossible_settings(flag: list[str]) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", *flag], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 2 and "error" in result.stderr

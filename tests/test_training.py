@@ -199,3 +199,18 @@ def test_touchpoint_report_credits_orders_to_the_slot_that_showed_them() -> None
     assert feed["click_through_rate"] == 0.5 and feed["conversion_rate"] == 0.5
     assert table.loc[("cart", "after_order"), "orders"] == 1
     assert table.loc[("home_feed", "(all)"), "impressions"] == 2
+
+
+@pytest.mark.parametrize(
+    "flags",
+    [
+        ["--factors", "0"],
+        ["--lightfm-epochs", "-1"],
+        ["--alpha", "0"],
+        ["--half-life-days", "-3"],
+        ["--event-weight", "view=-1"],
+    ],
+)
+def test_train_command_refuses_impossible_parameters(flags: list[str], tmp_path: Path, capsys) -> None:
+    code = main(["train", "--events", "e.csv", "--items", "i.csv", "--out", str(tmp_path), *flags])
+    assert code == 2 and "error:" in capsys.readouterr().err

@@ -119,7 +119,9 @@ def fit(
 ) -> Blend:
     """Known users' weights and novelty on `queries`; visitors' weights on `visitors`."""
     usable = np.array([name in available for name in COMPONENTS])
-    validation = _Validation(recommender, _sample(queries, recommender.n_items, seed), k)
+    queries = _sample(queries, recommender.n_items, seed)
+    visitors = _sample(visitors, recommender.n_items, seed)
+    validation = _Validation(recommender, queries, k)
     best_weights, best = _best_weights(validation, usable)
     chosen_novelty, chosen = 0.0, best
     for novelty in NOVELTY_GRID[1:]:
@@ -128,9 +130,7 @@ def fit(
             chosen_novelty, chosen = novelty, result
     visitor_weights, visitor = best_weights, (float("nan"), float("nan"))
     if visitors:
-        visitor_weights, visitor = _best_weights(
-            _Validation(recommender, _sample(visitors, recommender.n_items, seed), k), usable
-        )
+        visitor_weights, visitor = _best_weights(_Validation(recommender, visitors, k), usable)
     blend = Blend(
         weights=dict(zip(COMPONENTS, best_weights.tolist(), strict=True)),
         novelty=chosen_novelty,

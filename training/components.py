@@ -39,6 +39,26 @@ class ModelConfig:
     half_life_days: float | None = None
     positive_event: str = "click"  # events this heavy and heavier count as positives (LightFM, holdout)
 
+    def __post_init__(self) -> None:
+        for name in (
+            "als_factors",
+            "als_iterations",
+            "lightfm_components",
+            "lightfm_epochs",
+            "lightfm_threads",
+        ):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name.replace('_', ' ')} must be at least 1, got {getattr(self, name)}")
+        if self.threads < 0 or self.ease_max_items < 0:
+            raise ValueError("threads and ease max items must be >= 0")
+        if self.als_regularization < 0 or self.als_alpha <= 0 or self.lightfm_learning_rate <= 0:
+            raise ValueError("ALS regularization must be >= 0, ALS alpha and the LightFM learning rate > 0")
+        if self.half_life_days is not None and self.half_life_days <= 0:
+            raise ValueError(f"half-life must be > 0 days, got {self.half_life_days}")
+        negative = [name for name, weight in self.event_weights.items() if weight < 0]
+        if negative:
+            raise ValueError(f"event weights must be >= 0: {', '.join(negative)}")
+
     @property
     def positive_weight(self) -> float:
         return self.event_weights[self.positive_event]
