@@ -13,7 +13,7 @@ from pathlib import Path
 from benchmarks import catalog, demo_scenes, dispatch_city, gap, movielens, solomon
 
 SOLOMON_SUBSET = "C101,C105,C108,R101,R105,R109,RC101,RC105,RC108"
-GAP_SUBSET = "c0515_1,c0824_1,c1060_1,c05100,d05100,c10200,d10200,c10400,d10400"
+GAP_SUBSET = "c0515_1,c0824_1,c1060_1,c05100,d05100,c10200,d10200,c10400,d10400,d801600"
 
 
 def _have(path: Path) -> bool:

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import time
 
 import numpy as np
 import pytest
 
 from models.dispatch import eligibility
 from models.dispatch.assign_flow import work_minutes
-from models.dispatch.assign_gap import shift_minutes
+from models.dispatch.assign_gap import WHOLE_MODEL_PAIRS, gap_instance, shift_minutes
+from models.dispatch.gap_bound import relax
+from models.dispatch.gap_instance import GapInstance
+from models.dispatch.gap_search import neighbourhood_search
 from models.dispatch.problem import Capacity, Options, Problem, Reason, Status, Weights, Window
 from models.dispatch.solver import solve
 from tests.test_dispatch_assign import HOUR, job, tech
@@ -57,8 +62,7 @@ def brute_force(problem: Problem) -> float:
     return best
 
 
-@pytest.mark.parametrize("seed", range(8))
-def test_cp_sat_matches_brute_force_on_small_random_instances(seed: int) -> None:
+def small_problem(seed: int) -> Problem:
     rng = np.random.default_rng(seed)
     jobs = tuple(
         job(
@@ -82,6 +86,58 @@ def test_cp_sat_matches_brute_force_on_small_random_instances(seed: int) -> None
         capacity=Capacity.SHIFT_MINUTES,
         weights=Weights(balance=0.0, drop_penalty=float(rng.uniform(20, 60)), drop_penalty_per_priority=10.0),
     )
-    problem = Problem(jobs, techs, options)
+    return Problem(jobs, techs, options)
+
+
+def instance_of(problem: Problem) -> GapInstance:
+    elig = eligibility.compute(problem)
+    return gap_instance(problem, elig, work_minutes(problem, elig))
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_cp_sat_matches_brute_force_on_small_random_instances(seed: int) -> None:
+    problem = small_problem(seed)
     plan = solve(problem)
     assert plan.objective == pytest.approx(brute_force(problem), abs=0.01)
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_linear_relaxation_bounds_the_optimum_from_below(seed: int) -> None:
+    problem = small_problem(seed)
+    relaxation = relax(instance_of(problem), seconds=5.0)
+    assert relaxation is not None
+    assert relaxation.bound <= brute_force(problem) + 1e-6
+    assert np.all(relaxation.share.sum(axis=1) <= 1 + 1e-6)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_neighbourhood_search_reaches_the_optimum_from_an_empty_plan(seed: int) -> None:
+    problem = small_problem(seed)
+    instance = instance_of(problem)
+    nothing = np.full(len(problem.jobs), -1)
+    found = neighbourhood_search(instance, instance.cost, nothing, time.perf_counter() + 1.0, workers=2)
+    assert instance.fits(found)
+    assert instance.objective(found) == pytest.approx(brute_force(problem), abs=0.01)
+
+
+def test_large_instances_are_searched_within_their_shifts_close_to_the_bound() -> None:
+    # 40 technicians × 200 jobs (about 80% of their minutes needed): past the size CP-SAT gets whole,
+    # so the neighbourhood search answers.
+    rng = np.random.default_rng(7)
+    jobs = tuple(job(f"j{i}", km=float(rng.uniform(-20, 20)), duration_minutes=int(rng.integers(20, 90)))
+                 for i in range(200))  # fmt: skip
+    techs = tuple(tech(f"t{i}", km=float(rng.uniform(-20, 20)), shift=Window(DAY, DAY + 6 * HOUR))
+                  for i in range(40))  # fmt: skip
+    problem = Problem(jobs, techs, dataclasses.replace(MINUTES, time_limit_s=3.0))
+    instance = instance_of(problem)
+    assert int(instance.allowed.sum()) > WHOLE_MODEL_PAIRS
+    plan = solve(problem)
+    tech_index = {t.technician_id: k for k, t in enumerate(techs)}
+    job_index = {j.job_id: k for k, j in enumerate(jobs)}
+    chosen = np.full(len(jobs), -1)
+    for a in plan.assignments:
+        chosen[job_index[a.job_id]] = tech_index[a.technician_id]
+    assert instance.fits(chosen)
+    assert len(plan.assignments) + len(plan.unassigned) == len(jobs)
+    assert plan.objective == pytest.approx(instance.objective(chosen))
+    assert plan.bound <= plan.objective <= 1.02 * plan.bound

@@ -158,15 +158,19 @@ def _search(problem: Problem, elig: Eligibility, strategy: int, deadline: float)
             latest = math.floor(job.window.end - origin - 60.0 * job.duration_minutes)
             time_dimension.CumulVar(index).SetRange(start, max(start, min(latest, horizon)))
 
-    parameters = pywrapcp.DefaultRoutingSearchParameters()
-    parameters.first_solution_strategy = strategy
-    parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
-    parameters.time_limit.FromMilliseconds(max(1, int((deadline - time.time()) * 1000)))
-    solution = routing.SolveWithParameters(parameters)
+    solution = routing.SolveWithParameters(_parameters(strategy, deadline))
     if solution is None:
         return Plan([], list(elig.reasons.values()), Status.NO_SOLUTION, math.nan,
                     (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
     return _plan(problem, elig, manager, routing, solution, km, origin, started)
+
+
+def _parameters(strategy: int, deadline: float):
+    parameters = pywrapcp.DefaultRoutingSearchParameters()
+    parameters.first_solution_strategy = strategy
+    parameters.local_search_metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic.GUIDED_LOCAL_SEARCH
+    parameters.time_limit.FromMilliseconds(max(1, int((deadline - time.time()) * 1000)))
+    return parameters
 
 
 def _plan(problem, elig, manager, routing, solution, km, origin, started) -> Plan:
