@@ -316,3 +316,40 @@ def test_requests_too_large_to_solve_are_refused_not_attempted(monkeypatch: pyte
     with pytest.raises(FieldError) as caught:
         solve(Problem(tuple(job(f"j{i}") for i in range(3)), (tech("a"), tech("b"))))
     assert caught.value.field == "jobs" and "split" in caught.value.message
+
+
+def test_eligibility_computed_in_blocks_on_threads_matches_a_direct_computation() -> None:
+    # 700 jobs: three row blocks, filled on two threads.
+    rng = np.random.default_rng(3)
+    jobs = tuple(
+        Job(
+            f"j{i}",
+            GeoPoint(CENTER.lat + rng.uniform(-0.3, 0.3), CENTER.lng + rng.uniform(-0.3, 0.3)),
+            required_skills=frozenset({"install"} if i % 3 else {"install", "repair"}),
+            duration_minutes=60,
+            window=Window(1e9 + rng.uniform(0, 4) * HOUR, 1e9 + rng.uniform(5, 9) * HOUR),
+            priority=int(rng.integers(0, 3)),
+        )
+        for i in range(700)
+    )
+    techs = tuple(
+        tech(f"t{i}", km=float(rng.uniform(-20, 20)), tier=1 + i % 3, shift=Window(1e9, 1e9 + 8 * HOUR),
+             skills=frozenset({"install", "repair"} if i % 2 else {"install"}))
+        for i in range(40)
+    )  # fmt: skip
+    threaded = eligibility.compute(Problem(jobs, techs, Options(workers=2)))
+    alone = eligibility.compute(Problem(jobs, techs, Options(workers=1)))
+    for name in ("feasible", "km", "minutes", "pair_cost"):
+        np.testing.assert_array_equal(getattr(threaded, name), getattr(alone, name))
+
+    lat = np.radians([[j.location.lat] for j in jobs]), np.radians([[t.location.lat for t in techs]])
+    dlng = np.radians([[j.location.lng] for j in jobs]) - np.radians([[t.location.lng for t in techs]])
+    haversine = np.sin((lat[0] - lat[1]) / 2) ** 2 + np.cos(lat[0]) * np.cos(lat[1]) * np.sin(dlng / 2) ** 2
+    np.testing.assert_allclose(threaded.km, 2 * 6371.0088 * np.arcsin(np.sqrt(haversine)), atol=1e-6)
+    begin = np.maximum(
+        [[j.window.start] for j in jobs], [[t.shift.start for t in techs]] + threaded.minutes * 60
+    )
+    fits = begin + 3600 <= np.minimum([[j.window.end] for j in jobs], [[t.shift.end for t in techs]])
+    skilled = np.array([[j.required_skills <= t.skills for t in techs] for j in jobs])
+    np.testing.assert_array_equal(threaded.feasible, fits & skilled)
+    assert threaded.feasible.any() and not threaded.feasible.all()

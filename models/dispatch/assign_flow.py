@@ -13,6 +13,7 @@ import time
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from models.dispatch.blocks import by_rows
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import Assignment, Plan, Problem, Reason, Status, Unassigned
 
@@ -34,7 +35,7 @@ def solve_assign(problem: Problem, elig: Eligibility, prune: bool = True) -> Pla
     started = time.perf_counter()
     candidates = elig.feasible
     if prune and int(elig.feasible.sum()) > PRUNE_ABOVE_PAIRS:
-        candidates = _cheapest(elig, PRUNE_K)
+        candidates = _cheapest(elig, PRUNE_K, problem.options.workers)
     open_jobs = np.ones(elig.feasible.shape[0], dtype=bool)
     open_jobs[list(elig.reasons)] = False
     while True:
@@ -49,14 +50,18 @@ def solve_assign(problem: Problem, elig: Eligibility, prune: bool = True) -> Pla
         candidates[widen] = elig.feasible[widen]
 
 
-def _cheapest(elig: Eligibility, k: int) -> np.ndarray:
+def _cheapest(elig: Eligibility, k: int, workers: int) -> np.ndarray:
     """Each job's k cheapest qualified technicians (all of them when it has fewer)."""
-    cost = np.where(elig.feasible, elig.pair_cost, np.inf)
-    k = min(k, cost.shape[1])
-    best = np.argpartition(cost, k - 1, axis=1)[:, :k]
+    k = min(k, elig.feasible.shape[1])
     keep = np.zeros_like(elig.feasible)
-    np.put_along_axis(keep, best, True, axis=1)
-    return keep & elig.feasible
+
+    def fill(rows: slice) -> None:
+        cost = np.where(elig.feasible[rows], elig.pair_cost[rows], np.inf)
+        np.put_along_axis(keep[rows], np.argpartition(cost, k - 1, axis=1)[:, :k], True, axis=1)
+        keep[rows] &= elig.feasible[rows]
+
+    by_rows(keep.shape[0], fill, workers)
+    return keep
 
 
 def _flow(problem: Problem, elig: Eligibility, candidates: np.ndarray, open_mask: np.ndarray) -> np.ndarray:
@@ -133,8 +138,9 @@ def plan_from_assignment(
     assignments = []
     for t in np.flatnonzero(load):
         mine = done[tech_of_job[done] == t]
-        for sequence, j in enumerate(mine[np.lexsort((mine, elig.earliest_start[mine, t]))]):
-            arrival = elig.earliest_start[j, t]
+        starts = elig.earliest_start(mine, np.full(mine.size, t))
+        for sequence, k in enumerate(np.lexsort((mine, starts))):
+            j, arrival = mine[k], starts[k]
             assignments.append(
                 Assignment(
                     jobs[j].job_id,

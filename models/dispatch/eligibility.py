@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.dispatch.blocks import by_rows
 from models.dispatch.problem import TOP_TIER, Problem, Reason, Unassigned
 from models.dispatch.travel import technicians_to_jobs
 
@@ -27,11 +28,17 @@ class Eligibility:
     feasible: np.ndarray
     km: np.ndarray
     minutes: np.ndarray
-    earliest_start: np.ndarray  # Unix seconds; -inf where neither window nor shift bounds it
     pair_cost: np.ndarray  # travel and tier terms of giving the job to the technician
     drop_penalty: np.ndarray  # per job
     capacity: np.ndarray  # per technician: jobs it may still take
     reasons: dict[int, Unassigned]  # job index -> why nobody may take it
+    window_start: np.ndarray  # per job, Unix seconds; -inf: none
+    shift_start: np.ndarray  # per technician, Unix seconds; -inf: none
+
+    def earliest_start(self, jobs: np.ndarray, techs: np.ndarray) -> np.ndarray:
+        """When each technician, leaving at its shift's start, can begin each job (pairwise);
+        -inf where neither window nor shift bounds it."""
+        return np.maximum(self.window_start[jobs], self.shift_start[techs] + self.minutes[jobs, techs] * 60.0)
 
 
 @dataclass(frozen=True)
@@ -60,9 +67,28 @@ def remaining_capacity(problem: Problem) -> np.ndarray:
 
 def compute(problem: Problem) -> Eligibility:
     jobs, techs = problem.jobs, problem.technicians
-    km_tj, minutes_tj = technicians_to_jobs(problem)
-    km, minutes = km_tj.T, minutes_tj.T
-    earliest, fits_shift = _timing(problem, minutes)
+    km, minutes = technicians_to_jobs(problem)
+    window_start, window_end = _bounds([j.window for j in jobs], len(jobs))
+    shift_start, shift_end = _bounds([t.shift for t in techs], len(techs))
+    duration_s = np.array([j.duration_minutes for j in jobs], dtype=float) * 60.0
+    fits_shift = np.empty(km.shape, dtype=bool)
+    w = problem.options.weights
+    tier_gap = TOP_TIER - np.array([t.tier for t in techs], dtype=float)
+    urgency = np.array([j.priority for j in jobs], dtype=float) + 1.0
+    pair_cost = np.empty(km.shape)
+
+    def fill(rows: slice) -> None:
+        # The job begins when both the window and the technician (from its location) allow, and must
+        # end inside both.
+        begin = minutes[rows] * 60.0
+        begin += shift_start[None, :]
+        np.maximum(begin, window_start[rows, None], out=begin)
+        begin += duration_s[rows, None]
+        np.less_equal(begin, np.minimum(window_end[rows, None], shift_end[None, :]), out=fits_shift[rows])
+        cost = np.multiply(km[rows], w.travel_per_km, out=pair_cost[rows])
+        cost += (w.tier * urgency[rows, None]) * tier_gap[None, :]
+
+    by_rows(len(jobs), fill, problem.options.workers)
     stages = _stages(problem, km, fits_shift)
 
     pin_column = {t.technician_id: i for i, t in enumerate(techs)}
@@ -87,19 +113,16 @@ def compute(problem: Problem) -> Eligibility:
         for j in lost:
             reasons[j] = _explain(jobs[j].job_id, jobs[j].pinned_technician_id, stage, j, before[j])
 
-    w = problem.options.weights
-    tier_gap = TOP_TIER - np.array([t.tier for t in techs], dtype=float)
-    urgency = np.array([j.priority for j in jobs], dtype=float) + 1.0
-    pair_cost = w.travel_per_km * km + w.tier * urgency[:, None] * tier_gap[None, :]
     return Eligibility(
         feasible=candidates,
         km=km,
         minutes=minutes,
-        earliest_start=earliest,
         pair_cost=pair_cost,
         drop_penalty=drop_penalties(problem),
         capacity=remaining_capacity(problem),
         reasons=reasons,
+        window_start=window_start,
+        shift_start=shift_start,
     )
 
 
@@ -119,17 +142,6 @@ def _bounds(windows: list, n: int) -> tuple[np.ndarray, np.ndarray]:
     return start, end
 
 
-def _timing(problem: Problem, minutes: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Earliest start of each job by each technician coming from its location, and whether it fits."""
-    n_jobs, n_tech = len(problem.jobs), len(problem.technicians)
-    win_start, win_end = _bounds([j.window for j in problem.jobs], n_jobs)
-    shift_start, shift_end = _bounds([t.shift for t in problem.technicians], n_tech)
-    duration_s = np.array([j.duration_minutes for j in problem.jobs], dtype=float) * 60.0
-    earliest = np.maximum(win_start[:, None], shift_start[None, :] + minutes * 60.0)
-    latest_end = np.minimum(win_end[:, None], shift_end[None, :])
-    return earliest, earliest + duration_s[:, None] <= latest_end
-
-
 def _stages(problem: Problem, km: np.ndarray, fits_shift: np.ndarray) -> list[_Stage]:
     jobs, techs = problem.jobs, problem.technicians
     skills = sorted({s for t in techs for s in t.skills} | {s for j in jobs for s in j.required_skills})
@@ -140,7 +152,9 @@ def _stages(problem: Problem, km: np.ndarray, fits_shift: np.ndarray) -> list[_S
         has[i, [column[s] for s in t.skills]] = 1
     for i, j in enumerate(jobs):
         needs[i, [column[s] for s in j.required_skills]] = 1
-    qualified = needs @ (1 - has).T == 0
+    lacks = (1 - has).T
+    qualified = np.empty((len(jobs), len(techs)), dtype=bool)
+    by_rows(len(jobs), lambda r: np.equal(needs[r] @ lacks, 0, out=qualified[r]), problem.options.workers)
     known_skills = {s for t in techs for s in t.skills}
 
     def skills_detail(j: int, _: np.ndarray) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from models.dispatch.blocks import by_rows
 from models.dispatch.problem import Problem
 
 EARTH_RADIUS_KM = 6371.0088
@@ -15,12 +16,24 @@ def unit_vectors(lat: np.ndarray, lng: np.ndarray) -> np.ndarray:
     return np.stack([np.cos(phi) * np.cos(lam), np.cos(phi) * np.sin(lam), np.sin(phi)], axis=-1)
 
 
-def great_circle_km(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+def great_circle_km(a: np.ndarray, b: np.ndarray, workers: int = 1) -> np.ndarray:
     """Great-circle distances between the unit vectors in `a` (rows) and in `b` (columns): the chord
-    from one dot product per pair, which a matrix product computes for all pairs at once (as exact as
+    from one dot product per pair, which a matrix product computes for many pairs at once (as exact as
     the haversine formula to about a centimetre)."""
-    chord_squared = np.clip(2.0 - 2.0 * (a @ b.T), 0.0, 4.0)
-    return 2 * EARTH_RADIUS_KM * np.arcsin(np.sqrt(chord_squared) / 2)
+    km = np.empty((a.shape[0], b.shape[0]))
+
+    def fill(rows: slice) -> None:
+        block = np.matmul(a[rows], b.T, out=km[rows])
+        block *= -2.0
+        block += 2.0
+        np.clip(block, 0.0, 4.0, out=block)
+        np.sqrt(block, out=block)
+        block *= 0.5
+        np.arcsin(block, out=block)
+        block *= 2 * EARTH_RADIUS_KM
+
+    by_rows(km.shape[0], fill, workers)
+    return km
 
 
 def _coordinates(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
@@ -39,16 +52,25 @@ def travel(problem: Problem, rows: np.ndarray, cols: np.ndarray) -> tuple[np.nda
         km = options.distance_km.reshape(n, n)[np.ix_(rows, cols)]
     else:
         points = unit_vectors(*_coordinates(problem))
-        km = great_circle_km(points[rows], points[cols])
+        km = great_circle_km(points[rows], points[cols], options.workers)
 
     if options.duration_min is not None:
         minutes = options.duration_min.reshape(n, n)[np.ix_(rows, cols)]
     else:
-        minutes = km / options.speed_kmh * 60.0
+        minutes = np.empty_like(km)
+        by_rows(
+            km.shape[0],
+            lambda r: np.multiply(km[r], 60.0 / options.speed_kmh, out=minutes[r]),
+            options.workers,
+        )
     return km, minutes
 
 
 def technicians_to_jobs(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
-    """(kilometres, minutes), technicians × jobs."""
+    """(kilometres, minutes) from each technician to each job, as jobs × technicians arrays."""
     n_tech = len(problem.technicians)
-    return travel(problem, np.arange(n_tech), n_tech + np.arange(len(problem.jobs)))
+    techs, jobs = np.arange(n_tech), n_tech + np.arange(len(problem.jobs))
+    if problem.options.distance_km is None and problem.options.duration_min is None:
+        return travel(problem, jobs, techs)  # great circles are symmetric: computed in the layout used
+    km, minutes = travel(problem, techs, jobs)  # the request's matrices go from row to column
+    return np.ascontiguousarray(km.T), np.ascontiguousarray(minutes.T)
