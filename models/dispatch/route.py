@@ -8,7 +8,8 @@ pinned job only to its technician; leaving a job out costs its drop penalty (a d
 are travel, plus the tier term of the job entered, with one cost matrix per tier. The balance term is
 approximated by the spread between the busiest and the idlest technician's job count.
 Two searches run side by side, one per core: local cheapest insertion improved by guided local search
-until the time limit, and savings improved by tabu search; the better plan wins.
+until the time limit, and savings improved by tabu search and then, if time is left, by guided local
+search; the better plan wins.
 """
 
 from __future__ import annotations
@@ -33,15 +34,18 @@ _Metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic
 COST_SCALE = 1000  # integer costs: 1/1000 of a cost unit
 LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
 DAY_SECONDS = 24 * 3600  # the time dimension counts whole seconds from the plan's origin
-# (first solution, metaheuristic) of the two searches, the first one here, the second in the helper.
-# Chosen on Solomon's 29 instances, one search alone at 10 s: savings + tabu search had the lowest mean
-# gap (3.7%) and local cheapest insertion + guided local search complements it best (the better of the
-# two: mean 3.2%). Savings alone can fail on technicians with their own homes and skills (on a
-# generated 400-job day it placed nothing in 5 s), so the search that always runs is the other one.
-SEARCHES = (
-    (_Strategy.LOCAL_CHEAPEST_INSERTION, _Metaheuristic.GUIDED_LOCAL_SEARCH),
-    (_Strategy.SAVINGS, _Metaheuristic.TABU_SEARCH),
+# A search: its first solution, then the metaheuristics that improve it in turn. The first search runs
+# here, the second in the helper. Chosen on Solomon's 29 instances, one search alone at 10 s: savings +
+# tabu search had the lowest mean gap (3.7%; tabu search often stops early, so guided local search goes
+# on from its best) and local cheapest insertion + guided local search complements it best. Savings
+# alone can fail on technicians with their own homes and skills (on a generated 400-job day it placed
+# nothing in 5 s), so the search that always runs is the other one.
+Search = tuple[int, tuple[int, ...]]
+SEARCHES: tuple[Search, Search] = (
+    (_Strategy.LOCAL_CHEAPEST_INSERTION, (_Metaheuristic.GUIDED_LOCAL_SEARCH,)),
+    (_Strategy.SAVINGS, (_Metaheuristic.TABU_SEARCH, _Metaheuristic.GUIDED_LOCAL_SEARCH)),
 )
+MIN_SECONDS = 0.2  # not worth starting another metaheuristic with less time left
 log = logging.getLogger(__name__)
 
 
@@ -91,13 +95,13 @@ def _helper_search(problem: Problem, deadline: float) -> futures.Future | None:
             return None
 
 
-def _search_alone(problem: Problem, search: tuple[int, int], deadline: float) -> Plan:
+def _search_alone(problem: Problem, search: Search, deadline: float) -> Plan:
     from models.dispatch import eligibility
 
     return _search(problem, eligibility.compute(problem), search, deadline)
 
 
-def _search(problem: Problem, elig: Eligibility, search: tuple[int, int], deadline: float) -> Plan:
+def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float) -> Plan:
     started = time.perf_counter()
     jobs, techs = problem.jobs, problem.technicians
     n_tech, n_jobs = len(techs), len(jobs)
@@ -166,18 +170,30 @@ def _search(problem: Problem, elig: Eligibility, search: tuple[int, int], deadli
             latest = math.floor(job.window.end - origin - 60.0 * job.duration_minutes)
             time_dimension.CumulVar(index).SetRange(start, max(start, min(latest, horizon)))
 
-    solution = routing.SolveWithParameters(_parameters(search, deadline))
+    solution = _solve(routing, search, deadline)
     if solution is None:
         return Plan([], list(elig.reasons.values()), Status.NO_SOLUTION, math.nan,
                     (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
     return _plan(problem, elig, manager, routing, solution, km, origin, started)
 
 
-def _parameters(search: tuple[int, int], deadline: float):
-    parameters = pywrapcp.DefaultRoutingSearchParameters()
-    parameters.first_solution_strategy, parameters.local_search_metaheuristic = search
-    parameters.time_limit.FromMilliseconds(max(1, int((deadline - time.time()) * 1000)))
-    return parameters
+def _solve(routing: pywrapcp.RoutingModel, search: Search, deadline: float):
+    """The first solution, improved by each metaheuristic in turn from the previous one's best, for as
+    long as time is left (tabu search may stop at a local optimum well before the time limit)."""
+    first, metaheuristics = search
+    solution = None
+    for metaheuristic in metaheuristics:
+        if solution is not None and deadline - time.time() < MIN_SECONDS:
+            break
+        parameters = pywrapcp.DefaultRoutingSearchParameters()
+        parameters.first_solution_strategy = first
+        parameters.local_search_metaheuristic = metaheuristic
+        parameters.time_limit.FromMilliseconds(max(1, int((deadline - time.time()) * 1000)))
+        if solution is None:
+            solution = routing.SolveWithParameters(parameters)
+        else:
+            solution = routing.SolveFromAssignmentWithParameters(solution, parameters) or solution
+    return solution
 
 
 def _plan(problem, elig, manager, routing, solution, km, origin, started) -> Plan:
