@@ -1,10 +1,10 @@
 """Plans for the generalized assignment problem: a greedy start, CP-SAT over a group of technicians,
 and a large-neighbourhood search that re-solves one small group after another.
 
-Re-solving every job of a few technicians (and the jobs left out that they could take) exactly is
-a neighbourhood that simple moves cannot reach: it trades many jobs among the group at once. Groups
-are technicians that compete for the same jobs (they are among those jobs' cheapest at the Lagrangian
-prices), and the group grows while CP-SAT still proves its optimum quickly.
+Re-solving every job of a few technicians (and the jobs left out that they could take) with CP-SAT
+is a neighbourhood that simple moves cannot reach: it trades many jobs among the group at once.
+Groups are technicians that compete for the same jobs (they are among those jobs' cheapest at the
+relaxation's prices).
 """
 
 from __future__ import annotations
