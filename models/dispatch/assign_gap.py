@@ -7,7 +7,7 @@ longest feasible jobs) the exact min-cost flow still answers. Otherwise:
 1. the linear relaxation gives a proven lower bound, prices for the technicians' time, and a plan
    that places all but a few jobs whole; Martello and Toth's regret greedy at those prices places
    the rest where they fit;
-3. small instances go to CP-SAT whole, which usually proves the optimum; larger ones are improved
+2. small instances go to CP-SAT whole, which usually proves the optimum; larger ones are improved
    by re-solving groups of competing technicians with CP-SAT until the time limit.
 The plan's `bound` is the better of the relaxation's and CP-SAT's.
 """
@@ -81,8 +81,8 @@ def solve_gap(problem: Problem, elig: Eligibility) -> Plan:
         tech_of_job = regret_start(instance, priced)
     else:
         priced, bound = relaxation.priced(instance), relaxation.bound
-        whole = np.where(relaxation.share.max(axis=1) > 1 - 1e-6, relaxation.share.argmax(axis=1), -1)
-        tech_of_job = regret_start(instance, priced, whole)
+        placed = np.where(relaxation.share.max(axis=1) > 1 - 1e-6, relaxation.share.argmax(axis=1), -1)
+        tech_of_job = regret_start(instance, priced, placed)
     proven = False
 
     if int(instance.allowed.sum()) <= WHOLE_MODEL_PAIRS:

@@ -38,7 +38,13 @@ class Eligibility:
     def earliest_start(self, jobs: np.ndarray, techs: np.ndarray) -> np.ndarray:
         """When each technician, leaving at its shift's start, can begin each job (pairwise);
         -inf where neither window nor shift bounds it."""
-        return np.maximum(self.window_start[jobs], self.shift_start[techs] + self.minutes[jobs, techs] * 60.0)
+        return earliest_start(self.window_start[jobs], self.shift_start[techs], self.minutes[jobs, techs])
+
+
+def earliest_start(window_start: np.ndarray, shift_start: np.ndarray, minutes: np.ndarray) -> np.ndarray:
+    """A job begins when both its window and the technician, travelling from its location at the
+    shift's start, allow it (arguments broadcast against each other)."""
+    return np.maximum(window_start, shift_start + minutes * 60.0)
 
 
 @dataclass(frozen=True)
@@ -78,13 +84,10 @@ def compute(problem: Problem) -> Eligibility:
     pair_cost = np.empty(km.shape)
 
     def fill(rows: slice) -> None:
-        # The job begins when both the window and the technician (from its location) allow, and must
-        # end inside both.
-        begin = minutes[rows] * 60.0
-        begin += shift_start[None, :]
-        np.maximum(begin, window_start[rows, None], out=begin)
-        begin += duration_s[rows, None]
-        np.less_equal(begin, np.minimum(window_end[rows, None], shift_end[None, :]), out=fits_shift[rows])
+        # The job must end inside both its window and the shift.
+        end = earliest_start(window_start[rows, None], shift_start[None, :], minutes[rows])
+        end += duration_s[rows, None]
+        np.less_equal(end, np.minimum(window_end[rows, None], shift_end[None, :]), out=fits_shift[rows])
         cost = np.multiply(km[rows], w.travel_per_km, out=pair_cost[rows])
         cost += (w.tier * urgency[rows, None]) * tier_gap[None, :]
 
