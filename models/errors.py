@@ -8,3 +8,7 @@ class FieldError(ValueError):
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
+
+
+class SizeError(FieldError):
+    """Valid input that is larger than one call may be: the service answers RESOURCE_EXHAUSTED."""

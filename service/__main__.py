@@ -7,7 +7,8 @@ import logging
 import sys
 
 from models.recommend.touchpoints import TouchpointConfigError
-from service import config
+from service import config, logs
+from service.auth import AuthFileError
 from service.server import serve_workers
 
 
@@ -18,10 +19,10 @@ def main(argv: list[str] | None = None) -> int:
         settings = config.load(parser.parse_args(argv))
     except ValueError as error:
         parser.error(str(error))
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    logs.configure(settings.log_level, settings.log_format)
     try:
         serve_workers(settings)
-    except (OSError, ValueError, TouchpointConfigError) as error:
+    except (OSError, ValueError, TouchpointConfigError, AuthFileError) as error:
         logging.getLogger("service").error("%s", error)
         return 1
     return 0

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
 ENV_PREFIX = "SHIFU_"
+SERVICES = ("recommend", "dispatch")
 
 
 @dataclass(frozen=True)
@@ -15,24 +17,59 @@ class Settings:
     model_dir: Path = Path(".shifu/models")
     tiers_dir: Path = Path(".shifu/tiers")  # technician tiers from `python -m training tiers`
     touchpoints: str = ""  # TOML file of per-touchpoint rules; empty: the same default rules everywhere
+    services: str = "recommend,dispatch"  # which services this server answers (split a deployment)
     host: str = "127.0.0.1"
     port: int = 50051
-    threads: int = 2  # calls handled at once per process: more only contend for the GIL (measured)
+    threads: int = 2  # Recommend calls handled at once per process: more only contend for the GIL
     workers: int = 1  # server processes sharing the port (SO_REUSEPORT), one per core at most
     blas_threads: int = 0  # per process; 0: automatic, by catalog size (see service.server.blas_threads)
+    max_concurrent_rpcs: int = 512  # calls accepted at once per process; beyond: RESOURCE_EXHAUSTED
+
+    max_solves: int = 0  # dispatch solves at once per process, each in its own processes; 0: the cores
+    solve_queue_seconds: float = 1.0  # how long a solve may wait for a free slot (within its deadline)
+    solver_niceness: int = 10  # OS priority of the solver processes below the server's (0: the same)
+    default_time_limit_ms: int = 5000  # dispatch solver limit when the request sets none
 
     poll_seconds: float = 5.0  # how often the model directory is checked for a new version
     grace_seconds: float = 10.0  # how long in-flight calls may take to finish after SIGTERM
-    default_time_limit_ms: int = 5000  # dispatch solver limit when the request sets none
     max_message_mb: int = 64  # largest request or response
 
+    tls_cert: str = ""  # PEM certificate chain; with tls_key: TLS
+    tls_key: str = ""  # PEM private key
+    tls_client_ca: str = ""  # PEM CA bundle; with it, clients must present a certificate it signed (mTLS)
+    auth_file: str = ""  # TOML file of clients, token hashes and scopes; empty: no token check
+    insecure: bool = False  # allow a non-loopback address without TLS and tokens (logged as a warning)
+
+    metrics_port: int = 9464  # Prometheus metrics on host:metrics_port; 0: off
     log_level: str = "INFO"
+    log_format: str = "json"  # json (one object per line) or text
+
+    def service_names(self) -> tuple[str, ...]:
+        return tuple(name.strip() for name in self.services.split(",") if name.strip())
+
+    def solves(self) -> int:
+        return self.max_solves or max(1, os.cpu_count() or 1)
+
+    def is_loopback(self) -> bool:
+        if self.host == "localhost":
+            return True
+        try:
+            return ipaddress.ip_address(self.host).is_loopback
+        except ValueError:  # a host name other than localhost may resolve to anything
+            return False
 
 
 def _convert(name: str, text: str) -> object:
     kind = {f.name: f.type for f in fields(Settings)}[name]
+    if kind == "bool":
+        lowered = text.strip().lower()
+        if lowered in ("1", "true", "yes", "on", ""):
+            return True
+        if lowered in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"{ENV_PREFIX}{name.upper()}={text!r}: not a boolean")
     try:
-        return {"Path": Path, "int": int, "float": float}.get(kind, str)(text)
+        return {"Path": Path, "int": int, "float": float}.get(str(kind), str)(text)
     except ValueError as error:
         raise ValueError(f"{ENV_PREFIX}{name.upper()}={text!r}: {error}") from error
 
@@ -50,9 +87,13 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, object]
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     for f in fields(Settings):
         flag = "--" + f.name.replace("_", "-")
-        parser.add_argument(
-            flag, dest=f.name, default=None, help=f"(env {ENV_PREFIX}{f.name.upper()}, default {f.default})"
-        )
+        help_text = f"(env {ENV_PREFIX}{f.name.upper()}, default {f.default})"
+        if f.type == "bool":
+            parser.add_argument(
+                flag, dest=f.name, default=None, action="store_const", const="true", help=help_text
+            )
+        else:
+            parser.add_argument(flag, dest=f.name, default=None, help=help_text)
 
 
 def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None) -> Settings:
@@ -60,14 +101,40 @@ def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None 
     if args is not None:
         names = {f.name for f in fields(Settings)}
         values.update({k: _convert(k, str(v)) for k, v in vars(args).items() if k in names and v is not None})
-    settings = Settings(**values)
-    if not 0 <= settings.port <= 65535:
-        raise ValueError(f"port {settings.port} is outside 0-65535")
-    if settings.threads < 1 or settings.workers < 1:
-        raise ValueError("threads and workers must be at least 1")
-    if settings.poll_seconds <= 0 or settings.grace_seconds < 0:
-        raise ValueError("poll_seconds must be > 0 and grace_seconds >= 0")
+    settings = Settings(**values)  # type: ignore[arg-type]
+    check(settings)
+    return settings
+
+
+def check(settings: Settings) -> None:
+    """Raises ValueError naming the first impossible setting."""
+    if not 0 <= settings.port <= 65535 or not 0 <= settings.metrics_port <= 65535:
+        raise ValueError("port and metrics_port must be in 0-65535")
+    if settings.threads < 1 or settings.workers < 1 or settings.max_concurrent_rpcs < 1:
+        raise ValueError("threads, workers and max_concurrent_rpcs must be at least 1")
+    if settings.poll_seconds <= 0 or settings.grace_seconds < 0 or settings.solve_queue_seconds < 0:
+        raise ValueError("poll_seconds must be > 0, grace_seconds and solve_queue_seconds >= 0")
     if settings.default_time_limit_ms < 1 or settings.max_message_mb < 1 or settings.blas_threads < 0:
         raise ValueError("default_time_limit_ms and max_message_mb must be >= 1, blas_threads >= 0")
-
-    return settings
+    if settings.max_solves < 0 or not 0 <= settings.solver_niceness <= 19:
+        raise ValueError("max_solves must be >= 0 and solver_niceness in 0-19")
+    names = settings.service_names()
+    if not names or any(name not in SERVICES for name in names):
+        raise ValueError(
+            f"services must name one or more of {', '.join(SERVICES)}, got {settings.services!r}"
+        )
+    if bool(settings.tls_cert) != bool(settings.tls_key):
+        raise ValueError("tls_cert and tls_key go together")
+    if settings.tls_client_ca and not settings.tls_cert:
+        raise ValueError("tls_client_ca (mutual TLS) needs tls_cert and tls_key")
+    if settings.log_format not in ("json", "text"):
+        raise ValueError(f"log_format must be json or text, got {settings.log_format!r}")
+    if (
+        not settings.is_loopback()
+        and not settings.insecure
+        and not (settings.tls_cert and settings.auth_file)
+    ):
+        raise ValueError(
+            f"host {settings.host} is not a loopback address: serving it needs --tls-cert, --tls-key and "
+            "--auth-file (or --insecure, to accept plaintext without tokens)"
+        )

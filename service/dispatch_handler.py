@@ -2,24 +2,29 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import dataclasses
+import logging
+import time
+from collections.abc import Callable, Sequence
 
 import grpc
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from models.dispatch import problem as dp
+from models.dispatch.problem import DEFAULT_SPEED_KMH, DEFAULT_TIER
 from models.dispatch.rank import rank
-from models.dispatch.solver import solve
+from models.dispatch.solver import solve_valid
+from models.dispatch.tiers import TierTable
 from models.errors import FieldError
+from service import limits, metrics
 from service.errors import RpcFailure, rpc
 from service.pb.shifu.v1 import common_pb2, dispatch_pb2_grpc
 from service.pb.shifu.v1 import dispatch_pb2 as pb
 from service.registry import VersionRegistry
+from service.solver_pool import PoolBusy, SolverPool, WorkerDied
 
-DEFAULT_TIER = 1
-DEFAULT_SPEED_KMH = 30.0
-MAX_RANK_LIMIT = 1000
+log = logging.getLogger(__name__)
 # Left of the caller's deadline for building and sending the answer.
 DEADLINE_MARGIN_S = 0.05
 
@@ -58,14 +63,16 @@ def _point(message: pb.Job | pb.Technician, path: str) -> dp.GeoPoint:
 
 def to_job(message: pb.Job, path: str) -> dp.Job:
     return dp.Job(
-        job_id=message.job_id,
+        job_id=limits.text(message.job_id, f"{path}.job_id"),
         location=_point(message, path),
-        required_skills=frozenset(message.required_skills),
+        required_skills=frozenset(
+            limits.texts(message.required_skills, f"{path}.required_skills", limits.MAX_SKILLS)
+        ),
         duration_minutes=float(message.duration_minutes),
         window=_window(message, "time_window", path),
         priority=message.priority,
         demand=message.demand,
-        pinned_technician_id=message.pinned_technician_id
+        pinned_technician_id=limits.text(message.pinned_technician_id, f"{path}.pinned_technician_id")
         if message.HasField("pinned_technician_id")
         else None,
     )
@@ -78,9 +85,9 @@ def to_technician(
     if message.tier < 0:
         raise FieldError(f"{path}.tier", f"must be >= 0, got {message.tier}")
     return dp.Technician(
-        technician_id=message.technician_id,
+        technician_id=limits.text(message.technician_id, f"{path}.technician_id"),
         location=_point(message, path),
-        skills=frozenset(message.skills),
+        skills=frozenset(limits.texts(message.skills, f"{path}.skills", limits.MAX_SKILLS)),
         tier=message.tier or computed_tier(message.technician_id) or DEFAULT_TIER,
         max_jobs=message.max_jobs,
         shift=_window(message, "shift", path),
@@ -162,12 +169,29 @@ def to_response(plan: dp.Plan) -> pb.AssignJobsResponse:
     )
 
 
+def to_jobs(messages: Sequence[pb.Job]) -> tuple[dp.Job, ...]:
+    limits.count(len(messages), "jobs", limits.MAX_JOBS)
+    return tuple(to_job(j, f"jobs[{i}]") for i, j in enumerate(messages))
+
+
 class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
-    def __init__(self, default_time_limit_ms: int, tiers: VersionRegistry) -> None:
+    """Solves run in the server's solver pool (worker processes); RankTechnicians, which runs no
+    search, here."""
+
+    def __init__(
+        self,
+        default_time_limit_ms: int,
+        tiers: VersionRegistry[TierTable],
+        pool: SolverPool,
+        queue_seconds: float,
+    ) -> None:
         self._default_time_limit_ms = default_time_limit_ms
         self._tiers = tiers
+        self._pool = pool
+        self._queue_seconds = queue_seconds
 
-    def _technicians(self, messages) -> tuple[dp.Technician, ...]:
+    def _technicians(self, messages: Sequence[pb.Technician]) -> tuple[dp.Technician, ...]:
+        limits.count(len(messages), "technicians", limits.MAX_TECHNICIANS)
         table = self._tiers.current()
         computed = table.tier_of if table is not None else (lambda _: None)
         return tuple(to_technician(t, f"technicians[{i}]", computed) for i, t in enumerate(messages))
@@ -181,11 +205,54 @@ class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
         self, request: pb.AssignJobsRequest, context: grpc.ServicerContext
     ) -> pb.AssignJobsResponse:
         problem = dp.Problem(
-            jobs=tuple(to_job(j, f"jobs[{i}]") for i, j in enumerate(request.jobs)),
+            jobs=to_jobs(request.jobs),
             technicians=self._technicians(request.technicians),
             options=self._options(request.options, context),
         )
-        return to_response(solve(problem))
+        dp.validate(problem)
+        remaining = context.time_remaining()
+        wait_s = (
+            self._queue_seconds
+            if remaining is None
+            else min(self._queue_seconds, remaining - DEADLINE_MARGIN_S)
+        )
+        mode = problem.options.mode.value
+        try:
+            with self._pool.lane(wait_s) as lane:
+                # The wait for a lane came out of the call's deadline, so the limit is taken again.
+                limit = time_limit(
+                    request.options.time_limit_ms, self._default_time_limit_ms, context.time_remaining()
+                )
+                problem = dataclasses.replace(
+                    problem, options=dataclasses.replace(problem.options, time_limit_s=limit)
+                )
+                metrics.SOLVES_RUNNING.inc()
+                started = time.perf_counter()
+                try:
+                    plan = solve_valid(problem, lane)
+                finally:
+                    metrics.SOLVES_RUNNING.dec()
+                    metrics.SOLVE_SECONDS.labels(mode).observe(time.perf_counter() - started)
+        except PoolBusy as busy:
+            metrics.SOLVES.labels(mode, "busy").inc()
+            raise RpcFailure(
+                grpc.StatusCode.RESOURCE_EXHAUSTED, f"{busy}; retry later, or run more with --max-solves"
+            ) from None
+        except WorkerDied as died:
+            metrics.SOLVES.labels(mode, "crashed").inc()
+            log.error("dispatch solve failed: %s (%d jobs, %d technicians, mode %s)",
+                      died, len(problem.jobs), len(problem.technicians), mode)  # fmt: skip
+            raise RpcFailure(
+                grpc.StatusCode.INTERNAL, f"{died} while solving this request; the server is unaffected"
+            ) from None
+        except TimeoutError:
+            metrics.SOLVES.labels(mode, "hung").inc()
+            log.error("dispatch solve did not finish after its time limit; its processes were stopped")
+            raise RpcFailure(
+                grpc.StatusCode.INTERNAL, "the solver did not finish after its time limit and was stopped"
+            ) from None
+        metrics.SOLVES.labels(mode, plan.status.value).inc()
+        return to_response(plan)
 
     @rpc
     def RankTechnicians(
@@ -193,8 +260,7 @@ class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
     ) -> pb.RankTechniciansResponse:
         if not request.HasField("job"):
             raise FieldError("job", "is required")
-        if not 0 <= request.limit <= MAX_RANK_LIMIT:
-            raise FieldError("limit", f"must be between 0 (all) and {MAX_RANK_LIMIT}, got {request.limit}")
+        limits.bounded(request.limit, "limit", limits.MAX_RANK_LIMIT, "all who qualify")
         ranking = rank(
             to_job(request.job, "job"),
             self._technicians(request.technicians),

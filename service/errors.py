@@ -11,7 +11,7 @@ import grpc
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
-from models.errors import FieldError
+from models.errors import FieldError, SizeError
 
 log = logging.getLogger(__name__)
 Handler = TypeVar("Handler", bound=Callable[..., Any])
@@ -27,15 +27,18 @@ class RpcFailure(Exception):
 
 
 def abort_invalid(context: grpc.ServicerContext, error: FieldError) -> None:
-    """INVALID_ARGUMENT whose message names the field, with a google.rpc.BadRequest detail as well."""
+    """INVALID_ARGUMENT (RESOURCE_EXHAUSTED for a request over a size limit) whose message names the
+    field, with a google.rpc.BadRequest detail as well."""
     violation = error_details_pb2.BadRequest.FieldViolation(field=error.field, description=error.message)
-    status = status_pb2.Status(code=code_pb2.INVALID_ARGUMENT, message=str(error))
+    code = code_pb2.RESOURCE_EXHAUSTED if isinstance(error, SizeError) else code_pb2.INVALID_ARGUMENT
+    status = status_pb2.Status(code=code, message=str(error))
     status.details.add().Pack(error_details_pb2.BadRequest(field_violations=[violation]))
     context.abort_with_status(rpc_status.to_status(status))
 
 
 def rpc(handler: Handler) -> Handler:
-    """Wraps a servicer method: FieldError becomes INVALID_ARGUMENT, RpcFailure its own status, anything
+    """Wraps a servicer method: FieldError becomes INVALID_ARGUMENT (SizeError RESOURCE_EXHAUSTED),
+    RpcFailure its own status, anything
     unexpected INTERNAL with a log line (never a stack trace sent to the client). Handlers raise; they do
     not call context.abort themselves, whose exception would look unexpected here."""
 

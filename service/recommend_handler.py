@@ -8,29 +8,26 @@ import uuid
 import grpc
 
 from models.errors import FieldError
-from models.recommend.recommender import ItemFilter, Query, ReasonCode, ScoredItem, UnknownItemError
+from models.recommend.recommender import (
+    DEFAULT_LIMIT,
+    ItemFilter,
+    Query,
+    ReasonCode,
+    Recommender,
+    ScoredItem,
+    UnknownItemError,
+)
+from service import limits
 from service.errors import RpcFailure, rpc
 from service.pb.shifu.v1 import recommend_pb2 as pb
 from service.pb.shifu.v1 import recommend_pb2_grpc
 from service.registry import VersionRegistry
 
-DEFAULT_LIMIT = 10
-MAX_LIMIT = 500
-MAX_IDS = 1000  # exclude and recent lists
-
 _REASON_CODES = {code: pb.ReasonCode.Value(f"REASON_CODE_{code.name}") for code in ReasonCode}
 
 
 def to_limit(limit: int, field: str = "limit") -> int:
-    if limit < 0 or limit > MAX_LIMIT:
-        raise FieldError(field, f"must be between 1 and {MAX_LIMIT} (0 means {DEFAULT_LIMIT}), got {limit}")
-    return limit or DEFAULT_LIMIT
-
-
-def to_ids(ids, field: str) -> tuple[str, ...]:
-    if len(ids) > MAX_IDS:
-        raise FieldError(field, f"at most {MAX_IDS} ids, got {len(ids)}")
-    return tuple(ids)
+    return limits.bounded(limit, field, limits.MAX_RECOMMEND_LIMIT, str(DEFAULT_LIMIT)) or DEFAULT_LIMIT
 
 
 def to_filter(message: pb.ItemFilter) -> ItemFilter:
@@ -46,8 +43,12 @@ def to_filter(message: pb.ItemFilter) -> ItemFilter:
     if message.stock not in pb.StockFilter.values():
         raise FieldError("filter.stock", f"unknown value {message.stock}")
     return ItemFilter(
-        include_categories=frozenset(message.include_categories),
-        exclude_categories=frozenset(message.exclude_categories),
+        include_categories=frozenset(
+            limits.texts(message.include_categories, "filter.include_categories", limits.MAX_CATEGORIES)
+        ),
+        exclude_categories=frozenset(
+            limits.texts(message.exclude_categories, "filter.exclude_categories", limits.MAX_CATEGORIES)
+        ),
         in_stock_only=message.stock != pb.STOCK_FILTER_ANY,
         **bounds,
     )
@@ -55,13 +56,13 @@ def to_filter(message: pb.ItemFilter) -> ItemFilter:
 
 def to_query(request: pb.RecommendRequest) -> Query:
     return Query(
-        user_id=request.user_id,
-        scene=request.scene,
-        touchpoint=request.touchpoint,
+        user_id=limits.text(request.user_id, "user_id"),
+        scene=limits.text(request.scene, "scene"),
+        touchpoint=limits.text(request.touchpoint, "touchpoint"),
         limit=to_limit(request.limit),
-        exclude_item_ids=to_ids(request.exclude_item_ids, "exclude_item_ids"),
-        recent_item_ids=to_ids(request.recent_item_ids, "recent_item_ids"),
-        context=dict(request.context),
+        exclude_item_ids=limits.texts(request.exclude_item_ids, "exclude_item_ids", limits.MAX_ITEM_IDS),
+        recent_item_ids=limits.texts(request.recent_item_ids, "recent_item_ids", limits.MAX_ITEM_IDS),
+        context=limits.mapping(request.context, "context", limits.MAX_CONTEXT_ENTRIES),
         filter=to_filter(request.filter),
     )
 
@@ -84,7 +85,7 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
     def __init__(self, registry: VersionRegistry) -> None:
         self._registry = registry
 
-    def _model(self):
+    def _model(self) -> Recommender:
         model = self._registry.current()
         if model is None:
             raise RpcFailure(
@@ -108,11 +109,10 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
     def SimilarItems(
         self, request: pb.SimilarItemsRequest, context: grpc.ServicerContext
     ) -> pb.SimilarItemsResponse:
-        if not request.item_id:
-            raise FieldError("item_id", "must not be empty")
+        limits.text(request.item_id, "item_id", required=True)
         limit = to_limit(request.limit)
         item_filter = to_filter(request.filter)
-        exclude = to_ids(request.exclude_item_ids, "exclude_item_ids")
+        exclude = limits.texts(request.exclude_item_ids, "exclude_item_ids", limits.MAX_ITEM_IDS)
         model = self._model()
         try:
             items = model.similar(request.item_id, limit, item_filter, exclude)

@@ -15,12 +15,19 @@ from typing import Generic, TypeVar
 
 from models import versions
 from models.dispatch import tiers
-from models.recommend.artifact import FORMAT, ArtifactError, RecommenderArtifact
+from models.dispatch.tiers import TierTable
+from models.recommend.artifact import FORMAT, RecommenderArtifact
 from models.recommend.recommender import Recommender
 from models.recommend.touchpoints import TouchpointRules
+from service import metrics
+from service.logs import audit
 
 log = logging.getLogger(__name__)
 Loaded = TypeVar("Loaded")
+
+
+class NotPromoted(versions.VersionError):
+    """A complete version that training decided not to serve: skipped, not an error."""
 
 
 def load_recommender(version_dir: Path, rules: TouchpointRules | None = None) -> Recommender:
@@ -28,8 +35,8 @@ def load_recommender(version_dir: Path, rules: TouchpointRules | None = None) ->
     if manifest.get("format") != FORMAT:
         raise versions.VersionError(f"{version_dir}: format {manifest.get('format')!r}, expected {FORMAT!r}")
     if not manifest.get("promoted", False):
-        raise versions.VersionError(
-            f"{version_dir}: not promoted by training (worse than the version it followed)"
+        raise NotPromoted(
+            f"{version_dir.name}: withheld by training's promotion gate (worse than the version it followed)"
         )
     return Recommender(RecommenderArtifact.load(version_dir), version_dir.name, rules)
 
@@ -66,12 +73,21 @@ class VersionRegistry(Generic[Loaded]):
                     continue
                 try:
                     loaded = self._loader(self.root / name)
-                except (versions.VersionError, ArtifactError, OSError, ValueError) as error:
+                except NotPromoted as skipped:
                     self._refused.add(name)
-                    log.error("refused %s version %s: %s", self.kind, name, error)
+                    log.info("skipping %s version %s", self.kind, skipped)
                     continue
+                except Exception as error:  # whatever a bad file does, the serving version stays
+                    self._refused.add(name)
+                    metrics.version_refused(self.kind)
+                    log.error("refused %s version %s: %s", self.kind, name, error)
+                    audit("version_refused", kind=self.kind, version=name, error=str(error))
+                    continue
+                previous = self._current_name
                 self._current, self._current_name = loaded, name
                 log.info("serving %s version %s", self.kind, name)
+                metrics.version_changed(self.kind, previous, name)
+                audit("version_change", kind=self.kind, version=name, previous=previous)
                 if self._on_change:
                     self._on_change(loaded)
                 return True
@@ -102,9 +118,9 @@ class VersionRegistry(Generic[Loaded]):
 
 def recommender_registry(
     root: Path, on_change: Callable[[Recommender], None] | None = None, rules: TouchpointRules | None = None
-) -> VersionRegistry:
+) -> VersionRegistry[Recommender]:
     return VersionRegistry("model", root, lambda path: load_recommender(path, rules), on_change)
 
 
-def tier_registry(root: Path) -> VersionRegistry:
+def tier_registry(root: Path) -> VersionRegistry[TierTable]:
     return VersionRegistry("tiers", root, tiers.load)

@@ -2,32 +2,42 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import multiprocessing
+import multiprocessing.connection
 import os
 import signal
 import sys
+import tempfile
 import threading
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from threadpoolctl import threadpool_limits
 
+from models.dispatch.tiers import TierTable
 from models.recommend import touchpoints
 from models.recommend.recommender import Recommender
+from service import logs, metrics
+from service.auth import Authenticator
 from service.config import Settings
 from service.dispatch_handler import DispatchHandler
+from service.interceptors import EdgeInterceptor
 from service.pb.shifu.v1 import dispatch_pb2, dispatch_pb2_grpc, recommend_pb2, recommend_pb2_grpc
 from service.recommend_handler import RecommendHandler
 from service.registry import VersionRegistry, recommender_registry, tier_registry
+from service.solver_pool import SolverPool
 
 log = logging.getLogger(__name__)
 LARGE_CATALOG = 50_000  # items; see blas_threads
 SWITCH_INTERVAL_S = 0.0005
+WARM_UP_TIMEOUT_S = 60.0
 
 RECOMMEND = recommend_pb2.DESCRIPTOR.services_by_name["RecommendService"].full_name
 DISPATCH = dispatch_pb2.DESCRIPTOR.services_by_name["DispatchService"].full_name
@@ -39,19 +49,42 @@ NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 class RunningServer:
     server: grpc.Server
     port: int
-    registry: VersionRegistry
-    tiers: VersionRegistry
+    registry: VersionRegistry[Recommender]
+    tiers: VersionRegistry[TierTable]
     health: health.HealthServicer
     settings: Settings
+    pools: list[futures.ThreadPoolExecutor]
+    solvers: SolverPool
+    metrics_server: WSGIServer | None
 
     def shutdown(self) -> None:
-        """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace_seconds` to finish."""
+        """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace_seconds` to finish;
+        then the solver processes, the executors and the metrics endpoint stop."""
         log.info("shutting down: draining in-flight calls for up to %.1f s", self.settings.grace_seconds)
         self.health.enter_graceful_shutdown()
         self.server.stop(self.settings.grace_seconds).wait()
         self.registry.stop()
         self.tiers.stop()
+        self.solvers.shutdown()
+        for pool in self.pools:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if self.metrics_server is not None:
+            self.metrics_server.shutdown()
+            self.metrics_server.server_close()
         log.info("stopped")
+
+
+def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
+    if not settings.tls_cert:
+        return None
+    try:
+        key, cert = Path(settings.tls_key).read_bytes(), Path(settings.tls_cert).read_bytes()
+        client_ca = Path(settings.tls_client_ca).read_bytes() if settings.tls_client_ca else None
+    except OSError as error:
+        raise OSError(f"cannot read TLS files: {error}") from None
+    return grpc.ssl_server_credentials(
+        [(key, cert)], root_certificates=client_ca, require_client_auth=client_ca is not None
+    )
 
 
 def start(settings: Settings) -> RunningServer:
@@ -60,53 +93,104 @@ def start(settings: Settings) -> RunningServer:
     # A call's thread gives way to gRPC's own threads within this long, not Python's default 5 ms,
     # which otherwise shows up whole in the tail latency.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
+    services = settings.service_names()
+    if not settings.is_loopback() and settings.insecure and not (settings.tls_cert and settings.auth_file):
+        log.warning("serving %s without TLS or tokens (--insecure)", settings.host)
+    auth = Authenticator(Path(settings.auth_file)) if settings.auth_file else None
 
+    # Each service has its own executor: dispatch calls that wait for their solves never hold the
+    # threads Recommend needs. gRPC's own pool serves health and reflection.
+    recommend_pool = futures.ThreadPoolExecutor(settings.threads, thread_name_prefix="recommend")
+    # Room for calls waiting for a solver lane (they give up after solve_queue_seconds) and for
+    # RankTechnicians beside the solves.
+    dispatch_pool = futures.ThreadPoolExecutor(2 * settings.solves() + 4, thread_name_prefix="dispatch")
+    pools = {RECOMMEND: recommend_pool, DISPATCH: dispatch_pool}
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=settings.threads, thread_name_prefix="rpc"),
+        futures.ThreadPoolExecutor(2, thread_name_prefix="rpc"),
+        interceptors=[EdgeInterceptor(auth, pools)],
         options=[
             ("grpc.so_reuseport", 1 if settings.workers > 1 else 0),
             # Road-distance matrices of a city are tens of MB; gRPC's default would refuse them at 4 MB.
             ("grpc.max_receive_message_length", settings.max_message_mb * 1024 * 1024),
             ("grpc.max_send_message_length", settings.max_message_mb * 1024 * 1024),
         ],
+        maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    served = [
+        name for name, wanted in ((RECOMMEND, "recommend"), (DISPATCH, "dispatch")) if wanted in services
+    ]
+
+    def overall() -> None:
+        """The whole server is SERVING when every service it answers is."""
+        ready = all(statuses.get(name) == SERVING for name in served)
+        health_servicer.set("", SERVING if ready else NOT_SERVING)
+
+    statuses: dict[str, int] = {}
+
+    def set_status(name: str, status: int) -> None:
+        statuses[name] = status
+        health_servicer.set(name, status)
+        overall()
 
     def on_model(model: Recommender) -> None:
         threadpool_limits(blas_threads(settings, model.n_items))
-        health_servicer.set(RECOMMEND, SERVING)
-        health_servicer.set("", SERVING)
+        set_status(RECOMMEND, SERVING)
+
+    def on_no_model() -> None:
+        set_status(RECOMMEND, NOT_SERVING)
 
     rules = touchpoints.load(Path(settings.touchpoints)) if settings.touchpoints else None
     registry = recommender_registry(settings.model_dir, on_change=on_model, rules=rules)
     tier_table = tier_registry(settings.tiers_dir)
-    recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(registry), server)
-    dispatch_pb2_grpc.add_DispatchServiceServicer_to_server(
-        DispatchHandler(settings.default_time_limit_ms, tier_table), server
-    )
+    solvers = SolverPool(settings.solves() if "dispatch" in services else 0, settings.solver_niceness)
+    if "recommend" in services:
+        recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(registry), server)
+        set_status(RECOMMEND, NOT_SERVING)  # until a version is loaded
+    if "dispatch" in services:
+        dispatch_pb2_grpc.add_DispatchServiceServicer_to_server(
+            DispatchHandler(
+                settings.default_time_limit_ms, tier_table, solvers, settings.solve_queue_seconds
+            ),
+            server,
+        )
+        set_status(DISPATCH, NOT_SERVING)  # until the solver processes are up
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
-        (
-            RECOMMEND,
-            DISPATCH,
-            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
-            reflection.SERVICE_NAME,
-        ),
+        (*served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
         server,
     )
-    # The dispatcher needs no model; the recommender, and so the whole, only once a version is loaded.
-    health_servicer.set(DISPATCH, SERVING)
-    health_servicer.set(RECOMMEND, NOT_SERVING)
-    health_servicer.set("", NOT_SERVING)
 
-    port = server.add_insecure_port(f"{settings.host}:{settings.port}")
+    address = f"{settings.host}:{settings.port}"
+    credentials = _credentials(settings)
+    try:
+        port = (
+            server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
+        )
+    except RuntimeError:
+        port = 0
     if port == 0:
-        raise OSError(f"cannot bind {settings.host}:{settings.port}")
+        raise OSError(
+            f"cannot bind {address}: the port is in use or the address is not this machine's; choose --port"
+        )
+    metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
     server.start()
-    registry.start(settings.poll_seconds)
+    if "recommend" in services:
+        registry.start(settings.poll_seconds)
     tier_table.start(settings.poll_seconds)
-    log.info("serving on %s:%d, models from %s", settings.host, port, settings.model_dir)
-    return RunningServer(server, port, registry, tier_table, health_servicer, settings)
+    if "dispatch" in services:
+        # The solver processes start and import the solvers before Dispatch says SERVING, so that no
+        # call pays for that within its time limit.
+        futures.wait(solvers.warm_up(), timeout=WARM_UP_TIMEOUT_S)
+        set_status(DISPATCH, SERVING)
+    log.info(
+        "serving %s on %s:%d (%s), models from %s",
+        ", ".join(services), settings.host, port, "TLS" if credentials else "plaintext", settings.model_dir,
+    )  # fmt: skip
+    return RunningServer(
+        server, port, registry, tier_table, health_servicer, settings,
+        [recommend_pool, dispatch_pool], solvers, metrics_server,
+    )  # fmt: skip
 
 
 def blas_threads(settings: Settings, n_items: int) -> int:
@@ -138,32 +222,50 @@ def serve(settings: Settings) -> None:
 
 def serve_workers(settings: Settings) -> None:
     """`settings.workers` processes on one port (SO_REUSEPORT): the kernel spreads connections over
-    them, so every core serves, which threads in one Python process cannot do."""
+    them, so every core serves, which threads in one Python process cannot do. This process serves the
+    metrics of all of them and starts again a worker that died."""
     if settings.workers == 1:
         serve(settings)
         return
     if settings.port == 0:
         raise ValueError("several workers need a fixed port, not 0")
+    # Set before the workers start, so that their prometheus_client writes to files this process sums.
+    os.environ[metrics.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="shifu-metrics-")
+    metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
+    worker_settings = dataclasses.replace(settings, metrics_port=0)
     context = multiprocessing.get_context("spawn")
-    children = [
-        context.Process(target=_worker, args=(settings,), name=f"worker-{i}") for i in range(settings.workers)
-    ]
-    for child in children:
-        child.start()
+    stopping = threading.Event()
 
-    def forward(_signum: int, _frame: object) -> None:
+    def launch(i: int) -> multiprocessing.process.BaseProcess:
+        child = context.Process(target=_worker, args=(worker_settings,), name=f"worker-{i}")
+        child.start()
+        return child
+
+    children = [launch(i) for i in range(settings.workers)]
+
+    def forward(signum: int, _frame: object) -> None:
+        log.info("received %s", signal.Signals(signum).name)
+        stopping.set()
         for child in children:
             if child.is_alive():
                 child.terminate()  # SIGTERM: each worker drains its own calls
 
     signal.signal(signal.SIGTERM, forward)
     signal.signal(signal.SIGINT, forward)
+    while not stopping.is_set():
+        multiprocessing.connection.wait([c.sentinel for c in children], timeout=1.0)
+        for i, child in enumerate(children):
+            if not child.is_alive() and not stopping.is_set():
+                log.error("worker-%d ended (exit code %s); starting it again", i, child.exitcode)
+                metrics.process_ended(child.pid or 0)
+                children[i] = launch(i)
     for child in children:
         child.join()
+        metrics.process_ended(child.pid or 0)
+    if metrics_server is not None:
+        metrics_server.shutdown()
 
 
 def _worker(settings: Settings) -> None:
-    logging.basicConfig(
-        level=settings.log_level, format="%(asctime)s %(processName)s %(levelname)s %(message)s"
-    )
+    logs.configure(settings.log_level, settings.log_format)
     serve(settings)

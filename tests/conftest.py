@@ -44,7 +44,7 @@ def start_server(model_dir: Path, tiers_dir: Path | None = None, **overrides: ob
         port=0,
         poll_seconds=0.1,
         grace_seconds=5.0,
-        **overrides,
+        **{"metrics_port": 0, "max_solves": 1, **overrides},
     )
     return start(settings)
 

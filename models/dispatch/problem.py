@@ -8,12 +8,24 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from models.errors import FieldError
+from models.errors import FieldError, SizeError
 
 TOP_TIER = 5
+DEFAULT_TIER = 1  # a technician whose tier nobody set, nor computed
+DEFAULT_SPEED_KMH = 30.0  # travel speed when neither the request nor a duration matrix says
 MAX_PRIORITY = 10_000
 MAX_PAIRS = 50_000_000  # jobs × technicians in one request (10,000 × 3,000 takes 10 s and ~3 GB)
 MAX_ROUTE_LOCATIONS = 5_000
+# Upper bounds that keep every solver's integer arithmetic (costs × 1000, loads × 100, seconds) far
+# from overflowing int64, whatever the request sends; no real dispatch day comes near them.
+MAX_DURATION_MINUTES = 7 * 24 * 60
+MAX_DEMAND = 1e9  # load units, for demand and vehicle_capacity
+MAX_WEIGHT = 1e6  # each objective weight
+MAX_SPEED_KMH = 1_000.0
+MAX_TRAVEL = 1e6  # a distance-matrix value in km, or a duration-matrix value in minutes
+MAX_TIME_LIMIT_S = 600.0
+EARLIEST_TIME = 946_684_800.0  # 2000-01-01T00:00:00Z: windows and shifts are Unix seconds after it
+LATEST_TIME = 7_258_118_400.0  # 2200-01-01T00:00:00Z
 
 
 @dataclass(frozen=True)
@@ -47,7 +59,7 @@ class Technician:
     technician_id: str
     location: GeoPoint
     skills: frozenset[str] = frozenset()
-    tier: int = 1
+    tier: int = DEFAULT_TIER
     max_jobs: int = 0  # 0: no limit
     shift: Window | None = None
     vehicle_capacity: float = 0.0  # 0: no limit
@@ -84,7 +96,7 @@ class Options:
     # Square matrices, flat in row-major order, over technicians' then jobs' locations, in request order.
     distance_km: np.ndarray | None = None
     duration_min: np.ndarray | None = None
-    speed_kmh: float = 30.0
+    speed_kmh: float = DEFAULT_SPEED_KMH
     max_radius_km: float | None = None
     weights: Weights = field(default_factory=Weights)
     capacity: Capacity = Capacity.COUNT
@@ -159,14 +171,14 @@ def _check_size(problem: Problem) -> None:
     solvers hold jobs × technicians arrays (and ROUTE a square matrix over every location)."""
     pairs = len(problem.jobs) * len(problem.technicians)
     if pairs > MAX_PAIRS:
-        raise FieldError(
+        raise SizeError(
             "jobs", f"{pairs:,} job × technician pairs exceed {MAX_PAIRS:,}; split the request by area"
         )
     if (
         problem.options.mode is Mode.ROUTE
         and len(problem.jobs) + len(problem.technicians) > MAX_ROUTE_LOCATIONS
     ):
-        raise FieldError(
+        raise SizeError(
             "jobs",
             f"ROUTE mode plans at most {MAX_ROUTE_LOCATIONS:,} jobs and technicians together; "
             "split the request",
@@ -200,20 +212,24 @@ def _validate_window(window: Window | None, path: str) -> None:
         raise FieldError(path, "start and end must both be set")
     if window.end < window.start:
         raise FieldError(path, "end is before start")
+    for name, value in (("start", window.start), ("end", window.end)):
+        if not EARLIEST_TIME <= value <= LATEST_TIME:
+            raise FieldError(f"{path}.{name}", "must be between 2000-01-01 and 2200-01-01")
 
 
-def _non_negative(value: float, path: str) -> None:
-    if not (math.isfinite(value) and value >= 0):
-        raise FieldError(path, f"must be a finite number >= 0, got {value}")
+def _non_negative(value: float, path: str, most: float = math.inf) -> None:
+    if not (math.isfinite(value) and 0 <= value <= most):
+        bound = f" and <= {most:g}" if math.isfinite(most) else ""
+        raise FieldError(path, f"must be a finite number >= 0{bound}, got {value}")
 
 
 def _validate_job(job: Job, path: str) -> None:
     _validate_point(job.location, f"{path}.location")
-    _non_negative(job.duration_minutes, f"{path}.duration_minutes")
+    _non_negative(job.duration_minutes, f"{path}.duration_minutes", MAX_DURATION_MINUTES)
     _validate_window(job.window, f"{path}.time_window")
     if not 0 <= job.priority <= MAX_PRIORITY:
         raise FieldError(f"{path}.priority", f"must be in [0, {MAX_PRIORITY}], got {job.priority}")
-    _non_negative(job.demand, f"{path}.demand")
+    _non_negative(job.demand, f"{path}.demand", MAX_DEMAND)
     if any(not s for s in job.required_skills):
         raise FieldError(f"{path}.required_skills", "skills must not be empty strings")
     if job.pinned_technician_id is not None and not job.pinned_technician_id:
@@ -229,16 +245,18 @@ def _validate_technician(tech: Technician, path: str) -> None:
     if tech.assigned_jobs < 0:
         raise FieldError(f"{path}.assigned_jobs", f"must be >= 0, got {tech.assigned_jobs}")
     _validate_window(tech.shift, f"{path}.shift")
-    _non_negative(tech.vehicle_capacity, f"{path}.vehicle_capacity")
+    _non_negative(tech.vehicle_capacity, f"{path}.vehicle_capacity", MAX_DEMAND)
     if any(not s for s in tech.skills):
         raise FieldError(f"{path}.skills", "skills must not be empty strings")
 
 
 def _validate_options(options: Options, n_locations: int) -> None:
-    if not (math.isfinite(options.time_limit_s) and options.time_limit_s > 0):
-        raise FieldError("options.time_limit_ms", "must be > 0")
-    if not (math.isfinite(options.speed_kmh) and options.speed_kmh > 0):
-        raise FieldError("options.speed_kmh", f"must be > 0, got {options.speed_kmh}")
+    if not (math.isfinite(options.time_limit_s) and 0 < options.time_limit_s <= MAX_TIME_LIMIT_S):
+        raise FieldError("options.time_limit_ms", f"must be > 0 and <= {MAX_TIME_LIMIT_S * 1000:.0f}")
+    if not (math.isfinite(options.speed_kmh) and 0 < options.speed_kmh <= MAX_SPEED_KMH):
+        raise FieldError(
+            "options.speed_kmh", f"must be > 0 and <= {MAX_SPEED_KMH:g}, got {options.speed_kmh}"
+        )
     if options.max_radius_km is not None:
         _non_negative(options.max_radius_km, "options.max_radius_km")
     for name, matrix in (("distance_matrix", options.distance_km), ("duration_matrix", options.duration_min)):
@@ -249,7 +267,7 @@ def _validate_options(options: Options, n_locations: int) -> None:
                 f"options.{name}.values",
                 f"needs (technicians + jobs)^2 = {n_locations * n_locations} values, got {matrix.size}",
             )
-        if not np.all(np.isfinite(matrix)) or np.any(matrix < 0):
-            raise FieldError(f"options.{name}.values", "values must be finite and >= 0")
+        if not np.all(np.isfinite(matrix)) or np.any(matrix < 0) or np.any(matrix > MAX_TRAVEL):
+            raise FieldError(f"options.{name}.values", f"values must be finite, >= 0 and <= {MAX_TRAVEL:g}")
     for name in ("travel_per_km", "drop_penalty", "drop_penalty_per_priority", "tier", "balance"):
-        _non_negative(getattr(options.weights, name), f"options.weights.{name}")
+        _non_negative(getattr(options.weights, name), f"options.weights.{name}", MAX_WEIGHT)

@@ -15,12 +15,10 @@ best plan for the rest. The better plan wins.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import math
-import multiprocessing
-import threading
 import time
+from collections.abc import Sequence
 from concurrent import futures
 
 import numpy as np
@@ -52,6 +50,8 @@ SEARCHES: tuple[Search, Search] = (
 # objective 60,820 with guided local search alone against 73,006 with ruin and recreate after it).
 RUIN_RECREATE_MAX_JOBS = 200
 METAHEURISTIC_SHARE = 0.3
+# A search still running this long after its deadline is taken to hang.
+HANG_MARGIN_S = 30.0
 log = logging.getLogger(__name__)
 
 
@@ -66,42 +66,36 @@ def _time_frame(problem: Problem) -> tuple[float, int]:
 
 
 def solve_route(problem: Problem, elig: Eligibility) -> Plan:
-    """The better of two searches (SEARCHES): one here, one in a helper process on the other core
-    (with `options.workers` >= 2). Neither wins everywhere (measured on Solomon: each is ahead on some
-    instances by several percent)."""
+    """The first search (SEARCHES[0]) in this process, with the whole time limit."""
+    return _search(problem, elig, SEARCHES[0], time.time() + problem.options.time_limit_s)
+
+
+def solve_route_portfolio(problem: Problem, executors: Sequence[futures.Executor]) -> Plan:
+    """The better of the two searches (SEARCHES), each in its own executor (the service passes worker
+    processes, one per core). Neither search wins everywhere (measured on Solomon: each is ahead on
+    some instances by several percent). A search that fails leaves the other's plan standing; only
+    when both fail does the call fail, with the first search's error."""
     deadline = time.time() + problem.options.time_limit_s
-    other = _helper_search(problem, deadline) if problem.options.workers >= 2 else None
-    plan = _search(problem, elig, SEARCHES[0], deadline)
-    if other is not None:
+    pending = [
+        executor.submit(search_alone, problem, search, deadline)
+        for executor, search in zip(executors, SEARCHES, strict=False)
+    ]
+    plans: list[Plan] = []
+    errors: list[BaseException] = []
+    for future in pending:
         try:
-            alternative = other.result(timeout=max(1.0, deadline - time.time()) + 30)
-        except Exception:  # a helper that died or timed out leaves this core's plan standing
-            log.exception("second route search failed")
-            return plan
-        found = alternative.status is not Status.NO_SOLUTION
-        if found and (plan.status is Status.NO_SOLUTION or alternative.objective < plan.objective - 1e-9):
-            return dataclasses.replace(alternative, solve_ms=plan.solve_ms)
-    return plan
+            plans.append(future.result(timeout=max(0.0, deadline - time.time()) + HANG_MARGIN_S))
+        except Exception as error:
+            log.warning("a route search failed: %r", error)
+            errors.append(error)
+    if not plans:
+        raise errors[0]
+    found = [p for p in plans if p.status is not Status.NO_SOLUTION]
+    return min(found, key=lambda p: p.objective) if found else plans[0]
 
 
-_helper: futures.ProcessPoolExecutor | None = None
-_helper_lock = threading.Lock()
-
-
-def _helper_search(problem: Problem, deadline: float) -> futures.Future | None:
-    global _helper
-    with _helper_lock:
-        try:
-            if _helper is None:
-                _helper = futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn"))
-            return _helper.submit(_search_alone, problem, SEARCHES[1], deadline)
-        except Exception:  # no helper process to be had: one search is still an answer
-            log.exception("cannot start the second route search")
-            _helper = None
-            return None
-
-
-def _search_alone(problem: Problem, search: Search, deadline: float) -> Plan:
+def search_alone(problem: Problem, search: Search, deadline: float) -> Plan:
+    """One search from scratch (eligibility included), as a worker process runs it."""
     from models.dispatch import eligibility
 
     return _search(problem, eligibility.compute(problem), search, deadline)
@@ -110,6 +104,10 @@ def _search_alone(problem: Problem, search: Search, deadline: float) -> Plan:
 def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float) -> Plan:
     started = time.perf_counter()
     jobs, techs = problem.jobs, problem.technicians
+    if not jobs or not techs or len(elig.reasons) == len(jobs):
+        # OR-Tools aborts the process on a routing model without vehicles; with nothing to route there
+        # is nothing to search either: every job keeps the reason eligibility gave it.
+        return _nothing_to_route(problem, elig, started)
     n_tech, n_jobs = len(techs), len(jobs)
     n_nodes = n_tech + n_jobs
     weights = problem.options.weights
@@ -182,6 +180,19 @@ def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float
         return Plan([], list(elig.reasons.values()), Status.NO_SOLUTION, math.nan,
                     (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
     return _plan(problem, elig, manager, routing, solution, km, origin, started)
+
+
+def _nothing_to_route(problem: Problem, elig: Eligibility, started: float) -> Plan:
+    unassigned = [elig.reasons[j] for j in sorted(elig.reasons)]
+    return Plan(
+        assignments=[],
+        unassigned=unassigned,
+        status=Status.OPTIMAL,
+        objective=float(sum(elig.drop_penalty[j] for j in elig.reasons)),
+        solve_ms=(time.perf_counter() - started) * 1000.0,
+        travel_km=0.0,
+        bound=float(sum(elig.drop_penalty[j] for j in elig.reasons)),
+    )
 
 
 def _solve(

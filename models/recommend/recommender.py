@@ -13,6 +13,7 @@ from models.recommend.artifact import RecommenderArtifact
 from models.recommend.scoring import NOVELTY, QueryContext, Scorer, Term
 from models.recommend.touchpoints import TouchpointRule, TouchpointRules
 
+DEFAULT_LIMIT = 10  # items per answer when the request does not say
 # How many items of a user's history (the most weighted) are searched for an explanation.
 EXPLAIN_HISTORY = 50
 # An item among the scene's most popular fraction of the catalog "fits the scene".
@@ -63,7 +64,7 @@ class Query:
     user_id: str = ""
     scene: str = ""
     touchpoint: str = ""
-    limit: int = 10
+    limit: int = DEFAULT_LIMIT
     exclude_item_ids: tuple[str, ...] = ()
     recent_item_ids: tuple[str, ...] = ()
     context: dict[str, str] = field(default_factory=dict)
@@ -90,7 +91,13 @@ class Recommender:
         y = artifact.als_item_factors.astype(np.float64)
         norms = np.linalg.norm(y, axis=1, keepdims=True)
         self._y_unit = (y / np.where(norms > 0, norms, 1.0)).astype(np.float32)
-        self._category_masks: dict[frozenset[str], np.ndarray] = {}
+        # Masks of the category sets the touchpoint rules name, made once: the sets a client sends are
+        # computed per call, so no client can grow this.
+        self._category_masks = {
+            categories: np.isin(artifact.item_categories, list(categories))
+            for rule in (self.rules.default, *self.rules.touchpoints.values())
+            for categories in (rule.categories, rule.exclude_categories, rule.repeatable_categories)
+        }
         # Rank of each item within each scene's popularity, to say when an item fits the scene.
         n_fit = max(1, math.ceil(SCENE_FIT_SHARE * len(self._ids)))
         self._fits_scene = np.zeros(artifact.scene_popularity.shape, dtype=bool)
@@ -170,11 +177,10 @@ class Recommender:
         return np.fromiter(seen, dtype=np.int64, count=len(seen))
 
     def _in_categories(self, categories: frozenset[str]) -> np.ndarray:
-        """Whether each item is in one of these categories; cached, since rules repeat the same sets."""
+        """Whether each item is in one of these categories (read-only when it is a rule's set)."""
         mask = self._category_masks.get(categories)
         if mask is None:
             mask = np.isin(self._a.item_categories, list(categories))
-            self._category_masks[categories] = mask
         return mask
 
     def _allowed(self, item_filter: ItemFilter, exclude: tuple[str, ...], rule: TouchpointRule) -> np.ndarray:

@@ -1,0 +1,85 @@
+"""Prometheus metrics, named as the gRPC ecosystem names them (go-grpc-prometheus, grpc-java), plus
+Shifu's own: loaded versions, reloads, dispatch solves.
+
+With several worker processes, each writes its samples to files under PROMETHEUS_MULTIPROC_DIR (set by
+the parent before the workers start, so prometheus_client picks its multiprocess mode when they import
+it) and the parent serves their sum.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from wsgiref.simple_server import WSGIServer
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server
+
+log = logging.getLogger(__name__)
+MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120)
+_CALL = ("grpc_type", "grpc_service", "grpc_method")
+
+STARTED = Counter("grpc_server_started_total", "RPCs started on the server.", _CALL)
+HANDLED = Counter(
+    "grpc_server_handled_total", "RPCs completed on the server, by status code.", (*_CALL, "grpc_code")
+)
+HANDLING_SECONDS = Histogram(
+    "grpc_server_handling_seconds",
+    "Response latency of RPCs handled by the server, seconds.",
+    _CALL,
+    buckets=_LATENCY_BUCKETS,
+)
+IN_FLIGHT = Gauge(
+    "shifu_grpc_server_in_flight", "RPCs being handled right now.", ("grpc_service", "grpc_method"),
+    multiprocess_mode="livesum",
+)  # fmt: skip
+VERSION = Gauge(
+    "shifu_version_loaded",
+    "1 for the version of each kind (model, tiers) that is serving.",
+    ("kind", "version"),
+    multiprocess_mode="livemax",
+)
+RELOADS = Counter("shifu_version_reloads_total", "Versions loaded or refused, by kind.", ("kind", "result"))
+SOLVES = Counter("shifu_dispatch_solves_total", "Dispatch solves by mode and outcome.", ("mode", "status"))
+SOLVE_SECONDS = Histogram(
+    "shifu_dispatch_solve_seconds",
+    "Wall time of dispatch solves, seconds.",
+    ("mode",),
+    buckets=_LATENCY_BUCKETS,
+)
+SOLVES_RUNNING = Gauge(
+    "shifu_dispatch_solves_running", "Dispatch solves running right now.", multiprocess_mode="livesum"
+)
+
+
+def version_changed(kind: str, old: str, new: str) -> None:
+    if old:
+        VERSION.labels(kind, old).set(0)
+    VERSION.labels(kind, new).set(1)
+    RELOADS.labels(kind, "loaded").inc()
+
+
+def version_refused(kind: str) -> None:
+    RELOADS.labels(kind, "refused").inc()
+
+
+def serve(host: str, port: int) -> WSGIServer:
+    """The /metrics endpoint of this process, or of all worker processes when in multiprocess mode."""
+    registry = None
+    if os.environ.get(MULTIPROC_ENV):
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    try:
+        server, _thread = start_http_server(port, addr=host, **({"registry": registry} if registry else {}))
+    except OSError as error:
+        raise OSError(
+            f"cannot serve metrics on {host}:{port} ({error.strerror}); choose --metrics-port"
+        ) from None
+    log.info("metrics on http://%s:%d/metrics", host, port)
+    return server
+
+
+def process_ended(pid: int) -> None:
+    """Drops a finished worker's live gauges (multiprocess mode)."""
+    if os.environ.get(MULTIPROC_ENV):
+        multiprocess.mark_process_dead(pid)
