@@ -5,12 +5,15 @@ python -m service.client similar --item i00012
 python -m service.client assign --request .shifu/demo/dispatch_day.json
 python -m service.client rank --request request.json       (a RankTechniciansRequest in JSON)
 python -m service.client health
+
+With TLS: --ca ca.pem (and --cert/--key for mutual TLS); with tokens: --token or SHIFU_TOKEN.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -38,9 +41,32 @@ def _request_file(path: Path, message_type):
     return json_format.Parse(path.read_text(), message_type())
 
 
+def _context(pairs: list[str]) -> dict[str, str]:
+    context = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key:
+            raise ValueError(f"--context {pair!r}: expected KEY=VALUE, e.g. --context city=shanghai")
+        context[key] = value
+    return context
+
+
+def open_channel(args: argparse.Namespace) -> grpc.Channel:
+    """Plaintext, or TLS when --ca is given (mutual TLS with --cert and --key)."""
+    if not args.ca:
+        return grpc.insecure_channel(args.target)
+    credentials = grpc.ssl_channel_credentials(
+        root_certificates=Path(args.ca).read_bytes(),
+        private_key=Path(args.key).read_bytes() if args.key else None,
+        certificate_chain=Path(args.cert).read_bytes() if args.cert else None,
+    )
+    return grpc.secure_channel(args.target, credentials)
+
+
 def call(args: argparse.Namespace, channel: grpc.Channel):
+    metadata = (("authorization", f"Bearer {args.token}"),) if args.token else ()
     if args.command == "recommend":
-        context = dict(pair.split("=", 1) for pair in args.context)
+        context = _context(args.context)
         request = recommend_pb2.RecommendRequest(
             user_id=args.user,
             scene=args.scene,
@@ -51,20 +77,28 @@ def call(args: argparse.Namespace, channel: grpc.Channel):
             context=context,
             filter=_filter(args),
         )
-        return recommend_pb2_grpc.RecommendServiceStub(channel).Recommend(request, timeout=args.timeout)
+        return recommend_pb2_grpc.RecommendServiceStub(channel).Recommend(
+            request, timeout=args.timeout, metadata=metadata
+        )
     if args.command == "similar":
         request = recommend_pb2.SimilarItemsRequest(
             item_id=args.item, limit=args.limit, exclude_item_ids=args.exclude, filter=_filter(args)
         )
-        return recommend_pb2_grpc.RecommendServiceStub(channel).SimilarItems(request, timeout=args.timeout)
+        return recommend_pb2_grpc.RecommendServiceStub(channel).SimilarItems(
+            request, timeout=args.timeout, metadata=metadata
+        )
     if args.command == "assign":
         request = _request_file(args.request, dispatch_pb2.AssignJobsRequest)
-        return dispatch_pb2_grpc.DispatchServiceStub(channel).AssignJobs(request, timeout=args.timeout)
+        return dispatch_pb2_grpc.DispatchServiceStub(channel).AssignJobs(
+            request, timeout=args.timeout, metadata=metadata
+        )
     if args.command == "rank":
         request = _request_file(args.request, dispatch_pb2.RankTechniciansRequest)
-        return dispatch_pb2_grpc.DispatchServiceStub(channel).RankTechnicians(request, timeout=args.timeout)
+        return dispatch_pb2_grpc.DispatchServiceStub(channel).RankTechnicians(
+            request, timeout=args.timeout, metadata=metadata
+        )
     return health_pb2_grpc.HealthStub(channel).Check(
-        health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout
+        health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout, metadata=metadata
     )
 
 
@@ -76,6 +110,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--target", default="127.0.0.1:50051")
     parser.add_argument("--timeout", type=float, default=30.0, help="deadline in seconds")
+    parser.add_argument("--token", default=os.environ.get("SHIFU_TOKEN", ""), help="bearer token")
+    parser.add_argument("--ca", default="", help="PEM CA certificate: connect with TLS")
+    parser.add_argument("--cert", default="", help="PEM client certificate (mutual TLS)")
+    parser.add_argument("--key", default="", help="PEM client key (mutual TLS)")
     commands = parser.add_subparsers(dest="command", required=True)
     for name in ("recommend", "similar"):
         sub = commands.add_parser(name)
@@ -98,15 +136,15 @@ def main(argv: list[str] | None = None) -> int:
         commands.add_parser(name).add_argument("--request", type=Path, required=True, help="request as JSON")
     commands.add_parser("health").add_argument("--service", default="")
     args = parser.parse_args(argv)
-    with grpc.insecure_channel(args.target) as channel:
-        try:
+    try:
+        with open_channel(args) as channel:
             response = call(args, channel)
-        except grpc.RpcError as error:
-            print(f"{error.code().name}: {error.details()}", file=sys.stderr)
-            return 1
-        except (OSError, ValueError, json_format.ParseError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
+    except grpc.RpcError as error:
+        print(f"{error.code().name}: {error.details()}", file=sys.stderr)
+        return 1
+    except (OSError, ValueError, json_format.ParseError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(json.dumps(json_format.MessageToDict(response), indent=2, ensure_ascii=False))
     return 0
 

@@ -134,6 +134,11 @@ class SolverProcess(futures.Executor):
             if self._process is process:
                 self._process, self._connection = None, None
 
+    @property
+    def pid(self) -> int | None:
+        process = self._process
+        return process.pid if process is not None and process.is_alive() else None
+
     def kill(self) -> None:
         """Ends the process at once (a task that hangs); the next submit starts a new one."""
         with self._lock:
@@ -172,6 +177,10 @@ class SolverPool:
     def warm_up(self) -> list[futures.Future]:
         """Starts every worker and imports the solvers there, in the background; done when they are."""
         return [process.submit(_warm_up) for lane in self._all for process in lane]
+
+    def pids(self) -> list[int]:
+        """The running worker processes' ids."""
+        return [p.pid for lane in self._all for p in lane if p.pid is not None]
 
     @property
     def busy(self) -> int:

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
 import pytest
 
-from service.config import Settings
-from service.server import RunningServer, start
+from service.server import RunningServer
+from tests.support import start_server
 from training import demo
 from training.components import ModelConfig
 from training.train import TrainConfig, train
@@ -33,20 +32,6 @@ def model_dir(world: dict[str, Path], tmp_path_factory: pytest.TempPathFactory) 
     out = tmp_path_factory.mktemp("models")
     train(world["events.csv"], world["items.csv"], world["users.csv"], out, FAST_TRAINING)
     return out
-
-
-def start_server(model_dir: Path, tiers_dir: Path | None = None, **overrides: object) -> RunningServer:
-    """A server on a free port; without `tiers_dir`, one that has no tier table (never the working tree's)."""
-    settings = dataclasses.replace(
-        Settings(),
-        model_dir=model_dir,
-        tiers_dir=tiers_dir or model_dir.parent / f"{model_dir.name}-no-tiers",
-        port=0,
-        poll_seconds=0.1,
-        grace_seconds=5.0,
-        **{"metrics_port": 0, "max_solves": 1, **overrides},
-    )
-    return start(settings)
 
 
 @pytest.fixture(scope="session")

@@ -28,7 +28,7 @@ from models.dispatch import tiers as tier_table
 from service.pb.shifu.v1 import dispatch_pb2 as dpb
 from service.pb.shifu.v1 import dispatch_pb2_grpc, recommend_pb2_grpc
 from service.pb.shifu.v1 import recommend_pb2 as rpb
-from tests.conftest import start_server
+from tests.support import start_server
 
 ROOT = Path(__file__).resolve().parent.parent
 

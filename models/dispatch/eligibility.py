@@ -109,6 +109,11 @@ def compute(problem: Problem) -> Eligibility:
                 Reason.PINNED_TECHNICIAN_MISSING,
                 f"pinned to {job.pinned_technician_id!r}, who is not among the request's technicians",
             )
+    if not techs:  # no stage can take away candidates nobody had
+        for j, job in enumerate(jobs):
+            reasons.setdefault(
+                j, Unassigned(job.job_id, Reason.NO_QUALIFIED_TECHNICIAN, "the request has no technicians")
+            )
     for stage in stages:
         before = candidates
         candidates = candidates & stage.allowed

@@ -1,0 +1,146 @@
+"""Helpers the tests share (imported, unlike fixtures): servers, ports, certificates, tokens."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import hashlib
+import json
+import socket
+import time
+from pathlib import Path
+
+import grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from service.config import Settings
+from service.server import RunningServer, start
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def start_server(model_dir: Path, tiers_dir: Path | None = None, **overrides: object) -> RunningServer:
+    """A server on a free port with one solver lane and no metrics endpoint unless asked; without
+    `tiers_dir`, one that has no tier table (never the working tree's)."""
+    settings = dataclasses.replace(
+        Settings(),
+        model_dir=model_dir,
+        tiers_dir=tiers_dir or model_dir.parent / f"{model_dir.name}-no-tiers",
+        port=0,
+        poll_seconds=0.1,
+        grace_seconds=5.0,
+        **{"metrics_port": 0, "max_solves": 1, **overrides},
+    )
+    return start(settings)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def health_of(channel: grpc.Channel, service: str = "") -> int:
+    return (
+        health_pb2_grpc.HealthStub(channel)
+        .Check(health_pb2.HealthCheckRequest(service=service), timeout=5)
+        .status
+    )
+
+
+def wait_for_health(channel: grpc.Channel, service: str, status: int, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            if health_of(channel, service) == status:
+                return
+        except grpc.RpcError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"{service or 'server'} health never became {status}")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def write_auth_file(path: Path, clients: dict[str, tuple[str, list[str]]]) -> Path:
+    """clients: name -> (token, scopes)."""
+    blocks = [
+        f'[[client]]\nname = "{name}"\ntoken_sha256 = "{token_hash(token)}"\nscopes = {json.dumps(scopes)}\n'
+        for name, (token, scopes) in clients.items()
+    ]
+    path.write_text("\n".join(blocks))
+    return path
+
+
+@dataclasses.dataclass(frozen=True)
+class Certificates:
+    ca: Path
+    server_cert: Path
+    server_key: Path
+    client_cert: Path
+    client_key: Path
+    stranger_cert: Path  # signed by another CA
+    stranger_key: Path
+
+
+def make_certificates(directory: Path) -> Certificates:
+    """A throw-away CA, a server certificate for localhost/127.0.0.1 and client certificates, one of
+    them from a CA the server does not trust."""
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.UTC)
+
+    def key() -> ec.EllipticCurvePrivateKey:
+        return ec.generate_private_key(ec.SECP256R1())
+
+    def name(common: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common)])
+
+    def certificate(subject: str, public, issuer: str, signer, ca: bool, san=None) -> x509.Certificate:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(name(issuer))
+            .public_key(public)
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - datetime.timedelta(minutes=5))
+            .not_valid_after(now + datetime.timedelta(days=1))
+            .add_extension(x509.BasicConstraints(ca=ca, path_length=None), critical=True)
+        )
+        if san:
+            builder = builder.add_extension(x509.SubjectAlternativeName(san), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    def write(stem: str, cert: x509.Certificate, private) -> tuple[Path, Path]:
+        cert_path, key_path = directory / f"{stem}.pem", directory / f"{stem}-key.pem"
+        cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        key_path.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        return cert_path, key_path
+
+    ca_key, other_ca_key = key(), key()
+    ca = certificate("shifu test CA", ca_key.public_key(), "shifu test CA", ca_key, True)
+    san = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
+    server_key, client_key, stranger_key = key(), key(), key()
+    server = certificate("localhost", server_key.public_key(), "shifu test CA", ca_key, False, san)
+    client = certificate("storefront", client_key.public_key(), "shifu test CA", ca_key, False)
+    stranger = certificate("stranger", stranger_key.public_key(), "other CA", other_ca_key, False)
+    ca_path, _ = write("ca", ca, ca_key)
+    server_cert, server_key_path = write("server", server, server_key)
+    client_cert, client_key_path = write("client", client, client_key)
+    stranger_cert, stranger_key_path = write("stranger", stranger, stranger_key)
+    return Certificates(
+        ca_path, server_cert, server_key_path, client_cert, client_key_path, stranger_cert, stranger_key_path
+    )
