@@ -21,7 +21,7 @@ MAX_ROUTE_LOCATIONS = 5_000
 MAX_DURATION_MINUTES = 7 * 24 * 60
 MAX_DEMAND = 1e9  # load units, for demand and vehicle_capacity
 MAX_WEIGHT = 1e6  # each objective weight
-MAX_SPEED_KMH = 1_000.0
+MIN_SPEED_KMH, MAX_SPEED_KMH = 1.0, 1_000.0
 MAX_TRAVEL = 1e6  # a distance-matrix value in km, or a duration-matrix value in minutes
 MAX_TIME_LIMIT_S = 600.0
 EARLIEST_TIME = 946_684_800.0  # 2000-01-01T00:00:00Z: windows and shifts are Unix seconds after it
@@ -253,9 +253,10 @@ def _validate_technician(tech: Technician, path: str) -> None:
 def _validate_options(options: Options, n_locations: int) -> None:
     if not (math.isfinite(options.time_limit_s) and 0 < options.time_limit_s <= MAX_TIME_LIMIT_S):
         raise FieldError("options.time_limit_ms", f"must be > 0 and <= {MAX_TIME_LIMIT_S * 1000:.0f}")
-    if not (math.isfinite(options.speed_kmh) and 0 < options.speed_kmh <= MAX_SPEED_KMH):
+    if not (math.isfinite(options.speed_kmh) and MIN_SPEED_KMH <= options.speed_kmh <= MAX_SPEED_KMH):
         raise FieldError(
-            "options.speed_kmh", f"must be > 0 and <= {MAX_SPEED_KMH:g}, got {options.speed_kmh}"
+            "options.speed_kmh",
+            f"must be between {MIN_SPEED_KMH:g} and {MAX_SPEED_KMH:g}, got {options.speed_kmh}",
         )
     if options.max_radius_km is not None:
         _non_negative(options.max_radius_km, "options.max_radius_km")

@@ -1,0 +1,24 @@
+"""Random and malformed requests at every RPC of a real server (the benchmark throws 5,000 and more)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import grpc
+
+from benchmarks.fuzz import fuzz, still_serving, vocabulary_of
+from service.server import RunningServer
+
+CASES = 300
+
+
+def test_random_requests_never_crash_hang_or_fail_internally(
+    server: RunningServer, world: dict[str, Path]
+) -> None:
+    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
+        seen = fuzz(channel, vocabulary_of(world), CASES)
+        assert sum(seen.values()) >= CASES
+        # The generator reaches past validation: some random requests are answered, some refused.
+        codes = {code for _, code in seen}
+        assert {"OK", "INVALID_ARGUMENT"} <= codes
+        assert still_serving(channel)
