@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import catalog, demo_scenes, dispatch_city, gap, movielens, solomon
+from benchmarks import catalog, demo_scenes, dispatch_city, fuzz, gap, movielens, service_load, solomon
 
 SOLOMON_SUBSET = "C101,C105,C108,R101,R105,R109,RC101,RC105,RC108"
 GAP_SUBSET = "c0515_1,c0824_1,c1060_1,c05100,d05100,c10200,d10200,c10400,d10400,d801600"
@@ -45,6 +45,10 @@ def main(argv: list[str] | None = None) -> None:
     demo_scenes.main([])
     print("\n== recommendation: 200,000-item catalog ==")
     catalog.main([])
+    print("\n== service: isolation, steady load, saturation ==")
+    service_load.main([])
+    print("\n== service: random and malformed requests ==")
+    fuzz.main(["--cases", "5000"])
 
 
 if __name__ == "__main__":

@@ -352,4 +352,4 @@ def vocabulary_of(world: dict[str, Path]) -> Vocabulary:
         + users["user_id"].head(20).tolist()
         + items["category"].unique().tolist()
     )
-    return Vocabulary(ids + ["browse", "new_home", "home_feed", "cart", "repair", "city", "shanghai"])
+    return Vocabulary([*ids, "browse", "new_home", "home_feed", "cart", "repair", "city", "shanghai"])

@@ -94,6 +94,8 @@ def service_process(
         str(workers),
         "--log-level",
         "WARNING",
+        "--metrics-port",
+        "0",
         *extra,
     ]
     with _process(command):
