@@ -28,6 +28,7 @@ bench: $(VENV)/.installed $(PB)/.generated
 lint: $(VENV)/.installed $(PB)/.generated
 	$(PY) -m ruff check service models training tests benchmarks
 	$(PY) -m ruff format --check service models training tests benchmarks
+	$(PY) -m mypy
 
 proto: $(PB)/.generated
 

@@ -222,15 +222,19 @@ def dispatch_days(draw: st.DrawFn) -> dict[str, Any]:
     return {"jobs": jobs, "technicians": technicians, "options": options}
 
 
+def _typed(
+    method: str, message_type: type[Message], vocabulary: Vocabulary
+) -> st.SearchStrategy[tuple[str, bytes]]:
+    descriptor: Any = message_type.DESCRIPTOR
+    return messages(descriptor, vocabulary).map(
+        lambda values: (method, build(message_type, values).SerializeToString())
+    )
+
+
 def requests(vocabulary: Vocabulary) -> st.SearchStrategy[tuple[str, bytes]]:
     """(method, request bytes): a random message of the method's type, a realistic dispatch day pushed
     to extremes here and there, or bytes that are no message at all."""
-    typed = [
-        messages(message_type.DESCRIPTOR, vocabulary).map(
-            lambda values, m=method, t=message_type: (m, build(t, values).SerializeToString())
-        )
-        for method, message_type in RPCS.items()
-    ]
+    typed = [_typed(method, message_type, vocabulary) for method, message_type in RPCS.items()]
     days = dispatch_days().map(
         lambda day: (
             "/shifu.v1.DispatchService/AssignJobs",
@@ -255,7 +259,9 @@ def requests(vocabulary: Vocabulary) -> st.SearchStrategy[tuple[str, bytes]]:
 
 
 def call(channel: grpc.Channel, method: str, payload: bytes) -> grpc.StatusCode:
-    callable_ = channel.unary_unary(method, request_serializer=None, response_deserializer=None)
+    callable_: grpc.UnaryUnaryMultiCallable = channel.unary_unary(
+        method, request_serializer=None, response_deserializer=None
+    )
     try:
         callable_(payload, timeout=CALL_TIMEOUT_S)
     except grpc.RpcError as error:

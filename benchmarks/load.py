@@ -231,7 +231,12 @@ def _empty_main(port: int, workers: int) -> None:
     children = [context.Process(target=_serve_empty, args=(port,)) for _ in range(workers)]
     for child in children:
         child.start()
-    signal.signal(signal.SIGTERM, lambda *_: [c.terminate() for c in children])
+
+    def stop(*_: object) -> None:
+        for child in children:
+            child.terminate()
+
+    signal.signal(signal.SIGTERM, stop)
     for child in children:
         child.join()
 

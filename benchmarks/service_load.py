@@ -24,6 +24,7 @@ import time
 from concurrent import futures
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import grpc
 import numpy as np
@@ -80,7 +81,7 @@ def _drive(
     n = int(rate * seconds)
     picks = rng.integers(len(mix), size=n)
     channels = [grpc.insecure_channel(f"127.0.0.1:{port}", options=[("shifu.bench", i)]) for i in range(8)]
-    callables = {
+    callables: dict[tuple[int, str], grpc.UnaryUnaryMultiCallable] = {
         (c, method): channel.unary_unary(method, request_serializer=None, response_deserializer=None)
         for c, channel in enumerate(channels)
         for method in {m for m, _, _ in mix}
@@ -89,7 +90,7 @@ def _drive(
     errors: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     lock = threading.Lock()
     in_flight = threading.Semaphore(MAX_IN_FLIGHT)
-    pending: list[grpc.Future] = []
+    pending: list[Any] = []
     for method, payload, timeout in mix[:8]:  # warm the connections
         callables[(0, method)].future(payload, timeout=timeout).exception()
 
@@ -99,8 +100,10 @@ def _drive(
             error = future.exception()
             with lock:
                 latencies[method].append(elapsed)
-                if error is not None:
+                if isinstance(error, grpc.RpcError):
                     errors[method][error.code().name] += 1
+                elif error is not None:
+                    errors[method][type(error).__name__] += 1
             in_flight.release()
 
         return callback
@@ -154,7 +157,9 @@ def isolation(
     alone = drive(port, recommend, 200, 8)[0]
     route = _route(day, 10_000)
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel, futures.ThreadPoolExecutor(2) as solvers:
-        assign = channel.unary_unary(ASSIGN, request_serializer=None, response_deserializer=None)
+        assign: grpc.UnaryUnaryMultiCallable = channel.unary_unary(
+            ASSIGN, request_serializer=None, response_deserializer=None
+        )
         solves = [solvers.submit(assign, route, timeout=60) for _ in range(2)]
         time.sleep(0.3)  # both solves running
         during = drive(port, recommend, 200, 8)[0]

@@ -71,7 +71,9 @@ def check(
 ) -> tuple[float, list[str], dict]:
     """(total distance, problems found, routes) of a plan, recomputed from the instance alone."""
     rows, n_tech = instance["rows"], instance["vehicles"]
-    problems, routes, total = [], {}, 0.0
+    problems: list[str] = []
+    routes: dict[str, list[int]] = {}
+    total = 0.0
     for a in sorted(answer.assignments, key=lambda a: (a.technician_id, a.sequence)):
         routes.setdefault(a.technician_id, []).append(int(a.job_id))
     served = [c for route in routes.values() for c in route]

@@ -70,14 +70,19 @@ def publish(root: Path, write: Callable[[Path], dict[str, Any]], name: str | Non
         raise
 
 
-def read_manifest(version_dir: Path, verify: bool = True) -> dict[str, Any]:
-    """The manifest; with `verify`, every listed file is checked against its checksum."""
+def read_manifest(
+    version_dir: Path, verify: bool = True, expected_format: str | None = None
+) -> dict[str, Any]:
+    """The manifest; with `verify`, every listed file is checked against its checksum; with
+    `expected_format`, a version of another format is refused."""
     try:
         manifest = json.loads((version_dir / MANIFEST).read_text())
     except (OSError, ValueError) as error:
         raise VersionError(f"{version_dir}: unreadable manifest: {error}") from error
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise VersionError(f"{version_dir}: manifest has no file list")
+    if expected_format is not None and manifest.get("format") != expected_format:
+        raise VersionError(f"{version_dir}: format {manifest.get('format')!r}, expected {expected_format!r}")
     if verify:
         for name, expected in manifest["files"].items():
             path = version_dir / name

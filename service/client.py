@@ -16,9 +16,11 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TypeVar
 
 import grpc
 from google.protobuf import json_format
+from google.protobuf.message import Message
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from service.pb.shifu.v1 import dispatch_pb2, dispatch_pb2_grpc, recommend_pb2, recommend_pb2_grpc
@@ -37,7 +39,10 @@ def _filter(args: argparse.Namespace) -> recommend_pb2.ItemFilter:
     return item_filter
 
 
-def _request_file(path: Path, message_type):
+M = TypeVar("M", bound=Message)
+
+
+def _request_file(path: Path, message_type: type[M]) -> M:
     return json_format.Parse(path.read_text(), message_type())
 
 
@@ -63,40 +68,33 @@ def open_channel(args: argparse.Namespace) -> grpc.Channel:
     return grpc.secure_channel(args.target, credentials)
 
 
-def call(args: argparse.Namespace, channel: grpc.Channel):
+def call(args: argparse.Namespace, channel: grpc.Channel) -> Message:
     metadata = (("authorization", f"Bearer {args.token}"),) if args.token else ()
+    recommend = recommend_pb2_grpc.RecommendServiceStub(channel)
+    dispatch = dispatch_pb2_grpc.DispatchServiceStub(channel)
     if args.command == "recommend":
-        context = _context(args.context)
-        request = recommend_pb2.RecommendRequest(
+        query = recommend_pb2.RecommendRequest(
             user_id=args.user,
             scene=args.scene,
             touchpoint=args.touchpoint,
             limit=args.limit,
             recent_item_ids=args.recent,
             exclude_item_ids=args.exclude,
-            context=context,
+            context=_context(args.context),
             filter=_filter(args),
         )
-        return recommend_pb2_grpc.RecommendServiceStub(channel).Recommend(
-            request, timeout=args.timeout, metadata=metadata
-        )
+        return recommend.Recommend(query, timeout=args.timeout, metadata=metadata)
     if args.command == "similar":
-        request = recommend_pb2.SimilarItemsRequest(
+        similar = recommend_pb2.SimilarItemsRequest(
             item_id=args.item, limit=args.limit, exclude_item_ids=args.exclude, filter=_filter(args)
         )
-        return recommend_pb2_grpc.RecommendServiceStub(channel).SimilarItems(
-            request, timeout=args.timeout, metadata=metadata
-        )
+        return recommend.SimilarItems(similar, timeout=args.timeout, metadata=metadata)
     if args.command == "assign":
-        request = _request_file(args.request, dispatch_pb2.AssignJobsRequest)
-        return dispatch_pb2_grpc.DispatchServiceStub(channel).AssignJobs(
-            request, timeout=args.timeout, metadata=metadata
-        )
+        day = _request_file(args.request, dispatch_pb2.AssignJobsRequest)
+        return dispatch.AssignJobs(day, timeout=args.timeout, metadata=metadata)
     if args.command == "rank":
-        request = _request_file(args.request, dispatch_pb2.RankTechniciansRequest)
-        return dispatch_pb2_grpc.DispatchServiceStub(channel).RankTechnicians(
-            request, timeout=args.timeout, metadata=metadata
-        )
+        job = _request_file(args.request, dispatch_pb2.RankTechniciansRequest)
+        return dispatch.RankTechnicians(job, timeout=args.timeout, metadata=metadata)
     return health_pb2_grpc.HealthStub(channel).Check(
         health_pb2.HealthCheckRequest(service=args.service), timeout=args.timeout, metadata=metadata
     )

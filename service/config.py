@@ -8,6 +8,8 @@ import os
 from dataclasses import dataclass, fields
 from pathlib import Path
 
+from models import flags
+
 ENV_PREFIX = "SHIFU_"
 SERVICES = ("recommend", "dispatch")
 
@@ -85,22 +87,13 @@ def from_environment(environ: dict[str, str] | None = None) -> dict[str, object]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    for f in fields(Settings):
-        flag = "--" + f.name.replace("_", "-")
-        help_text = f"(env {ENV_PREFIX}{f.name.upper()}, default {f.default})"
-        if f.type == "bool":
-            parser.add_argument(
-                flag, dest=f.name, default=None, action="store_const", const="true", help=help_text
-            )
-        else:
-            parser.add_argument(flag, dest=f.name, default=None, help=help_text)
+    flags.add_flags(parser, Settings, describe=lambda f: f"(env {ENV_PREFIX}{f.name.upper()})")
 
 
 def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None = None) -> Settings:
     values = from_environment(environ)
     if args is not None:
-        names = {f.name for f in fields(Settings)}
-        values.update({k: _convert(k, str(v)) for k, v in vars(args).items() if k in names and v is not None})
+        values.update(flags.values(Settings, args))
     settings = Settings(**values)  # type: ignore[arg-type]
     check(settings)
     return settings

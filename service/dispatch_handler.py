@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Callable, Sequence
+from typing import cast
 
 import grpc
 import numpy as np
@@ -38,8 +39,13 @@ _CAPACITIES = {
     pb.ASSIGN_CAPACITY_COUNT: dp.Capacity.COUNT,
     pb.ASSIGN_CAPACITY_SHIFT_MINUTES: dp.Capacity.SHIFT_MINUTES,
 }
-_REASONS = {reason: pb.UnassignedReason.Value(f"UNASSIGNED_REASON_{reason.name}") for reason in dp.Reason}
-_STATUSES = {status: pb.SolveStatus.Value(f"SOLVE_STATUS_{status.name}") for status in dp.Status}
+_REASONS = {
+    reason: cast(pb.UnassignedReason, pb.UnassignedReason.Value(f"UNASSIGNED_REASON_{reason.name}"))
+    for reason in dp.Reason
+}
+_STATUSES = {
+    status: cast(pb.SolveStatus, pb.SolveStatus.Value(f"SOLVE_STATUS_{status.name}")) for status in dp.Status
+}
 
 
 def _seconds(stamp: Timestamp) -> float:

@@ -12,7 +12,15 @@ import logging
 import os
 from wsgiref.simple_server import WSGIServer
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, multiprocess, start_http_server
+from prometheus_client import (
+    REGISTRY,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    multiprocess,
+    start_http_server,
+)
 
 log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -65,12 +73,12 @@ def version_refused(kind: str) -> None:
 
 def serve(host: str, port: int) -> WSGIServer:
     """The /metrics endpoint of this process, or of all worker processes when in multiprocess mode."""
-    registry = None
+    registry = REGISTRY
     if os.environ.get(MULTIPROC_ENV):
         registry = CollectorRegistry()
         multiprocess.MultiProcessCollector(registry)
     try:
-        server, _thread = start_http_server(port, addr=host, **({"registry": registry} if registry else {}))
+        server, _thread = start_http_server(port, addr=host, registry=registry)
     except OSError as error:
         raise OSError(
             f"cannot serve metrics on {host}:{port} ({error.strerror}); choose --metrics-port"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import uuid
+from typing import cast
 
 import grpc
 
@@ -23,7 +24,9 @@ from service.pb.shifu.v1 import recommend_pb2 as pb
 from service.pb.shifu.v1 import recommend_pb2_grpc
 from service.registry import VersionRegistry
 
-_REASON_CODES = {code: pb.ReasonCode.Value(f"REASON_CODE_{code.name}") for code in ReasonCode}
+_REASON_CODES = {
+    code: cast(pb.ReasonCode, pb.ReasonCode.Value(f"REASON_CODE_{code.name}")) for code in ReasonCode
+}
 
 
 def to_limit(limit: int, field: str = "limit") -> int:

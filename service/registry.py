@@ -31,9 +31,7 @@ class NotPromoted(versions.VersionError):
 
 
 def load_recommender(version_dir: Path, rules: TouchpointRules | None = None) -> Recommender:
-    manifest = versions.read_manifest(version_dir, verify=True)
-    if manifest.get("format") != FORMAT:
-        raise versions.VersionError(f"{version_dir}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    manifest = versions.read_manifest(version_dir, verify=True, expected_format=FORMAT)
     if not manifest.get("promoted", False):
         raise NotPromoted(
             f"{version_dir.name}: withheld by training's promotion gate (worse than the version it followed)"

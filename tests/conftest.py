@@ -9,17 +9,9 @@ import grpc
 import pytest
 
 from service.server import RunningServer
-from tests.support import start_server
+from tests.support import FAST_TRAINING, SMALL_WORLD, start_server
 from training import demo
-from training.components import ModelConfig
-from training.train import TrainConfig, train
-
-FAST_TRAINING = TrainConfig(
-    model=ModelConfig(als_factors=16, als_iterations=8, lightfm_components=16, lightfm_epochs=5)
-)
-SMALL_WORLD = demo.DemoSize(
-    users=600, items=400, sessions_per_user=4.0, technicians=30, jobs=80, job_log_technicians=150
-)
+from training.train import train
 
 
 @pytest.fixture(scope="session")

@@ -9,17 +9,28 @@ import json
 import socket
 import time
 from pathlib import Path
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from models.dispatch.problem import GeoPoint, Job, Technician
 from service.config import Settings
 from service.server import RunningServer, start
+from training import demo
+from training.components import ModelConfig
+from training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
+FAST_TRAINING = TrainConfig(
+    model=ModelConfig(als_factors=16, als_iterations=8, lightfm_components=16, lightfm_epochs=5)
+)
+SMALL_WORLD = demo.DemoSize(
+    users=600, items=400, sessions_per_user=4.0, technicians=30, jobs=80, job_log_technicians=150
+)
 
 
-def start_server(model_dir: Path, tiers_dir: Path | None = None, **overrides: object) -> RunningServer:
+def start_server(model_dir: Path, tiers_dir: Path | None = None, **overrides: Any) -> RunningServer:
     """A server on a free port with one solver lane and no metrics endpoint unless asked; without
     `tiers_dir`, one that has no tier table (never the working tree's)."""
     settings = dataclasses.replace(
@@ -144,3 +155,21 @@ def make_certificates(directory: Path) -> Certificates:
     return Certificates(
         ca_path, server_cert, server_key_path, client_cert, client_key_path, stranger_cert, stranger_key_path
     )
+
+
+# Dispatch problems north of a point in Shanghai, `km` kilometres away.
+CENTER = GeoPoint(31.23, 121.47)
+HOUR = 3600.0
+
+
+def near(km_north: float) -> GeoPoint:
+    return GeoPoint(CENTER.lat + km_north / 111.195, CENTER.lng)
+
+
+def job(job_id: str, km: float = 1.0, **kw: Any) -> Job:
+    return Job(job_id=job_id, location=near(km), **kw)
+
+
+def tech(tech_id: str, km: float = 0.0, **kw: Any) -> Technician:
+    kw.setdefault("skills", frozenset({"install"}))
+    return Technician(technician_id=tech_id, location=near(km), **kw)

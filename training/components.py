@@ -207,7 +207,11 @@ def artifact(
 ) -> RecommenderArtifact:
     data = fitted.data
     has_ease = fitted.ease_gram is not None
-    ease = fit_ease(fitted.ease_gram, ease_lambda) if has_ease else np.zeros((0, 0), np.float32)
+    ease = (
+        fit_ease(fitted.ease_gram, ease_lambda)
+        if fitted.ease_gram is not None
+        else np.zeros((0, 0), np.float32)
+    )
     user_features = data.user_features.tocsr()
     return RecommenderArtifact(
         item_ids=data.item_ids,

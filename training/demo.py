@@ -56,7 +56,7 @@ SERVICES = {  # service category: product categories it serves, median price
 ACCESSORIES = {"bed": ["desk_lamp", "floor_lamp"], "sofa": ["floor_lamp"], "dining_table": ["ceiling_lamp"]}
 
 SCENES = ["browse", "new_home", "after_order", "service_reminder", "repair"]
-SCENE_CATEGORIES = {
+SCENE_CATEGORIES: dict[str, dict[str, float]] = {
     "browse": {
         "sofa": 2,
         "bed": 1.5,

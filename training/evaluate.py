@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -134,7 +135,7 @@ def scores_for(
 
 def evaluate(
     recommender: Recommender, queries_: list[EvalQuery], k: int = 10, component: str | None = None
-) -> dict[str, object]:
+) -> dict[str, Any]:
     """Metrics overall and per scene and per touchpoint, and catalog coverage. On a large catalog a
     seeded sample of the queries is scored (the same sample for every model), to bound the time."""
     queries_ = sample(queries_, MAX_EVAL_CELLS // max(recommender.n_items, 1))

@@ -79,12 +79,16 @@ def read_table(path: Path, report: ReadReport) -> pd.DataFrame:
     try:
         if name.endswith(".csv"):
             bad: list[str] = []
+
+            def keep_bad(line: list[str]) -> None:
+                bad.append(",".join(line))  # returning None drops the line from the frame
+
             frame = pd.read_csv(
                 path,
                 dtype=str,
                 keep_default_na=False,
                 engine="python",
-                on_bad_lines=lambda line: bad.append(",".join(line)) and None,
+                on_bad_lines=keep_bad,
                 quoting=csv.QUOTE_MINIMAL,
             )
             report.rows_read += len(bad)

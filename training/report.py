@@ -6,13 +6,20 @@ import base64
 import html
 import io
 from collections.abc import Callable
+from dataclasses import asdict
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
 matplotlib.use("Agg")  # no display on servers
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
+
+from models import versions
+
+DAY_SECONDS = 86400.0
 
 SEGMENT_COLOURS = {
     "core": "#1b9e77",
@@ -72,3 +79,39 @@ class Page:
             path.write_bytes(png)
             paths.append(path)
         return paths
+
+
+def local_day(seconds: pd.Series, utc_offset_hours: float) -> pd.Series:
+    """The day number (days since 1970-01-01) of each Unix time, in the local time of the offset."""
+    return np.floor((seconds + utc_offset_hours * 3600) / DAY_SECONDS)
+
+
+def day_dates(days: pd.Series) -> pd.Series:
+    """Day numbers as dates (datetime64)."""
+    return pd.to_datetime(days * DAY_SECONDS, unit="s")
+
+
+def publish_report(
+    out_dir: Path,
+    table_file: str,
+    table: pd.DataFrame,
+    page: Page,
+    fields: dict[str, Any],
+    source: Path,
+    config: Any,
+) -> Path:
+    """A version holding `table` (CSV), its HTML report and charts, and a manifest of `fields` plus what
+    every report records: its input and that input's fingerprint, and the parameters used."""
+
+    def write(directory: Path) -> dict:
+        table.to_csv(directory / table_file, index=False, float_format="%.4f")
+        (directory / "report.html").write_text(page.render())
+        page.write_charts(directory)
+        return {
+            **fields,
+            "inputs": [str(source)],
+            "data_fingerprint": versions.sha256_file(source),
+            "parameters": asdict(config),
+        }
+
+    return versions.publish(out_dir, write)

@@ -18,18 +18,17 @@ used and so few jobs would come with probability below `alpha`.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 from scipy.stats import poisson
 
-from models import versions
-from training.report import Page
+from training.report import Page, day_dates, local_day, publish_report
 
-DAY = 86400.0
 FORMAT = "shifu.supply-demand/1"
 TABLE_FILE = "supply_demand.csv"
 
@@ -47,10 +46,6 @@ class SupplyDemandConfig:
             raise ValueError("need window_days >= 2 and 1 <= min_history_days < window_days")
         if not 0 < self.alpha < 0.5 or not 0 < self.capacity_quantile <= 1:
             raise ValueError("need 0 < alpha < 0.5 and 0 < capacity_quantile <= 1")
-
-
-def _local_day(seconds: pd.Series, config: SupplyDemandConfig) -> pd.Series:
-    return np.floor((seconds + config.utc_offset_hours * 3600) / DAY)
 
 
 def _count(frame: pd.DataFrame, day: pd.Series, name: str) -> pd.Series:
@@ -99,11 +94,11 @@ def _trailing_median(values: pd.Series, config: SupplyDemandConfig) -> pd.Series
 
 
 def daily_table(jobs: pd.DataFrame, config: SupplyDemandConfig) -> pd.DataFrame:
-    created_day = _local_day(jobs["created_at"], config)
-    due_day = _local_day(jobs["time_window_start"].fillna(jobs["created_at"]), config)
+    created_day = local_day(jobs["created_at"], config.utc_offset_hours)
+    due_day = local_day(jobs["time_window_start"].fillna(jobs["created_at"]), config.utc_offset_hours)
     taken = jobs["technician_id"] != ""
     done = jobs[taken & jobs["completed_at"].notna()]
-    done = done.assign(day=_local_day(done["completed_at"], config))
+    done = done.assign(day=local_day(done["completed_at"], config.utc_offset_hours))
 
     # Days run from the first service day: jobs created before it are the lead-in of the log, not a quiet day.
     days = np.arange(min(due_day.min(), done["day"].min()), max(due_day.max(), done["day"].max()) + 1)
@@ -141,7 +136,7 @@ def daily_table(jobs: pd.DataFrame, config: SupplyDemandConfig) -> pd.DataFrame:
             )
         )
     table = pd.concat(flagged)
-    table.insert(2, "date", pd.to_datetime(table.pop("day") * DAY, unit="s").dt.strftime("%Y-%m-%d"))
+    table.insert(2, "date", day_dates(table.pop("day")).dt.strftime("%Y-%m-%d"))
     return table.reset_index(drop=True)
 
 
@@ -156,7 +151,7 @@ def report(table: pd.DataFrame) -> Page:
     )
     cells = list(table.groupby(["city", "category"]))
 
-    def draw(figure) -> None:
+    def draw(figure: Figure) -> None:
         columns = 4
         rows = -(-len(cells) // columns)
         axes = figure.subplots(rows, columns, sharex=True, squeeze=False)
@@ -185,22 +180,12 @@ def report(table: pd.DataFrame) -> Page:
 
 
 def publish(table: pd.DataFrame, config: SupplyDemandConfig, source: Path, out_dir: Path) -> Path:
-    page = report(table)
-
-    def write(directory: Path) -> dict:
-        table.to_csv(directory / TABLE_FILE, index=False, float_format="%.4f")
-        (directory / "report.html").write_text(page.render())
-        page.write_charts(directory)
-        return {
-            "format": FORMAT,
-            "inputs": [str(source)],
-            "data_fingerprint": versions.sha256_file(source),
-            "parameters": asdict(config),
-            "counts": {
-                "cell_days": len(table),
-                "orders_at_risk": int(table["orders_at_risk"].sum()),
-                "technicians_at_risk": int(table["technicians_at_risk"].sum()),
-            },
-        }
-
-    return versions.publish(out_dir, write)
+    fields = {
+        "format": FORMAT,
+        "counts": {
+            "cell_days": len(table),
+            "orders_at_risk": int(table["orders_at_risk"].sum()),
+            "technicians_at_risk": int(table["technicians_at_risk"].sum()),
+        },
+    }
+    return publish_report(out_dir, TABLE_FILE, table, report(table), fields, source, config)

@@ -17,15 +17,15 @@ of them with a mean rating of at least `excellent_rating` rises to 5.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from matplotlib.figure import Figure
 
-from models import versions
 from models.dispatch.tiers import FORMAT, TABLE_FILE
-from training.report import SEGMENT_COLOURS, Page
+from training.report import SEGMENT_COLOURS, Page, day_dates, local_day, publish_report
 
 SEGMENT_TIER = {
     "core": 4,
@@ -33,7 +33,6 @@ SEGMENT_TIER = {
     "high_attendance_low_efficiency": 3,
     "developing": 2,
 }
-DAY = 86400.0
 
 
 @dataclass(frozen=True)
@@ -61,19 +60,19 @@ class TierConfig:
 
 def period_labels(local_day: pd.Series, period: str, first_day: float) -> pd.Series:
     """'2026-08' for calendar months; '2026-08-01+28d' for 28-day cycles counted from the log's first day."""
-    dates = pd.to_datetime(local_day * DAY, unit="s")
+    dates = day_dates(local_day)
     if period == "month":
         return dates.dt.strftime("%Y-%m")
     cycle_start = first_day + ((local_day - first_day) // 28) * 28
-    return pd.to_datetime(cycle_start * DAY, unit="s").dt.strftime("%Y-%m-%d") + "+28d"
+    return day_dates(cycle_start).dt.strftime("%Y-%m-%d") + "+28d"
 
 
 def technician_metrics(jobs: pd.DataFrame, config: TierConfig) -> pd.DataFrame:
     """One row per technician and period with a completed job."""
     done = jobs[(jobs["technician_id"] != "") & jobs["completed_at"].notna()].copy()
-    local_day = np.floor((done["completed_at"] + config.utc_offset_hours * 3600) / DAY)
-    done["local_day"] = local_day
-    done["period"] = period_labels(local_day, config.period, float(local_day.min()) if len(done) else 0.0)
+    days = local_day(done["completed_at"], config.utc_offset_hours)
+    done["local_day"] = days
+    done["period"] = period_labels(days, config.period, float(days.min()) if len(done) else 0.0)
     done["on_time"] = np.where(
         done["time_window_end"].notna(), done["completed_at"] <= done["time_window_end"], np.nan
     )
@@ -175,7 +174,7 @@ def report(table: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> Page
         + f". {int((latest['quality_flags'] != '').sum())} failed a quality gate and dropped a tier."
     )
 
-    def scatter(figure) -> None:
+    def scatter(figure: Figure) -> None:
         ax = figure.add_subplot()
         for segment, colour in SEGMENT_COLOURS.items():
             rows = latest[latest["segment"] == segment]
@@ -196,7 +195,7 @@ def report(table: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> Page
         ax.set_title(f"Attendance × efficiency, {period} (red ring: failed a quality gate)")
         ax.legend(fontsize=8)
 
-    def by_city(figure) -> None:
+    def by_city(figure: Figure) -> None:
         ax = figure.add_subplot()
         counts = latest.pivot_table(
             index="city", columns="tier", values="technician_id", aggfunc="count", fill_value=0
@@ -213,27 +212,17 @@ def report(table: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> Page
 
 
 def publish(table: pd.DataFrame, thresholds: dict, config: TierConfig, source: Path, out_dir: Path) -> Path:
-    page = report(table, thresholds)
-
-    def write(directory: Path) -> dict:
-        table[COLUMNS].to_csv(directory / TABLE_FILE, index=False, float_format="%.4f")
-        (directory / "report.html").write_text(page.render())
-        page.write_charts(directory)
-        latest = table[table["period"] == table["period"].max()]
-        return {
-            "format": FORMAT,
-            "inputs": [str(source)],
-            "data_fingerprint": versions.sha256_file(source),
-            "parameters": asdict(config),
-            "thresholds": thresholds,
-            "latest_period": str(table["period"].max()) if len(table) else "",
-            "counts": {
-                "technicians": int(table["technician_id"].nunique()),
-                "rows": len(table),
-                "latest_tiers": {
-                    str(k): int(v) for k, v in latest["tier"].value_counts().sort_index().items()
-                },
-            },
-        }
-
-    return versions.publish(out_dir, write)
+    latest = table[table["period"] == table["period"].max()]
+    fields = {
+        "format": FORMAT,
+        "thresholds": thresholds,
+        "latest_period": str(table["period"].max()) if len(table) else "",
+        "counts": {
+            "technicians": int(table["technician_id"].nunique()),
+            "rows": len(table),
+            "latest_tiers": {str(k): int(v) for k, v in latest["tier"].value_counts().sort_index().items()},
+        },
+    }
+    return publish_report(
+        out_dir, TABLE_FILE, table[COLUMNS], report(table, thresholds), fields, source, config
+    )

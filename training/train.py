@@ -97,13 +97,14 @@ class _Trainer:
         if not validation:
             raise ValueError("no validation queries: too few users with two or more positive events")
         fitted = self.fit(inner)
-        k, lam, ease_scores = self.config.k, self.model.ease_lambdas[0], {}
+        k, lam = self.config.k, self.model.ease_lambdas[0]
+        ease_scores: dict[float, float] = {}
         available = {"als", "lightfm", "popularity"}
         if fitted.ease_gram is not None:
             for candidate in self.model.ease_lambdas:
                 alone = self.recommender(fitted, blend.Blend.only("ease"), candidate)
                 ease_scores[candidate] = evaluate.evaluate(alone, validation, k)["overall"]["ndcg"]
-            lam = max(ease_scores, key=ease_scores.get)
+            lam = max(ease_scores, key=lambda candidate: ease_scores[candidate])
             available.add("ease")
         chosen = blend.fit(
             self.recommender(fitted, blend.Blend.only("popularity"), lam), validation, visitors, k, available,
@@ -192,7 +193,7 @@ def train(
     current = _current_ndcg(out_dir)
     ndcg = metrics["blend"]["overall"]["ndcg"]
     promoted = config.force_promote or current is None or ndcg >= current[1]
-    if not promoted:
+    if not promoted and current is not None:
         log.warning("not promoted: test NDCG@%d %.4f is below %.4f of %s (use --force-promote)",
                     config.k, ndcg, current[1], current[0])  # fmt: skip
     inputs = [p for p in (events_path, items_path, users_path) if p is not None]

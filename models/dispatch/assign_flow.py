@@ -15,10 +15,18 @@ from ortools.graph.python import min_cost_flow
 
 from models.dispatch.blocks import by_rows
 from models.dispatch.eligibility import Eligibility
-from models.dispatch.problem import Assignment, Plan, Problem, Reason, Status, Unassigned
+from models.dispatch.problem import (
+    COST_SCALE,
+    Assignment,
+    Plan,
+    Problem,
+    Reason,
+    Status,
+    Unassigned,
+    balance_cost,
+)
 
 # Costs are integers in the flow: 1/1000 of a cost unit (a metre of travel at the default weight).
-COST_SCALE = 1000
 COMPETING_JOBS_NAMED = 5
 # Instances with more qualified pairs than this start from each job's PRUNE_K cheapest technicians.
 PRUNE_ABOVE_PAIRS = 1_000_000
@@ -156,11 +164,9 @@ def plan_from_assignment(
     dropped = [j for j in range(len(jobs)) if tech_of_job[j] < 0 and j not in elig.reasons]
     unassigned += [_why_dropped(problem, elig, j, tech_of_job, load, minutes_left) for j in dropped]
 
-    # The k-th job of a technician costs balance * (k - 1): sum over the new jobs of each technician.
-    balance_cost = balance * float(np.sum(load * before + load * (load - 1) / 2))
     objective = (
         float(elig.pair_cost[done, tech_of_job[done]].sum())
-        + balance_cost
+        + balance_cost(balance, load, before)
         + float(elig.drop_penalty[tech_of_job < 0].sum())
     )
     return Plan(

@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.dispatch.problem import balance_cost
+
 SECONDS = 60  # work is counted in whole seconds
 UNLIMITED = np.iinfo(np.int64).max // 4  # a shift without an end
 
@@ -36,7 +38,7 @@ class GapInstance:
         return (
             float(self.cost[done, tech_of_job[done]].sum())
             + float(self.penalty[tech_of_job < 0].sum())
-            + self.balance * float(np.sum(load * self.before + load * (load - 1) / 2))
+            + balance_cost(self.balance, load, self.before)
         )
 
     def fits(self, tech_of_job: np.ndarray) -> bool:

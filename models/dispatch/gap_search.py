@@ -17,8 +17,8 @@ import numpy as np
 from ortools.sat.python import cp_model
 
 from models.dispatch.gap_instance import GapInstance
+from models.dispatch.problem import COST_SCALE
 
-COST_SCALE = 1000  # CP-SAT costs are integers: 1/1000 of a cost unit
 RELATED = 5  # technicians are related when both are among a job's RELATED cheapest
 GROUP_SIZE = 3  # technicians re-solved together (measured on OR-Library's D type: 3 beat 2, 4, 5, 6)
 GROUP_WORK = 0.1  # CP-SAT's deterministic time for one group (about 0.1 s here)
@@ -124,8 +124,8 @@ def solve_group(
         return None
     plan = tech_of_job.copy()
     plan[jobs] = -1
-    chosen = np.array([solver.boolean_value(v) for v in x], dtype=bool)
-    plan[pair_job[chosen]] = pair_tech[chosen]
+    taken = np.array([solver.boolean_value(v) for v in x], dtype=bool)
+    plan[pair_job[taken]] = pair_tech[taken]
     whole = techs.size == instance.cost.shape[1] and jobs.size == int(instance.allowed.any(axis=1).sum())
     bound = None
     if whole:
@@ -142,7 +142,7 @@ def _groups(keys: np.ndarray, values: np.ndarray) -> list[list[int]]:
     return out
 
 
-def _balance(model: cp_model.CpModel, chosen: list, before: int):
+def _balance(model: cp_model.CpModel, chosen: list, before: int) -> cp_model.LinearExpr:
     """n (n - 1) + 2 n before, for n the technician's jobs: twice the balance term's sum."""
     n = model.new_int_var(0, len(chosen), "")
     model.add(n == cp_model.LinearExpr.sum(chosen))

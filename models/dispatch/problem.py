@@ -11,6 +11,7 @@ import numpy as np
 from models.errors import FieldError, SizeError
 
 TOP_TIER = 5
+COST_SCALE = 1000  # the solvers count in integers: 1/1000 of a cost unit
 DEFAULT_TIER = 1  # a technician whose tier nobody set, nor computed
 DEFAULT_SPEED_KMH = 30.0  # travel speed when neither the request nor a duration matrix says
 MAX_PRIORITY = 10_000
@@ -87,6 +88,12 @@ class Weights:
     drop_penalty_per_priority: float = 1000.0
     tier: float = 0.5
     balance: float = 2.0
+
+
+def balance_cost(balance: float, new_jobs: np.ndarray, held: np.ndarray) -> float:
+    """The balance term of a plan: a technician's k-th job costs balance × (k − 1), counting the jobs it
+    already held (`held`) before the `new_jobs` of this plan."""
+    return balance * float(np.sum(new_jobs * held + new_jobs * (new_jobs - 1) / 2))
 
 
 @dataclass(frozen=True)

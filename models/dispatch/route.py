@@ -26,12 +26,20 @@ from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from models.dispatch import ruin_recreate
 from models.dispatch.eligibility import Eligibility
-from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Reason, Status, Unassigned
+from models.dispatch.problem import (
+    COST_SCALE,
+    TOP_TIER,
+    Assignment,
+    Plan,
+    Problem,
+    Reason,
+    Status,
+    Unassigned,
+)
 from models.dispatch.travel import travel
 
 _Strategy = routing_enums_pb2.FirstSolutionStrategy
 _Metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic
-COST_SCALE = 1000  # integer costs: 1/1000 of a cost unit
 LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
 DAY_SECONDS = 24 * 3600  # the time dimension counts whole seconds from the plan's origin
 # A search: its first solution and the metaheuristic that improves it; the first runs here (and alone
@@ -57,8 +65,7 @@ log = logging.getLogger(__name__)
 
 def _time_frame(problem: Problem) -> tuple[float, int]:
     """(the plan's origin in Unix seconds, its horizon in seconds)."""
-    windows = [j.window for j in problem.jobs] + [t.shift for t in problem.technicians]
-    windows = [w for w in windows if w]
+    windows = [w for w in [j.window for j in problem.jobs] + [t.shift for t in problem.technicians] if w]
     if not windows:
         return 0.0, DAY_SECONDS
     origin = min(w.start for w in windows)
@@ -202,7 +209,7 @@ def _solve(
     jobs: np.ndarray,
     km: np.ndarray,
     seed: int,
-):
+) -> pywrapcp.Assignment | None:
     """The search's first solution and metaheuristic, then ruin and recreate until `deadline`; `jobs`
     are the jobs' routing indices, `km` the jobs × jobs distances."""
     parameters = pywrapcp.DefaultRoutingSearchParameters()
@@ -215,7 +222,16 @@ def _solve(
     return ruin_recreate.improve(routing, solution, jobs, km, deadline, seed)
 
 
-def _plan(problem, elig, manager, routing, solution, km, origin, started) -> Plan:
+def _plan(
+    problem: Problem,
+    elig: Eligibility,
+    manager: pywrapcp.RoutingIndexManager,
+    routing: pywrapcp.RoutingModel,
+    solution: pywrapcp.Assignment,
+    km: np.ndarray,
+    origin: float,
+    started: float,
+) -> Plan:
     jobs, techs = problem.jobs, problem.technicians
     n_tech = len(techs)
     time_dimension = routing.GetDimensionOrDie("time")

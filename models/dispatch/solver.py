@@ -1,15 +1,38 @@
-"""The dispatch entry point: validates a problem and picks the algorithm its structure calls for."""
+"""The dispatch entry point: validates a problem and picks the algorithm its structure calls for.
+
+Every solver has one shape, `Solver`: a validated problem and its eligibility (who may take which job,
+at what cost, and why nobody may take some) in, a plan that accounts for every job out. The table below
+chooses one by the problem's structure; tests/models/dispatch/test_solver_contract.py holds every
+solver to the same contract.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 
 from models.dispatch import eligibility
 from models.dispatch.assign_flow import solve_assign
 from models.dispatch.assign_gap import solve_gap
-from models.dispatch.problem import Capacity, Mode, Plan, Problem, validate
+from models.dispatch.eligibility import Eligibility
+from models.dispatch.problem import Capacity, Mode, Options, Plan, Problem, validate
 from models.dispatch.route import HANG_MARGIN_S, solve_route, solve_route_portfolio
+
+Solver = Callable[[Problem, Eligibility], Plan]
+
+# (mode, what capacity counts; None where the mode does not use it) -> the solver.
+SOLVERS: dict[tuple[Mode, Capacity | None], Solver] = {
+    # Each job alone, capacity a job count: a min-cost flow, exact in well under a second.
+    (Mode.ASSIGN, Capacity.COUNT): solve_assign,
+    # Each job alone, capacity in minutes: the generalized assignment problem (relaxation + CP-SAT).
+    (Mode.ASSIGN, Capacity.SHIFT_MINUTES): solve_gap,
+    # A day's sequence per technician: vehicle routing with time windows (OR-Tools).
+    (Mode.ROUTE, None): solve_route,
+}
+
+
+def structure(options: Options) -> tuple[Mode, Capacity | None]:
+    return options.mode, options.capacity if options.mode is Mode.ASSIGN else None
 
 
 def solve(problem: Problem, executors: Sequence[futures.Executor] = ()) -> Plan:
@@ -27,16 +50,10 @@ def solve_valid(problem: Problem, executors: Sequence[futures.Executor] = ()) ->
         return solve_here(problem)
     if problem.options.mode is Mode.ROUTE and len(executors) >= 2:
         return solve_route_portfolio(problem, executors)
-    return (
-        executors[0].submit(solve_here, problem).result(timeout=problem.options.time_limit_s + HANG_MARGIN_S)
-    )
+    future = executors[0].submit(solve_here, problem)
+    return future.result(timeout=problem.options.time_limit_s + HANG_MARGIN_S)
 
 
 def solve_here(problem: Problem) -> Plan:
-    """A validated problem, solved in this process."""
-    elig = eligibility.compute(problem)
-    if problem.options.mode is Mode.ROUTE:
-        return solve_route(problem, elig)
-    if problem.options.capacity is Capacity.SHIFT_MINUTES:
-        return solve_gap(problem, elig)
-    return solve_assign(problem, elig)
+    """A validated problem, solved in this process by the solver its structure calls for."""
+    return SOLVERS[structure(problem.options)](problem, eligibility.compute(problem))

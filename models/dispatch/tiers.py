@@ -23,9 +23,7 @@ class TierTable:
 
 
 def load(version_dir: Path) -> TierTable:
-    manifest = versions.read_manifest(version_dir, verify=True)
-    if manifest.get("format") != FORMAT:
-        raise versions.VersionError(f"{version_dir}: format {manifest.get('format')!r}, expected {FORMAT!r}")
+    versions.read_manifest(version_dir, verify=True, expected_format=FORMAT)
     latest: dict[str, tuple[str, int]] = {}
     with (version_dir / TABLE_FILE).open(newline="") as f:
         for line, row in enumerate(csv.DictReader(f), start=2):

@@ -212,20 +212,21 @@ class Recommender:
         if ctx.scene is not None:
             scene = str(self._a.scene_names[ctx.scene]).replace("_", " ")
             scene_fit = Reason(ReasonCode.FITS_SCENE, f"Fits the scene: {scene}")
-        result = []
+        result: list[tuple[Reason, ...]] = []
         for n, item in enumerate(items):
-            if leading[n] in ("als", "ease") and personal[n] is not None:
-                primary = personal[n]
+            because = personal[n]
+            primary: Reason
+            if leading[n] in ("als", "ease") and because is not None:
+                primary = because
             elif leading[n] == "lightfm":
                 primary = Reason(ReasonCode.FITS_PROFILE, "Chosen by customers like you in this situation")
             else:
                 primary = self._popular_reason(ctx)
             fits = scene_fit is not None and self._fits_scene[ctx.scene, item]
-            result.append(
-                (primary, scene_fit)
-                if fits and primary.code is not ReasonCode.POPULAR_IN_SCENE
-                else (primary,)
-            )
+            if scene_fit is not None and fits and primary.code is not ReasonCode.POPULAR_IN_SCENE:
+                result.append((primary, scene_fit))
+            else:
+                result.append((primary,))
         return result
 
     def _popular_reason(self, ctx: QueryContext) -> Reason:
@@ -292,7 +293,9 @@ def _top(
     ranked = [(int(allowed[i]), float(values[i])) for i in order]
     if not per_category:
         return ranked[:limit]
-    chosen, overflow, counts = [], [], {}
+    chosen: list[tuple[int, float]] = []
+    overflow: list[tuple[int, float]] = []
+    counts: dict[str, int] = {}
     for item, score in ranked:
         category = categories[item]
         if counts.get(category, 0) < per_category:

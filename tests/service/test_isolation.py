@@ -10,6 +10,7 @@ import time
 from collections.abc import Iterator
 from concurrent import futures
 from pathlib import Path
+from typing import cast
 
 import grpc
 import pytest
@@ -67,7 +68,9 @@ def test_empty_days_are_answered_and_the_server_lives_on(
     request = dpb.AssignJobsRequest(
         jobs=[job] * jobs,
         technicians=[tech] * technicians,
-        options=dpb.AssignOptions(mode=mode, capacity=capacity, time_limit_ms=300),
+        options=dpb.AssignOptions(
+            mode=cast(dpb.AssignMode, mode), capacity=cast(dpb.AssignCapacity, capacity), time_limit_ms=300
+        ),
     )
     channel, dispatch, recommend = stubs(server.port)
     with channel:
@@ -132,7 +135,9 @@ def test_the_storefront_is_answered_while_dispatch_is_saturated(fresh: RunningSe
             recommend.Recommend(rpb.RecommendRequest(user_id="u", limit=5), timeout=10)
             slowest = max(slowest, time.perf_counter() - started)
             time.sleep(0.05)
-        codes = [s.exception().code() if s.exception() else grpc.StatusCode.OK for s in solves]
+        codes = [
+            cast(grpc.RpcError, s.exception()).code() if s.exception() else grpc.StatusCode.OK for s in solves
+        ]
         assert codes.count(grpc.StatusCode.OK) == 1
         assert codes.count(grpc.StatusCode.RESOURCE_EXHAUSTED) == 4
         assert slowest < 1.0  # far below one solve (3 s); the benchmark measures the real p99

@@ -16,29 +16,13 @@ from models.dispatch.problem import (
     Problem,
     Reason,
     Status,
-    Technician,
     Weights,
     Window,
 )
 from models.dispatch.rank import rank
 from models.dispatch.solver import solve
 from models.errors import FieldError
-
-CENTER = GeoPoint(31.23, 121.47)
-HOUR = 3600.0
-
-
-def near(km_north: float) -> GeoPoint:
-    return GeoPoint(CENTER.lat + km_north / 111.195, CENTER.lng)
-
-
-def job(job_id: str, km: float = 1.0, **kw: object) -> Job:
-    return Job(job_id=job_id, location=near(km), **kw)
-
-
-def tech(tech_id: str, km: float = 0.0, **kw: object) -> Technician:
-    kw.setdefault("skills", frozenset({"install"}))
-    return Technician(technician_id=tech_id, location=near(km), **kw)
+from tests.support import CENTER, HOUR, job, tech
 
 
 def assigned(plan) -> dict[str, str]:

@@ -17,7 +17,7 @@ from models.dispatch.gap_instance import GapInstance
 from models.dispatch.gap_search import neighbourhood_search
 from models.dispatch.problem import Capacity, Options, Problem, Reason, Status, Weights, Window
 from models.dispatch.solver import solve
-from tests.test_dispatch_assign import HOUR, job, tech
+from tests.support import HOUR, job, tech
 
 DAY = 1_800_000_000.0
 MINUTES = Options(capacity=Capacity.SHIFT_MINUTES, time_limit_s=5.0, weights=Weights(balance=0.0))

@@ -8,7 +8,7 @@ import pytest
 
 from models.dispatch.problem import Mode, Options, Problem, Reason, Status, Weights, Window
 from models.dispatch.solver import solve
-from tests.test_dispatch_assign import HOUR, job, tech
+from tests.support import HOUR, job, tech
 
 DAY = 1_800_000_000.0
 ROUTE = Options(mode=Mode.ROUTE, time_limit_s=0.3, speed_kmh=30.0)

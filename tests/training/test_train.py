@@ -13,6 +13,7 @@ import pytest
 
 from models import versions
 from models.recommend.artifact import RecommenderArtifact
+from tests.support import FAST_TRAINING
 from training import demo
 from training.__main__ import main
 
@@ -64,9 +65,9 @@ def test_train_command_publishes_a_verified_version(world: dict[str, Path], tmp_
             str(world["users.csv"]),
             "--out",
             str(out),
-            "--factors",
+            "--als-factors",
             "8",
-            "--iterations",
+            "--als-iterations",
             "3",
             "--lightfm-epochs",
             "3",
@@ -150,7 +151,6 @@ def test_a_worse_retrain_is_not_promoted_and_the_service_keeps_the_old_one(
     world: dict[str, Path], model_dir: Path, tmp_path: Path
 ) -> None:
     from service.registry import recommender_registry
-    from tests.conftest import FAST_TRAINING
     from training.train import train
 
     out = tmp_path / "models"

@@ -28,9 +28,7 @@ from models.dispatch import tiers as tier_table
 from service.pb.shifu.v1 import dispatch_pb2 as dpb
 from service.pb.shifu.v1 import dispatch_pb2_grpc, recommend_pb2_grpc
 from service.pb.shifu.v1 import recommend_pb2 as rpb
-from tests.support import start_server
-
-ROOT = Path(__file__).resolve().parent.parent
+from tests.support import ROOT, start_server
 
 
 @pytest.fixture(scope="module")
@@ -231,10 +229,7 @@ def _invalid_day_requests(day: dpb.AssignJobsRequest) -> list[tuple[dpb.AssignJo
     cases.append(
         (
             variant(
-                lambda r: (
-                    r.jobs[5].time_window.end.CopyFrom(r.jobs[5].time_window.start)
-                    or setattr(r.jobs[5].time_window.end, "seconds", r.jobs[5].time_window.start.seconds - 60)
-                )
+                lambda r: r.jobs[5].time_window.end.FromSeconds(r.jobs[5].time_window.start.seconds - 60)
             ),
             "jobs[5].time_window",
         )
@@ -360,7 +355,7 @@ def test_shutdown_drains_in_flight_calls_and_refuses_new_ones(model_dir: Path) -
         time.sleep(1.0)
         return original(query)
 
-    model.recommend = slow_recommend
+    model.recommend = slow_recommend  # type: ignore[method-assign]
     with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
         stub = recommend_pb2_grpc.RecommendServiceStub(channel)
         in_flight = stub.Recommend.future(rpb.RecommendRequest(user_id="u", limit=3), timeout=10)

@@ -1,0 +1,78 @@
+"""Ranking metrics on hand-computed cases, the time-based holdout and its queries, top-k."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training import evaluate
+from training.readers import DEFAULT_EVENT_WEIGHTS
+
+
+def test_ranking_metrics_match_hand_computed_values() -> None:
+    # Recommended 5, 1, 7; relevant {1, 7, 9}: hits at ranks 2 and 3.
+    metrics = evaluate.ranking_metrics(np.array([5, 1, 7]), frozenset({1, 7, 9}), k=3)
+    assert metrics["precision"] == pytest.approx(2 / 3)
+    assert metrics["recall"] == pytest.approx(2 / 3)
+    dcg = 1 / math.log2(3) + 1 / math.log2(4)
+    ideal = 1 / math.log2(2) + 1 / math.log2(3) + 1 / math.log2(4)
+    assert metrics["ndcg"] == pytest.approx(dcg / ideal)
+    assert metrics["map"] == pytest.approx((1 / 2 + 2 / 3) / 3)
+
+
+def test_a_perfect_list_scores_one_and_a_miss_zero() -> None:
+    perfect = evaluate.ranking_metrics(np.array([4, 2]), frozenset({2, 4}), k=2)
+    assert perfect == {"precision": 1.0, "recall": 1.0, "ndcg": pytest.approx(1.0), "map": 1.0}
+    miss = evaluate.ranking_metrics(np.array([0, 1]), frozenset({9}), k=2)
+    assert miss["precision"] == miss["recall"] == miss["ndcg"] == miss["map"] == 0.0
+
+
+def test_ideal_dcg_is_capped_at_k() -> None:
+    # Five relevant items, k = 2, both recommended relevant: NDCG 1, recall 2/5.
+    metrics = evaluate.ranking_metrics(np.array([0, 1]), frozenset(range(5)), k=2)
+    assert metrics["ndcg"] == pytest.approx(1.0) and metrics["recall"] == pytest.approx(0.4)
+
+
+def test_top_k_excludes_and_breaks_ties_by_index() -> None:
+    scores = np.array([0.5, 0.9, 0.9, 0.1, 0.9])
+    excluded = np.zeros(5, dtype=bool)
+    excluded[2] = True
+    assert evaluate.top_k(scores, excluded, 3).tolist() == [1, 4, 0]
+
+
+def _events(rows: list[tuple[str, str, str, int]]) -> pd.DataFrame:
+    return pd.DataFrame(
+        [{"user_id": u, "item_id": i, "event_type": e, "timestamp": t, "scene": "browse", "touchpoint": "feed"}
+         for u, i, e, t in rows]
+    )  # fmt: skip
+
+
+def test_the_holdout_takes_each_users_latest_positives_and_everything_after_them() -> None:
+    events = _events(
+        [
+            ("a", "i1", "click", 1), ("a", "i2", "order", 2), ("a", "i3", "view", 3), ("a", "i4", "click", 4),
+            ("a", "i5", "click", 5),
+            ("b", "i1", "click", 1),  # one positive only: stays whole in training
+        ]
+    )  # fmt: skip
+    train, test = evaluate.holdout(events, DEFAULT_EVENT_WEIGHTS, DEFAULT_EVENT_WEIGHTS["click"], 0.5)
+    # a has 4 positives; the latest ceil(0.5 * 4) = 2 are tested; training ends before the first of them.
+    assert test["item_id"].tolist() == ["i4", "i5"]
+    assert sorted(train[train["user_id"] == "a"]["item_id"]) == ["i1", "i2", "i3"]
+    assert train[train["user_id"] == "b"]["item_id"].tolist() == ["i1"]
+
+
+def test_queries_ask_for_test_items_not_seen_in_training() -> None:
+    train = _events([("a", "i1", "click", 1)])
+    test = _events([("a", "i1", "click", 5), ("a", "i2", "click", 6), ("a", "unknown", "click", 7)])
+    (query,) = evaluate.queries(test, train, np.array(["i0", "i1", "i2"]))
+    assert query.user_id == "a" and query.relevant == frozenset({2})
+    visitors = evaluate.visitor_queries([query], train)
+    assert (
+        visitors[0].user_id == ""
+        and visitors[0].session == ("i1",)
+        and visitors[0].relevant == query.relevant
+    )
