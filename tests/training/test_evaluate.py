@@ -44,10 +44,8 @@ def test_top_k_excludes_and_breaks_ties_by_index() -> None:
 
 
 def _events(rows: list[tuple[str, str, str, int]]) -> pd.DataFrame:
-    return pd.DataFrame(
-        [{"user_id": u, "item_id": i, "event_type": e, "timestamp": t, "scene": "browse", "touchpoint": "feed"}
-         for u, i, e, t in rows]
-    )  # fmt: skip
+    columns = ["user_id", "item_id", "event_type", "timestamp"]
+    return pd.DataFrame(rows, columns=columns).assign(scene="browse", touchpoint="feed")
 
 
 def test_the_holdout_takes_each_users_latest_positives_and_everything_after_them() -> None:
