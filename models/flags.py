@@ -38,7 +38,9 @@ def add_flags(
             continue
         kind = hints[f.name]
         flag = "--" + f.name.replace("_", "-")
-        default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+        default = f.default
+        if f.default_factory is not dataclasses.MISSING:
+            default = f.default_factory()
         text = " ".join(part for part in (describe(f), f"(default {default})") if part)
         if kind is bool:
             parser.add_argument(flag, dest=f.name, action="store_const", const=True, default=None, help=text)
