@@ -60,7 +60,8 @@ $(DEMO)/.generated: $(VENV)/.installed
 	$(PY) -m training demo --out $(DEMO)
 	touch $@
 
-$(MODELS)/.trained: $(DEMO)/.generated $(PB)/.generated
+# Retrained when the artifact format may have changed: the service refuses versions of another format.
+$(MODELS)/.trained: $(DEMO)/.generated $(PB)/.generated models/recommend/artifact.py
 	$(PY) -m training train --events $(DEMO)/events.csv --items $(DEMO)/items.csv \
 		--users $(DEMO)/users.csv --out $(MODELS)
 	touch $@

@@ -342,7 +342,9 @@ def prepare(directory: Path) -> tuple[Path, Vocabulary]:
         directory / "world", seed=3, size=demo.DemoSize(users=300, items=200, technicians=20, jobs=40)
     )
     config = TrainConfig(
-        model=ModelConfig(als_factors=8, als_iterations=4, lightfm_components=8, lightfm_epochs=2)
+        model=ModelConfig.with_params(
+            als={"factors": 8, "iterations": 4}, lightfm={"components": 8, "epochs": 2}
+        )
     )
     train(world["events.csv"], world["items.csv"], world["users.csv"], directory / "models", config)
     return directory / "models", vocabulary_of(world)

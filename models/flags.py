@@ -29,36 +29,38 @@ def add_flags(
     config_type: type,
     skip: Collection[str] = (),
     describe: Callable[[dataclasses.Field], str] = lambda f: "",
+    prefix: str = "",
 ) -> None:
-    """One flag per field of `config_type` (bools as switches, tuples as lists), each defaulting to None so
-    that `values` can tell what the command line set."""
+    """One flag per field of `config_type` (bools as switches, tuples as lists), named
+    --PREFIX-FIELD-NAME, each defaulting to None so that `values` can tell what the command line set."""
     hints = typing.get_type_hints(config_type)
     for f in dataclasses.fields(config_type):
         if f.name in skip:
             continue
         kind = hints[f.name]
-        flag = "--" + f.name.replace("_", "-")
+        dest = f"{prefix}_{f.name}" if prefix else f.name
+        flag = "--" + dest.replace("_", "-")
         default = f.default
         if f.default_factory is not dataclasses.MISSING:
             default = f.default_factory()
         text = " ".join(part for part in (describe(f), f"(default {default})") if part)
         if kind is bool:
-            parser.add_argument(flag, dest=f.name, action="store_const", const=True, default=None, help=text)
+            parser.add_argument(flag, dest=dest, action="store_const", const=True, default=None, help=text)
         elif typing.get_origin(kind) is tuple:
             (element, _ellipsis) = typing.get_args(kind)
-            parser.add_argument(flag, dest=f.name, type=_SCALARS[element], nargs="+", default=None, help=text)
+            parser.add_argument(flag, dest=dest, type=_SCALARS[element], nargs="+", default=None, help=text)
         else:
             parse, _ = _scalar(kind)
             if parse is None:
                 raise TypeError(f"{config_type.__name__}.{f.name}: no flag for type {kind}; skip it")
-            parser.add_argument(flag, dest=f.name, type=parse, default=None, help=text)
+            parser.add_argument(flag, dest=dest, type=parse, default=None, help=text)
 
 
-def values(config_type: type, args: argparse.Namespace) -> dict[str, Any]:
+def values(config_type: type, args: argparse.Namespace, prefix: str = "") -> dict[str, Any]:
     """The fields of `config_type` that the command line set (tuples as tuples)."""
     found = {}
     for f in dataclasses.fields(config_type):
-        value = getattr(args, f.name, None)
+        value = getattr(args, f"{prefix}_{f.name}" if prefix else f.name, None)
         if value is not None:
             found[f.name] = tuple(value) if isinstance(value, list) else value
     return found

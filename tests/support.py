@@ -23,7 +23,9 @@ from training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
 FAST_TRAINING = TrainConfig(
-    model=ModelConfig(als_factors=16, als_iterations=8, lightfm_components=16, lightfm_epochs=5)
+    model=ModelConfig.with_params(
+        als={"factors": 16, "iterations": 8}, lightfm={"components": 16, "epochs": 5}
+    )
 )
 SMALL_WORLD = demo.DemoSize(
     users=600, items=400, sessions_per_user=4.0, technicians=30, jobs=80, job_log_technicians=150

@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from models import flags
+from models.recommend.components import COMPONENTS
 from training import demo, supply_demand, tiers
 from training.components import ModelConfig
 from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_jobs
@@ -79,7 +80,9 @@ def main(argv: list[str] | None = None) -> int:
     t.add_argument(
         "--out", type=Path, required=True, help="model directory; the version goes in a subdirectory"
     )
-    flags.add_flags(t, ModelConfig, skip={"event_weights"})
+    for component in COMPONENTS:
+        flags.add_flags(t, component.Params, prefix=component.name)
+    flags.add_flags(t, ModelConfig, skip={"event_weights", "params"})
     flags.add_flags(t, TrainConfig, skip={"model"})
     t.add_argument(
         "--event-weight",
@@ -115,7 +118,10 @@ def main(argv: list[str] | None = None) -> int:
             return _tiers(args)
         if args.command == "supply-demand":
             return _supply_demand(args)
-        model = ModelConfig(**flags.values(ModelConfig, args), event_weights=_weights(args.event_weight))
+        params = {c.name: c.Params(**flags.values(c.Params, args, prefix=c.name)) for c in COMPONENTS}
+        model = ModelConfig(
+            params=params, **flags.values(ModelConfig, args), event_weights=_weights(args.event_weight)
+        )
         config = TrainConfig(model=model, **flags.values(TrainConfig, args))
         result = train(args.events, args.items, args.users, args.out, config)
     except (DataError, ValueError, argparse.ArgumentTypeError) as error:

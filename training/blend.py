@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.recommend.artifact import COMPONENTS
+from models.recommend.components import FALLBACK
 from models.recommend.recommender import Recommender
 from models.recommend.scoring import standardise
 from training.evaluate import EvalQuery, query_context, sample, seen
@@ -24,8 +24,6 @@ GRID_STEP = 0.1
 NOVELTY_GRID = tuple(round(0.1 * n, 1) for n in range(11))
 # Validation queries scored at most: the standardised scores of all components are held in memory.
 MAX_CELLS = 24_000_000
-POPULARITY = COMPONENTS.index("popularity")
-PERSONAL = [COMPONENTS.index("als"), COMPONENTS.index("ease")]
 
 
 @dataclass(frozen=True)
@@ -55,16 +53,20 @@ class _Validation:
     def __init__(self, recommender: Recommender, queries: list[EvalQuery], k: int) -> None:
         n, n_items = len(queries), recommender.n_items
         self.k, self.n_items = k, n_items
-        self.z = np.zeros((n, len(COMPONENTS), n_items), dtype=np.float32)
-        self.present = np.zeros((n, len(COMPONENTS)), dtype=bool)
+        components = recommender.scorer.a.components
+        self.names = list(components)
+        self.fallback = self.names.index(FALLBACK)
+        c = len(self.names)
+        self.z = np.zeros((n, c, n_items), dtype=np.float32)
+        self.present = np.zeros((n, c), dtype=bool)
         self.excluded = np.zeros((n, n_items), dtype=bool)
         self.relevant = np.zeros((n, n_items), dtype=bool)
         self.known = np.zeros(n, dtype=bool)
         for q, query in enumerate(queries):
             ctx = query_context(recommender, query)
             for name, scores in recommender.scorer.components(ctx).items():
-                c = COMPONENTS.index(name)
-                self.z[q, c], self.present[q, c] = standardise(scores), True
+                i = self.names.index(name)
+                self.z[q, i], self.present[q, i] = standardise(scores), True
             self.excluded[q, seen(ctx)] = True
             self.known[q] = ctx.user is not None
             self.relevant[q, list(query.relevant)] = True
@@ -72,18 +74,19 @@ class _Validation:
         self.discounts = discounts
         self.ideal = np.array([discounts[: min(len(q.relevant), k)].sum() for q in queries])
         # As in serving, novelty applies to known users with a personal signal only.
-        self.personal = self.present[:, PERSONAL].any(axis=1) & self.known
+        personal = [i for i, name in enumerate(self.names) if components[name].personal]
+        self.personal = self.present[:, personal].any(axis=1) & self.known
 
     def score(self, weights: np.ndarray, novelty: float) -> tuple[float, float]:
         """(NDCG@k, catalog coverage) of the blend with these weights."""
         # As in serving: weights renormalised over the components a query has; popularity when none.
         per_query = np.where(self.present, weights, 0.0)
         totals = per_query.sum(axis=1, keepdims=True)
-        fallback = np.eye(len(COMPONENTS))[POPULARITY]
+        fallback = np.eye(len(self.names))[self.fallback]
         per_query = np.where(totals > 0, per_query / np.where(totals > 0, totals, 1.0), fallback)
         blended = np.einsum("qc,qci->qi", per_query.astype(np.float32), self.z)
         if novelty > 0:
-            blended -= np.float32(novelty) * self.z[:, POPULARITY] * self.personal[:, None]
+            blended -= np.float32(novelty) * self.z[:, self.fallback] * self.personal[:, None]
         blended[self.excluded] = -np.inf
         top = np.argpartition(-blended, self.k - 1, axis=1)[:, : self.k]
         order = np.argsort(-np.take_along_axis(blended, top, axis=1), axis=1, kind="stable")
@@ -93,14 +96,14 @@ class _Validation:
         return ndcg, np.unique(top).size / self.n_items
 
 
-def _sample(queries: list[EvalQuery], n_items: int, seed: int) -> list[EvalQuery]:
-    return sample(queries, MAX_CELLS // (len(COMPONENTS) * max(n_items, 1)), seed)
+def _sample(queries: list[EvalQuery], n_components: int, n_items: int, seed: int) -> list[EvalQuery]:
+    return sample(queries, MAX_CELLS // (n_components * max(n_items, 1)), seed)
 
 
 def _best_weights(validation: _Validation, usable: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
-    best_weights, best = np.eye(len(COMPONENTS))[POPULARITY], (-1.0, 0.0)
+    best_weights, best = np.eye(len(validation.names))[validation.fallback], (-1.0, 0.0)
     for point in simplex_grid(int(usable.sum()), GRID_STEP):
-        weights = np.zeros(len(COMPONENTS))
+        weights = np.zeros(len(validation.names))
         weights[usable] = point
         result = validation.score(weights, 0.0)
         if result[0] > best[0] + 1e-12:
@@ -118,9 +121,10 @@ def fit(
     tradeoff: float,
 ) -> Blend:
     """Known users' weights and novelty on `queries`; visitors' weights on `visitors`."""
-    usable = np.array([name in available for name in COMPONENTS])
-    queries = _sample(queries, recommender.n_items, seed)
-    visitors = _sample(visitors, recommender.n_items, seed)
+    names = list(recommender.scorer.a.components)
+    usable = np.array([name in available for name in names])
+    queries = _sample(queries, len(names), recommender.n_items, seed)
+    visitors = _sample(visitors, len(names), recommender.n_items, seed)
     validation = _Validation(recommender, queries, k)
     best_weights, best = _best_weights(validation, usable)
     chosen_novelty, chosen = 0.0, best
@@ -132,9 +136,9 @@ def fit(
     if visitors:
         visitor_weights, visitor = _best_weights(_Validation(recommender, visitors, k), usable)
     blend = Blend(
-        weights=dict(zip(COMPONENTS, best_weights.tolist(), strict=True)),
+        weights=dict(zip(names, best_weights.tolist(), strict=True)),
         novelty=chosen_novelty,
-        visitor_weights=dict(zip(COMPONENTS, visitor_weights.tolist(), strict=True)),
+        visitor_weights=dict(zip(names, visitor_weights.tolist(), strict=True)),
         ndcg=chosen[0],
         coverage=chosen[1],
         visitor_ndcg=visitor[0],

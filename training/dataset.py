@@ -3,11 +3,11 @@ ordered, LightFM's contexts (a user in a scene at a touchpoint) and the features
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
+
+from models.recommend.component import TrainingData
 
 PRICE_BANDS = 4
 
@@ -21,22 +21,6 @@ def event_confidence(
         age_days = (events["timestamp"].max() - events["timestamp"].to_numpy()) / 86400.0
         weight = weight * np.power(0.5, age_days / half_life_days)
     return weight
-
-
-@dataclass(frozen=True)
-class Dataset:
-    item_ids: np.ndarray  # str, catalog order
-    user_ids: np.ndarray  # str, users with a weighted event
-    confidence: sp.csr_matrix  # users × items, summed (decayed) event weights
-    ordered: np.ndarray  # bool per entry of `confidence`: the user ordered the item
-    user_cities: np.ndarray  # str, "" when unknown
-    # LightFM: one row per (user, scene, touchpoint) with positive events.
-    context_user: np.ndarray  # user index per context row
-    context_features: sp.csr_matrix  # contexts × features, rows summing to 1
-    context_items: sp.coo_matrix  # contexts × items, 1 where positive
-    feature_names: np.ndarray  # str, user-side features
-    user_features: sp.csr_matrix  # users × features: each known user's own features (id, attributes)
-    item_features: sp.csr_matrix  # items × item-side features, rows summing to 1
 
 
 def _row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -87,12 +71,18 @@ def build(
     weights: dict[str, float],
     half_life_days: float | None,
     positive_weight: float,
-) -> Dataset:
+) -> TrainingData:
     """`positive_weight`: events of at least this weight are LightFM positives (click and up by default)."""
     weight = event_confidence(events, weights, half_life_days)
+    item_ids = items["item_id"].to_numpy().astype(str)
+    every_event = (
+        pd.Index(item_ids).get_indexer(events["item_id"]),
+        weight,
+        events["scene"].to_numpy(),
+        events["user_id"].to_numpy().astype(str).tolist(),
+    )
     keep = weight > 0
     events, weight = events[keep], weight[keep]
-    item_ids = items["item_id"].to_numpy().astype(str)
     user_ids, user_codes = np.unique(events["user_id"].to_numpy().astype(str), return_inverse=True)
     item_codes = pd.Index(item_ids).get_indexer(events["item_id"])
     shape = (len(user_ids), len(item_ids))
@@ -138,7 +128,8 @@ def build(
     names = np.empty(n_features, dtype=object)
     for name, index in vocabulary.items():
         names[index] = name
-    return Dataset(
+    city_of = dict(zip(user_ids.tolist(), cities.tolist(), strict=True))
+    return TrainingData(
         item_ids=item_ids,
         user_ids=user_ids,
         confidence=confidence,
@@ -150,6 +141,11 @@ def build(
         feature_names=names.astype(str),
         user_features=_pad(user_features, n_features),
         item_features=item_feature_matrix(items),
+        event_items=every_event[0].astype(np.int64),
+        event_weights=every_event[1],
+        event_scenes=np.asarray(every_event[2]).astype(str),
+        event_cities=np.array([city_of.get(u, "") for u in every_event[3]], dtype=str),
+        full_weight=max(weights.values()),
     )
 
 

@@ -18,7 +18,9 @@ from typing import Any
 import pandas as pd
 
 from models import versions
-from models.recommend.artifact import COMPONENTS, FORMAT
+from models.recommend.artifact import FORMAT, RecommenderArtifact
+from models.recommend.component import Component
+from models.recommend.components import COMPONENTS, FALLBACK
 from models.recommend.recommender import Recommender
 from training import blend, components, dataset, evaluate
 from training.components import ModelConfig
@@ -62,23 +64,37 @@ def fingerprint(paths: list[Path]) -> str:
     return digest.hexdigest()
 
 
+@dataclass(frozen=True)
+class Fitted:
+    """Every component fitted on one dataset, before blending."""
+
+    data: dataset.TrainingData
+    components: dict[str, Component]
+
+
 class _Trainer:
     def __init__(self, items: pd.DataFrame, users: pd.DataFrame | None, config: TrainConfig) -> None:
         self.items, self.users, self.config = items, users, config
         self.model = config.model
 
-    def dataset(self, events: pd.DataFrame) -> dataset.Dataset:
+    def dataset(self, events: pd.DataFrame) -> dataset.TrainingData:
         m = self.model
         return dataset.build(
             events, self.items, self.users, m.event_weights, m.half_life_days, m.positive_weight
         )
 
-    def fit(self, events: pd.DataFrame) -> components.Fitted:
-        return components.fit_all(events, self.items, self.dataset(events), self.model)
+    def fit(self, events: pd.DataFrame, chosen: dict[str, Any]) -> Fitted:
+        data = self.dataset(events)
+        return Fitted(data, components.fit_all(data, self.model, chosen))
 
-    def recommender(self, fitted: components.Fitted, chosen: blend.Blend, lam: float) -> Recommender:
-        art = components.artifact(fitted, self.items, self.model, chosen, lam)
-        return Recommender(art, "evaluation")
+    def artifact(self, fitted: Fitted, chosen: blend.Blend) -> RecommenderArtifact:
+        return components.artifact(
+            fitted.data, self.items, self.model, fitted.components, chosen.weights, chosen.novelty,
+            chosen.visitor_weights,
+        )  # fmt: skip
+
+    def recommender(self, fitted: Fitted, chosen: blend.Blend) -> Recommender:
+        return Recommender(self.artifact(fitted, chosen), "evaluation")
 
     def split(
         self, events: pd.DataFrame
@@ -91,51 +107,66 @@ class _Trainer:
         queries = evaluate.queries(test, train, self.items["item_id"].to_numpy().astype(str))
         return train, queries, evaluate.visitor_queries(queries, train)
 
-    def tune(self, events: pd.DataFrame) -> tuple[blend.Blend, float, dict[str, Any]]:
-        """The blend and EASE's λ, chosen on the validation split."""
+    def tune(self, events: pd.DataFrame) -> tuple[blend.Blend, dict[str, Any], dict[str, Any]]:
+        """The blend, and each component's parameters where it offers candidates, chosen on the
+        validation split."""
         inner, validation, visitors = self.split(events)
         if not validation:
             raise ValueError("no validation queries: too few users with two or more positive events")
-        fitted = self.fit(inner)
-        k, lam = self.config.k, self.model.ease_lambdas[0]
-        ease_scores: dict[float, float] = {}
-        available = {"als", "lightfm", "popularity"}
-        if fitted.ease_gram is not None:
-            for candidate in self.model.ease_lambdas:
-                alone = self.recommender(fitted, blend.Blend.only("ease"), candidate)
-                ease_scores[candidate] = evaluate.evaluate(alone, validation, k)["overall"]["ndcg"]
-            lam = max(ease_scores, key=lambda candidate: ease_scores[candidate])
-            available.add("ease")
-        chosen = blend.fit(
-            self.recommender(fitted, blend.Blend.only("popularity"), lam), validation, visitors, k, available,
-            self.model.seed, self.config.coverage_tradeoff,
-        )  # fmt: skip
+        k = self.config.k
+        fitted = self.fit(inner, {})
+        chosen: dict[str, Any] = {}
+        candidate_ndcg: dict[str, list[dict[str, Any]]] = {}
+        for component in COMPONENTS:
+            candidates = component.candidates(self.model.params_of(component.name))
+            if len(candidates) < 2 or component.name not in fitted.components:
+                continue
+            tried = []
+            for params in candidates:
+                model = components.fit_one(component, fitted.data, params, self.model.seed)
+                if model is None:
+                    continue
+                alone = Fitted(fitted.data, {**fitted.components, component.name: model})
+                ndcg = evaluate.evaluate(
+                    self.recommender(alone, blend.Blend.only(component.name)), validation, k
+                )
+                tried.append((ndcg["overall"]["ndcg"], params, model))
+            _, best_params, best_model = max(tried, key=lambda t: t[0])
+            chosen[component.name] = best_params
+            fitted.components[component.name] = best_model
+            candidate_ndcg[component.name] = [{"params": asdict(p), "ndcg": n} for n, p, _ in tried]
+        scorer = self.recommender(fitted, blend.Blend.only(FALLBACK))
+        fitted_blend = blend.fit(
+            scorer,
+            validation,
+            visitors,
+            k,
+            set(fitted.components),
+            self.model.seed,
+            self.config.coverage_tradeoff,
+        )
         tuning = {
             "validation_queries": len(validation),
-            "validation_ndcg": chosen.ndcg,
-            "validation_coverage": chosen.coverage,
-            "validation_visitor_ndcg": chosen.visitor_ndcg,
-            "ease_lambda_ndcg": ease_scores,
+            "validation_ndcg": fitted_blend.ndcg,
+            "validation_coverage": fitted_blend.coverage,
+            "validation_visitor_ndcg": fitted_blend.visitor_ndcg,
+            "candidates": candidate_ndcg,
         }
-        return chosen, lam, tuning
+        return fitted_blend, chosen, tuning
 
-    def measure(self, events: pd.DataFrame, chosen: blend.Blend, lam: float) -> dict[str, Any]:
+    def measure(self, events: pd.DataFrame, chosen: blend.Blend, params: dict[str, Any]) -> dict[str, Any]:
         """Every component alone and the blend, on the test split."""
         train, test, visitors = self.split(events)
-        fitted = self.fit(train)
-        served = self.recommender(fitted, chosen, lam)
+        fitted = self.fit(train, params)
+        served = self.recommender(fitted, chosen)
         results = {"blend": evaluate.evaluate(served, test, self.config.k)}
-        for name in COMPONENTS:
-            if name == "ease" and fitted.ease_gram is None:
-                continue
-            alone = self.recommender(fitted, blend.Blend.only(name), lam)
+        for name in fitted.components:
+            alone = self.recommender(fitted, blend.Blend.only(name))
             results[name] = evaluate.evaluate(alone, test, self.config.k, component=name)
         if visitors:
             results["visitor blend"] = evaluate.evaluate(served, visitors, self.config.k)
-            popular = self.recommender(fitted, blend.Blend.only("popularity"), lam)
-            results["visitor pop."] = evaluate.evaluate(
-                popular, visitors, self.config.k, component="popularity"
-            )
+            popular = self.recommender(fitted, blend.Blend.only(FALLBACK))
+            results["visitor pop."] = evaluate.evaluate(popular, visitors, self.config.k, component=FALLBACK)
         return results
 
 
@@ -183,12 +214,13 @@ def train(
 
     trainer = _Trainer(items, users, config)
     log.info("step 1/3: fitting on the validation split")
-    chosen, lam, tuning = trainer.tune(events)
+    chosen, params, tuning = trainer.tune(events)
     log.info("step 2/3: measuring on the test split")
-    metrics = trainer.measure(events, chosen, lam)
+    metrics = trainer.measure(events, chosen, params)
     log.info("test metrics:\n%s", metrics_table(metrics, config.k))
     log.info("step 3/3: fitting on everything")
-    final = components.artifact(trainer.fit(events), items, config.model, chosen, lam)
+    everything = trainer.fit(events, params)
+    final = trainer.artifact(everything, chosen)
 
     current = _current_ndcg(out_dir)
     ndcg = metrics["blend"]["overall"]["ndcg"]
@@ -213,7 +245,8 @@ def train(
                 "novelty": chosen.novelty,
                 "visitor_weights": chosen.visitor_weights,
             },
-            "ease_lambda": lam if final.has_ease else None,
+            "components": list(final.components),
+            "chosen_params": {name: asdict(p) for name, p in params.items()},
             "tuning": tuning,
             "metrics": metrics,
             "counts": {"users": len(final.user_ids), "items": len(final.item_ids), "events": len(events)},

@@ -3,44 +3,27 @@ blended models score the catalog, business rules filter it, and each item gets a
 
 from __future__ import annotations
 
-import enum
-import math
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from models.recommend.artifact import RecommenderArtifact
-from models.recommend.scoring import NOVELTY, QueryContext, Scorer, Term
+from models.recommend.component import Component, QueryContext, Reason, ReasonCode
+from models.recommend.components import FALLBACK
+from models.recommend.scoring import NOVELTY, Scorer, Term
 from models.recommend.touchpoints import TouchpointRule, TouchpointRules
+
+__all__ = ["ItemFilter", "Query", "Reason", "ReasonCode", "Recommender", "ScoredItem", "UnknownItemError"]
 
 DEFAULT_LIMIT = 10  # items per answer when the request does not say
 # How many items of a user's history (the most weighted) are searched for an explanation.
 EXPLAIN_HISTORY = 50
-# An item among the scene's most popular fraction of the catalog "fits the scene".
-SCENE_FIT_SHARE = 0.05
+# Among item-to-item similarities, each later one only breaks the ties of the one before.
+TIE_BREAK = 1e-3
 
 
 class UnknownItemError(KeyError):
     """SimilarItems was asked about an item the model does not know."""
-
-
-class ReasonCode(enum.Enum):
-    SIMILAR_TO_HISTORY = "similar_to_history"
-    SIMILAR_TO_SESSION = "similar_to_session"
-    SIMILAR_ITEM = "similar_item"
-    POPULAR_IN_SCENE = "popular_in_scene"
-    POPULAR = "popular"
-    BOUGHT_TOGETHER = "bought_together"
-    POPULAR_IN_CITY = "popular_in_city"
-    FITS_SCENE = "fits_scene"
-    FITS_PROFILE = "fits_profile"
-
-
-@dataclass(frozen=True)
-class Reason:
-    code: ReasonCode
-    text: str
-    related_item_id: str = ""
 
 
 @dataclass(frozen=True)
@@ -85,12 +68,11 @@ class Recommender:
         self._titles = artifact.item_titles.tolist()
         self._item_index = {item: i for i, item in enumerate(self._ids)}
         self._user_index = {user: u for u, user in enumerate(artifact.user_ids.tolist())}
-        self._scene_index = {scene: s for s, scene in enumerate(artifact.scene_names.tolist())}
-        self._city_index = {city: c for c, city in enumerate(artifact.city_names.tolist())}
-        self._feature_index = {name: f for f, name in enumerate(artifact.lfm_feature_names.tolist())}
-        y = artifact.als_item_factors.astype(np.float64)
-        norms = np.linalg.norm(y, axis=1, keepdims=True)
-        self._y_unit = (y / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+        self._fallback = artifact.components[FALLBACK]
+        self._similarity = sorted(
+            (c for c in artifact.components.values() if type(c).similar is not Component.similar),
+            key=lambda c: c.similarity_precedence,
+        )
         # Masks of the category sets the touchpoint rules name, made once: the sets a client sends are
         # computed per call, so no client can grow this.
         self._category_masks = {
@@ -98,41 +80,29 @@ class Recommender:
             for rule in (self.rules.default, *self.rules.touchpoints.values())
             for categories in (rule.categories, rule.exclude_categories, rule.repeatable_categories)
         }
-        # Rank of each item within each scene's popularity, to say when an item fits the scene.
-        n_fit = max(1, math.ceil(SCENE_FIT_SHARE * len(self._ids)))
-        self._fits_scene = np.zeros(artifact.scene_popularity.shape, dtype=bool)
-        for s, row in enumerate(artifact.scene_popularity):
-            top = np.argsort(-row, kind="stable")[:n_fit]
-            self._fits_scene[s, top[row[top] > 0]] = True
 
     @property
     def n_items(self) -> int:
         return len(self._ids)
 
     def context(self, query: Query, rule: TouchpointRule) -> QueryContext:
-        """The query context of a request: user, history, session, LightFM features, scene, city."""
+        """The query context of a request: user, history, session, scene, touchpoint, city, context."""
         user = self._user_index.get(query.user_id)
         history, weight, _ = self.scorer.history(user)
         session = self._indices(query.recent_item_ids)
         if session.size and history.size:
             session = session[~np.isin(session, history)]
-        scene = query.scene or rule.default_scene
         city = query.context.get("city") or (str(self._a.user_cities[user]) if user is not None else "")
-        names = [f"scene:{scene}", f"touchpoint:{query.touchpoint}"]
-        # The request's context fills in attributes the user table did not have (a visitor's city).
-        names += [f"{key}:{value}" for key, value in query.context.items()]
-        extra = [self._feature_index[n] for n in names if n in self._feature_index]
-        features = self.scorer.user_features(user)
-        if extra:
-            features = np.unique(np.concatenate([features, np.array(extra, dtype=np.int64)]))
         return QueryContext(
             user=user,
             history=history,
             history_weight=weight,
             session=session,
-            features=features,
-            scene=self._scene_index.get(scene),
-            city=self._city_index.get(city) if city else None,
+            session_weight=float(self._a.session_confidence),
+            scene=query.scene or rule.default_scene,
+            touchpoint=query.touchpoint,
+            city=city,
+            attributes=query.context,
         )
 
     def recommend(self, query: Query) -> list[ScoredItem]:
@@ -161,11 +131,12 @@ class Recommender:
             f"Often chosen by the customers who chose '{self._titles[anchor]}'",
             item_id,
         )
-        if self._a.has_ease:
-            # The item-to-item model learned which items go together; cosine of ALS factors otherwise.
-            scores = self._a.ease_weights[anchor] + 1e-3 * (self._y_unit @ self._y_unit[anchor])
-        else:
-            scores = self._y_unit @ self._y_unit[anchor]
+        # The item-to-item models in order of precedence: the first decides, each later one breaks ties.
+        scores: np.ndarray = np.zeros(self.n_items, dtype=np.float32)
+        for rank, component in enumerate(self._similarity):
+            similarity = component.similar(anchor)
+            if similarity is not None:
+                scores = scores + np.float32(TIE_BREAK**rank) * similarity
         return [
             ScoredItem(self._ids[i], s, (reason,))
             for i, s in _top(scores, mask, limit, self._a.item_categories, 0)
@@ -203,46 +174,35 @@ class Recommender:
     def _explain(
         self, items: np.ndarray, ctx: QueryContext, terms: dict[str, Term]
     ) -> list[tuple[Reason, ...]]:
-        """The reasons of each recommended item: what led to it (the component that contributed most),
-        and whether it fits the scene."""
+        """The reasons of each recommended item: what led to it (the component that contributed most:
+        a personal one names the closest history or session item, another gives its own reason, the
+        fallback's reason when neither can), then any reason another component adds (fits the scene)."""
+        components = self._a.components
         names = [name for name in terms if name != NOVELTY]
         leading = np.array(names)[np.argmax(np.stack([terms[name].at(items) for name in names]), axis=0)]
         personal = self._because_of(items, ctx, leading)
-        scene_fit = None
-        if ctx.scene is not None:
-            scene = str(self._a.scene_names[ctx.scene]).replace("_", " ")
-            scene_fit = Reason(ReasonCode.FITS_SCENE, f"Fits the scene: {scene}")
         result: list[tuple[Reason, ...]] = []
         for n, item in enumerate(items):
+            leader = components[str(leading[n])]
             because = personal[n]
-            primary: Reason
-            if leading[n] in ("als", "ease") and because is not None:
-                primary = because
-            elif leading[n] == "lightfm":
-                primary = Reason(ReasonCode.FITS_PROFILE, "Chosen by customers like you in this situation")
-            else:
-                primary = self._popular_reason(ctx)
-            fits = scene_fit is not None and self._fits_scene[ctx.scene, item]
-            if scene_fit is not None and fits and primary.code is not ReasonCode.POPULAR_IN_SCENE:
-                result.append((primary, scene_fit))
-            else:
-                result.append((primary,))
+            primary: Reason | None = because if leader.personal else leader.reason(ctx)
+            if primary is None:
+                leader, primary = self._fallback, self._fallback.reason(ctx)
+            assert primary is not None  # the fallback always has a reason
+            extras = [
+                extra
+                for component in components.values()
+                if component is not leader and (extra := component.extra_reason(int(item), ctx)) is not None
+            ]
+            result.append((primary, *extras))
         return result
 
-    def _popular_reason(self, ctx: QueryContext) -> Reason:
-        if ctx.scene is not None:
-            scene = str(self._a.scene_names[ctx.scene]).replace("_", " ")
-            return Reason(ReasonCode.POPULAR_IN_SCENE, f"Popular in the scene: {scene}")
-        if ctx.city is not None:
-            return Reason(
-                ReasonCode.POPULAR_IN_CITY, f"Popular in {str(self._a.city_names[ctx.city]).title()}"
-            )
-        return Reason(ReasonCode.POPULAR, "Popular with customers")
-
     def _because_of(self, items: np.ndarray, ctx: QueryContext, leading: np.ndarray) -> list[Reason | None]:
-        """For each item led by ALS or EASE, the session or history item closest to it by that model."""
+        """For each item led by a personal component, the session or history item closest to it by that
+        component."""
         result: list[Reason | None] = [None] * items.size
-        personal = np.flatnonzero(np.isin(leading, ["als", "ease"]))
+        personal_names = [name for name, c in self._a.components.items() if c.personal]
+        personal = np.flatnonzero(np.isin(leading, personal_names))
         if not personal.size:
             return result
         _, _, ordered = self.scorer.history(ctx.user)
@@ -252,10 +212,11 @@ class Recommender:
         if not candidates.size:
             return result
         targets = items[personal]
-        closeness = self._y_unit[candidates] @ self._y_unit[targets].T
-        if self._a.has_ease:
-            by_ease = leading[personal] == "ease"
-            closeness[:, by_ease] = self._a.ease_weights[np.ix_(candidates, targets[by_ease])]
+        closeness = np.empty((candidates.size, targets.size))
+        for name in personal_names:
+            led = leading[personal] == name
+            if led.any():
+                closeness[:, led] = self._a.components[name].closeness(candidates, targets[led])
         closeness[candidates[:, None] == targets[None, :]] = -np.inf  # an item does not explain itself
         for column, n in enumerate(personal):
             best = int(np.argmax(closeness[:, column]))

@@ -1,5 +1,5 @@
-"""Scoring one query with every model of an artifact, and blending them. Training evaluates and fits the
-blend with this same code, so what is measured offline is what the service answers."""
+"""Scoring one query with every component of an artifact, and blending them. Training evaluates and fits
+the blend with this same code, so what is measured offline is what the service answers."""
 
 from __future__ import annotations
 
@@ -7,23 +7,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from models.recommend.artifact import COMPONENTS, RecommenderArtifact
+from models.recommend.artifact import RecommenderArtifact
+from models.recommend.component import QueryContext
+from models.recommend.components import FALLBACK
 
 NOVELTY = "novelty"  # the key of the long-tail term among a blend's contributions
-POPULARITY_RESOLUTION = 1000.0  # popularity in [0, 1] is scored as log(1 + 1000 p)
-
-
-@dataclass(frozen=True)
-class QueryContext:
-    """What is known about the person and the situation, as indices into the artifact's arrays."""
-
-    user: int | None
-    history: np.ndarray  # item indices of the user's history
-    history_weight: np.ndarray  # their summed event weights
-    session: np.ndarray  # item indices touched in this session (not in the history)
-    features: np.ndarray  # LightFM user-side feature indices (user id, attributes, scene, touchpoint)
-    scene: int | None
-    city: int | None
 
 
 @dataclass(frozen=True)
@@ -63,29 +51,9 @@ class Scorer:
 
     def __init__(self, artifact: RecommenderArtifact) -> None:
         self.a = artifact
-        y = artifact.als_item_factors.astype(np.float64)
-        self._als_gram = y.T @ y + float(artifact.als_regularization) * np.eye(y.shape[1])
-        self._alpha = float(artifact.als_alpha)
-        self._session_weight = float(artifact.session_confidence)
-        self._ease_scale = float(artifact.ease_scale)
-        # Popularity is scored as log(1 + 1000 p), computed once here rather than per request.
-        self._log_overall = np.log1p(POPULARITY_RESOLUTION * artifact.popularity).astype(np.float32)
-        self._log_scene = np.log1p(POPULARITY_RESOLUTION * artifact.scene_popularity).astype(np.float32)
-        self._log_city = np.log1p(POPULARITY_RESOLUTION * artifact.city_popularity).astype(np.float32)
-
-        self.weights = dict(zip(COMPONENTS, artifact.blend_weights.astype(float).tolist(), strict=True))
+        self.weights = artifact.weights()
+        self.visitor_weights = artifact.weights(visitor=True)
         self.novelty = float(artifact.blend_novelty)
-        self.visitor_weights = dict(
-            zip(COMPONENTS, artifact.blend_visitor_weights.astype(float).tolist(), strict=True)
-        )
-
-    def user_features(self, user: int | None) -> np.ndarray:
-        if user is None:
-            return np.empty(0, dtype=np.int64)
-        a = self.a
-        return a.user_feature_indices[a.user_feature_indptr[user] : a.user_feature_indptr[user + 1]].astype(
-            np.int64
-        )
 
     def history(self, user: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(items, weights, ordered) of a known user; empty arrays otherwise."""
@@ -99,53 +67,13 @@ class Scorer:
             a.history_ordered[lo:hi],
         )
 
-    def _interactions(self, ctx: QueryContext) -> tuple[np.ndarray, np.ndarray]:
-        items = np.concatenate([ctx.history, ctx.session])
-        weights = np.concatenate([ctx.history_weight, np.full(ctx.session.size, self._session_weight)])
-        return items, weights.astype(np.float64)
-
-    def als(self, ctx: QueryContext) -> np.ndarray | None:
-        if ctx.user is not None and not ctx.session.size:
-            return self.a.als_item_factors @ self.a.als_user_factors[ctx.user]
-        items, weights = self._interactions(ctx)
-        if not items.size:
-            return None
-        # The exact ALS least-squares solve for this user against fixed item factors, as implicit's
-        # recalculate_user does: (YᵀY + λI + Yᵀ(C − I)Y) x = YᵀC p.
-        y = self.a.als_item_factors[items].astype(np.float64)
-        confidence = self._alpha * weights
-        x = np.linalg.solve(self._als_gram + (y.T * (confidence - 1.0)) @ y, y.T @ confidence)
-        return self.a.als_item_factors @ x.astype(np.float32)
-
-    def ease(self, ctx: QueryContext) -> np.ndarray | None:
-        items, weights = self._interactions(ctx)
-        if not self.a.has_ease or not items.size:
-            return None
-        x = np.minimum(weights / self._ease_scale, 1.0).astype(np.float32)
-        return x @ self.a.ease_weights[items]
-
-    def lightfm(self, ctx: QueryContext) -> np.ndarray | None:
-        if not self.a.has_lightfm or not ctx.features.size:
-            return None
-        query = self.a.lfm_feature_embeddings[ctx.features].mean(axis=0)
-        return self.a.lfm_item_embeddings @ query + self.a.lfm_item_bias
-
-    def popularity(self, ctx: QueryContext) -> np.ndarray:
-        """Log-scaled, since popularity is heavy-tailed: in the scene (else overall), averaged with the
-        city's when the city is known."""
-        base = self._log_scene[ctx.scene] if ctx.scene is not None else self._log_overall
-        if ctx.city is None:
-            return base
-        return (base + self._log_city[ctx.city]) * np.float32(0.5)
-
     def components(self, ctx: QueryContext, needed: set[str] | None = None) -> dict[str, np.ndarray]:
-        """Each available component's raw scores over the catalog (only the `needed` ones, and
-        popularity, which every blend may fall back on)."""
-        scorers = {"als": self.als, "ease": self.ease, "lightfm": self.lightfm, "popularity": self.popularity}
+        """Each component's raw scores over the catalog (only the `needed` ones, and the fallback, which
+        every blend may stand on); a component with nothing to say about the query is left out."""
         scores = {
-            name: score(ctx)
-            for name, score in scorers.items()
-            if needed is None or name in needed or name == "popularity"
+            name: component.score(ctx)
+            for name, component in self.a.components.items()
+            if needed is None or name in needed or name == FALLBACK
         }
         return {name: s for name, s in scores.items() if s is not None}
 
@@ -156,18 +84,19 @@ class Scorer:
         novelty: float | None = None,
     ) -> dict[str, Term]:
         """The blend's terms: each component weighted and standardised, and the novelty term; the blend
-        is their sum. Weights are renormalised over the components this query has, popularity alone
+        is their sum. Weights are renormalised over the components this query has, the fallback alone
         stands in when none of them has weight, and novelty applies only to queries with a personal
         signal."""
         weights = weights or self.weights
         novelty = self.novelty if novelty is None else novelty
-        present = {name: weights[name] for name in components if weights[name] > 0}
+        present = {name: weights[name] for name in components if weights.get(name, 0.0) > 0}
         if not present:
-            present = {"popularity": 1.0}
+            present = {FALLBACK: 1.0}
         total = sum(present.values())
         terms = {name: Term.standardising(components[name], w / total) for name, w in present.items()}
-        if novelty > 0 and ("als" in components or "ease" in components):
-            terms[NOVELTY] = Term.standardising(components["popularity"], -novelty)
+        personal = any(self.a.components[name].personal for name in components)
+        if novelty > 0 and personal:
+            terms[NOVELTY] = Term.standardising(components[FALLBACK], -novelty)
         return terms
 
     def blend(self, ctx: QueryContext) -> tuple[np.ndarray, dict[str, Term]]:

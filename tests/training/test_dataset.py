@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from models.recommend.component import TrainingData
 from training import dataset
 from training.readers import DEFAULT_EVENT_WEIGHTS
 
@@ -31,7 +32,7 @@ EVENTS = pd.DataFrame(
 USERS = pd.DataFrame({"user_id": ["u1", "u2"], "city": ["shanghai", ""]})
 
 
-def build(half_life_days: float | None = None) -> dataset.Dataset:
+def build(half_life_days: float | None = None) -> TrainingData:
     return dataset.build(
         EVENTS, ITEMS, USERS, DEFAULT_EVENT_WEIGHTS, half_life_days, DEFAULT_EVENT_WEIGHTS["click"]
     )

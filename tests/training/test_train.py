@@ -78,7 +78,7 @@ def test_train_command_publishes_a_verified_version(world: dict[str, Path], tmp_
     assert code == 0
     (name,) = versions.list_versions(out)
     manifest = versions.read_manifest(out / name)
-    assert manifest["parameters"]["model"]["als_factors"] == 8
+    assert manifest["parameters"]["model"]["params"]["als"]["factors"] == 8
     assert manifest["parameters"]["model"]["event_weights"]["click"] == 3.0
     assert manifest["counts"]["items"] == len(pd.read_csv(world["items.csv"]))
     assert len(manifest["data_fingerprint"]) == 64
@@ -88,7 +88,7 @@ def test_train_command_publishes_a_verified_version(world: dict[str, Path], tmp_
         assert {"precision", "recall", "ndcg", "map", "coverage"} <= set(overall)
     assert set(manifest["metrics"]["blend"]["per_scene"]) >= {"browse", "after_order"}
     artifact = RecommenderArtifact.load(out / name)
-    assert artifact.als_item_factors.shape[1] == 8
+    assert artifact.components["als"].arrays()["item_factors"].shape[1] == 8
     assert np.isclose(artifact.session_confidence, 3.0)
     report = pd.read_csv(out / name / "touchpoint_report.csv")
     assert {"touchpoint", "scene", "impressions", "clicks", "orders", "click_through_rate"} <= set(
@@ -204,9 +204,9 @@ def test_touchpoint_report_credits_orders_to_the_slot_that_showed_them() -> None
 @pytest.mark.parametrize(
     "flags",
     [
-        ["--factors", "0"],
+        ["--als-factors", "0"],
         ["--lightfm-epochs", "-1"],
-        ["--alpha", "0"],
+        ["--als-alpha", "0"],
         ["--half-life-days", "-3"],
         ["--event-weight", "view=-1"],
     ],

@@ -4,13 +4,19 @@ the blend, and explanations."""
 from __future__ import annotations
 
 import dataclasses
+from typing import cast
 
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from models.recommend import touchpoints
-from models.recommend.artifact import COMPONENTS, ArtifactError, RecommenderArtifact
+from models.recommend.artifact import ArtifactError, RecommenderArtifact
+from models.recommend.components import NAMES
+from models.recommend.components.als import Als
+from models.recommend.components.ease import Ease
+from models.recommend.components.lightfm import LightFM
+from models.recommend.components.popularity import Popularity
 from models.recommend.recommender import ItemFilter, Query, ReasonCode, Recommender, UnknownItemError
 from models.recommend.scoring import standardise
 from models.recommend.touchpoints import TouchpointConfigError, TouchpointRule, TouchpointRules
@@ -33,6 +39,33 @@ def make_artifact(
     features = ["user:u0", "city:shanghai", "scene:new_home", "touchpoint:home_feed"]
     user_features = sp.csr_matrix(np.array([[1, 1, 0, 0]] + [[0, 0, 0, 0]] * (N_USERS - 1), dtype=np.float32))
     blend = weights or {"als": 1.0}
+    als = Als(
+        rng.normal(size=(N_USERS, K)).astype(np.float32),
+        rng.normal(size=(N_ITEMS, K)).astype(np.float32),
+        0.1,
+        5.0,
+    )
+    ease = Ease(rng.normal(size=(N_ITEMS, N_ITEMS)).astype(np.float32), 8.0, 100.0)
+    lightfm = LightFM(
+        {
+            "item_embeddings": rng.normal(size=(N_ITEMS, D)).astype(np.float32),
+            "item_bias": rng.normal(size=N_ITEMS).astype(np.float32),
+            "feature_names": np.array(features),
+            "feature_embeddings": rng.normal(size=(len(features), D)).astype(np.float32),
+            "feature_bias": np.zeros(len(features), dtype=np.float32),
+            "user_feature_indptr": user_features.indptr.astype(np.int64),
+            "user_feature_indices": user_features.indices.astype(np.int32),
+        }
+    )
+    popularity = Popularity(
+        {
+            "overall": np.linspace(1.0, 0.0, N_ITEMS).astype(np.float32),
+            "scene_names": np.array(["new_home"]),
+            "per_scene": np.linspace(0.0, 1.0, N_ITEMS, dtype=np.float32)[None, :],
+            "city_names": np.array(["shanghai"]),
+            "per_city": (np.arange(N_ITEMS) % 7 == 0).astype(np.float32)[None, :],
+        }
+    )
     return RecommenderArtifact(
         item_ids=np.array([f"i{i}" for i in range(N_ITEMS)]),
         item_titles=np.array([f"Item {i}" for i in range(N_ITEMS)]),
@@ -46,28 +79,19 @@ def make_artifact(
         history_confidence=history.data.astype(np.float32),
         history_ordered=history.data >= 8,
         session_confidence=np.array(2.0),
-        als_user_factors=rng.normal(size=(N_USERS, K)).astype(np.float32),
-        als_item_factors=rng.normal(size=(N_ITEMS, K)).astype(np.float32),
-        als_regularization=np.array(0.1),
-        als_alpha=np.array(5.0),
-        ease_weights=rng.normal(size=(N_ITEMS, N_ITEMS)).astype(np.float32),
-        ease_scale=np.array(8.0),
-        lfm_item_embeddings=rng.normal(size=(N_ITEMS, D)).astype(np.float32),
-        lfm_item_bias=rng.normal(size=N_ITEMS).astype(np.float32),
-        lfm_feature_names=np.array(features),
-        lfm_feature_embeddings=rng.normal(size=(len(features), D)).astype(np.float32),
-        lfm_feature_bias=np.zeros(len(features), dtype=np.float32),
-        user_feature_indptr=user_features.indptr.astype(np.int64),
-        user_feature_indices=user_features.indices.astype(np.int32),
-        popularity=np.linspace(1.0, 0.0, N_ITEMS).astype(np.float32),
-        scene_names=np.array(["new_home"]),
-        scene_popularity=np.linspace(0.0, 1.0, N_ITEMS, dtype=np.float32)[None, :],
-        city_names=np.array(["shanghai"]),
-        city_popularity=(np.arange(N_ITEMS) % 7 == 0).astype(np.float32)[None, :],
-        blend_weights=np.array([blend.get(c, 0.0) for c in COMPONENTS]),
+        blend_weights=np.array([blend.get(c, 0.0) for c in NAMES]),
         blend_novelty=np.array(novelty),
-        blend_visitor_weights=np.array([(visitor_weights or blend).get(c, 0.0) for c in COMPONENTS]),
+        blend_visitor_weights=np.array([(visitor_weights or blend).get(c, 0.0) for c in NAMES]),
+        components={"als": als, "ease": ease, "lightfm": lightfm, "popularity": popularity},
     )
+
+
+def als_of(artifact: RecommenderArtifact) -> Als:
+    return cast(Als, artifact.components["als"])
+
+
+def lightfm_of(artifact: RecommenderArtifact) -> LightFM:
+    return cast(LightFM, artifact.components["lightfm"])
 
 
 ANY_STOCK = ItemFilter(in_stock_only=False)
@@ -95,7 +119,7 @@ def test_known_user_ranks_by_their_als_vector_leaving_out_what_they_ordered(mode
     artifact = make_artifact()
     items, ordered = history_of(artifact, 2)
     bought = {i for i, o in zip(items, ordered, strict=True) if o}
-    scores = artifact.als_item_factors @ artifact.als_user_factors[2]
+    scores = als_of(artifact).item_factors @ als_of(artifact).user_factors[2]
     allowed = [i for i in range(N_ITEMS) if artifact.item_in_stock[i] and i not in bought]
     expected = sorted(allowed, key=lambda i: -scores[i])[:5]
     got = model.recommend(Query(user_id="u2", limit=5))
@@ -164,11 +188,11 @@ def test_session_items_fold_into_the_user_vector_as_implicit_does(model: Recomme
     artifact = make_artifact()
     with threadpool_limits(1, "blas"):
         als = AlternatingLeastSquares(factors=K, regularization=0.1, alpha=5.0)
-    als.user_factors = artifact.als_user_factors.copy()
-    als.item_factors = artifact.als_item_factors.copy()
+    als.user_factors = als_of(artifact).user_factors.copy()
+    als.item_factors = als_of(artifact).item_factors.copy()
     recent = [7, 21]
     row = sp.csr_matrix((np.full(2, 2.0, dtype=np.float32), ([0, 0], recent)), shape=(1, N_ITEMS))
-    scores = artifact.als_item_factors @ als.recalculate_user(0, row)
+    scores = als_of(artifact).item_factors @ als.recalculate_user(0, row)
     items = model.recommend(
         Query(user_id="stranger", recent_item_ids=("i7", "i21"), limit=3, filter=ANY_STOCK)
     )
@@ -192,7 +216,7 @@ def test_blend_is_the_weighted_sum_of_standardised_components() -> None:
     model = Recommender(make_artifact(weights=weights), "v")
     ctx = model.context(Query(user_id="u0", scene="new_home", touchpoint="home_feed"), model.rules.default)
     parts = model.scorer.components(ctx)
-    assert set(parts) == set(COMPONENTS)
+    assert set(parts) == set(NAMES)
     expected = sum(w * standardise(parts[name]) for name, w in weights.items())
     blended, _ = model.scorer.blend(ctx)
     np.testing.assert_allclose(blended, expected, rtol=1e-5)
@@ -211,12 +235,14 @@ def test_lightfm_query_is_the_mean_of_the_user_scene_and_touchpoint_features() -
     artifact = make_artifact(weights={"lightfm": 1.0})
     model = Recommender(artifact, "v")
     ctx = model.context(Query(user_id="u0", scene="new_home", touchpoint="home_feed"), model.rules.default)
-    assert sorted(ctx.features.tolist()) == [0, 1, 2, 3]
-    query = artifact.lfm_feature_embeddings.mean(axis=0)
-    expected = artifact.lfm_item_embeddings @ query + artifact.lfm_item_bias
+    lightfm = lightfm_of(artifact)
+    assert sorted(lightfm.features(ctx).tolist()) == [0, 1, 2, 3]
+    query = lightfm.feature_embeddings.mean(axis=0)
+    expected = lightfm.item_embeddings @ query + lightfm.item_bias
     np.testing.assert_allclose(model.scorer.components(ctx)["lightfm"], expected, rtol=1e-5)
     visitor = model.context(Query(user_id="x", context={"city": "shanghai"}), model.rules.default)
-    assert visitor.features.tolist() == [1] and visitor.city == 0
+    popularity = cast(Popularity, artifact.components["popularity"])
+    assert lightfm.features(visitor).tolist() == [1] and popularity.city_of(visitor) == 0
 
 
 def test_novelty_pushes_personal_answers_to_the_long_tail_but_not_cold_ones() -> None:
@@ -275,7 +301,8 @@ def test_bad_touchpoint_files_are_refused(document: dict) -> None:
 def test_similar_items_follow_the_item_to_item_model_and_skip_the_anchor(model: Recommender) -> None:
     artifact = make_artifact()
     items = model.similar("i8", 4, ANY_STOCK, ())
-    expected = [i for i in np.argsort(-artifact.ease_weights[8], kind="stable") if i != 8][:4]
+    ease = cast(Ease, artifact.components["ease"])
+    expected = [i for i in np.argsort(-ease.weights[8], kind="stable") if i != 8][:4]
     assert ids(items) == [f"i{i}" for i in expected]
     assert items[0].reasons[0].code is ReasonCode.SIMILAR_ITEM
     with pytest.raises(UnknownItemError):
@@ -287,14 +314,19 @@ def test_artifact_round_trips_without_pickle(tmp_path) -> None:
     artifact.save(tmp_path)
     loaded = RecommenderArtifact.load(tmp_path)
     for field in dataclasses.fields(RecommenderArtifact):
-        np.testing.assert_array_equal(getattr(loaded, field.name), getattr(artifact, field.name))
+        if field.name != "components":
+            np.testing.assert_array_equal(getattr(loaded, field.name), getattr(artifact, field.name))
+    assert list(loaded.components) == list(artifact.components)
+    for name, component in artifact.components.items():
+        for key, array in component.arrays().items():
+            np.testing.assert_array_equal(loaded.components[name].arrays()[key], array)
 
 
 @pytest.mark.parametrize(
     "change",
     [
         {"item_titles": np.array(["only one"])},
-        {"blend_weights": np.zeros(len(COMPONENTS))},
+        {"blend_weights": np.zeros(len(NAMES))},
         {"history_indices": np.full(2, N_ITEMS + 5, dtype=np.int32)},
     ],
 )

@@ -1,0 +1,151 @@
+"""The interface every recommendation model implements, what it is fitted on and what it is asked with.
+
+A component is one model of the blend (ALS, EASE, LightFM, popularity, ...): it is fitted on
+`TrainingData`, scores the whole catalog for a `QueryContext`, says why an item it led was chosen, and
+saves itself as named arrays that load back without pickle. The artifact, the scorer, the blend fitting
+and the explanations go over the registered components (models/recommend/components/) and never name
+one; adding a model is one module plus its line in the registry.
+"""
+
+from __future__ import annotations
+
+import enum
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import scipy.sparse as sp
+
+
+class ArtifactError(Exception):
+    """The arrays are missing, of the wrong shape, or inconsistent with each other."""
+
+
+class ReasonCode(enum.Enum):
+    SIMILAR_TO_HISTORY = "similar_to_history"
+    SIMILAR_TO_SESSION = "similar_to_session"
+    SIMILAR_ITEM = "similar_item"
+    POPULAR_IN_SCENE = "popular_in_scene"
+    POPULAR = "popular"
+    BOUGHT_TOGETHER = "bought_together"
+    POPULAR_IN_CITY = "popular_in_city"
+    FITS_SCENE = "fits_scene"
+    FITS_PROFILE = "fits_profile"
+
+
+@dataclass(frozen=True)
+class Reason:
+    code: ReasonCode
+    text: str
+    related_item_id: str = ""
+
+
+@dataclass(frozen=True)
+class TrainingData:
+    """What every component is fitted on, built from validated logs by training/dataset.py."""
+
+    item_ids: np.ndarray  # str, catalog order
+    user_ids: np.ndarray  # str, users with a weighted event
+    confidence: sp.csr_matrix  # users × items, summed (decayed) event weights
+    ordered: np.ndarray  # bool per entry of `confidence`: the user ordered the item
+    user_cities: np.ndarray  # str, "" when unknown
+    # LightFM-style contexts: one row per (user, scene, touchpoint) with positive events.
+    context_user: np.ndarray  # user index per context row
+    context_features: sp.csr_matrix  # contexts × features, rows summing to 1
+    context_items: sp.coo_matrix  # contexts × items, 1 where positive
+    feature_names: np.ndarray  # str, user-side features ("user:u1", "city:shanghai", "scene:repair", ...)
+    user_features: sp.csr_matrix  # users × features: each known user's own features (id, attributes)
+    item_features: sp.csr_matrix  # items × item-side features, rows summing to 1
+    # Every weighted event: its item, (decayed) weight, scene and the user's city.
+    event_items: np.ndarray  # int64
+    event_weights: np.ndarray  # float64
+    event_scenes: np.ndarray  # str
+    event_cities: np.ndarray  # str
+    full_weight: float  # the weight of one full interaction (an order): a confidence this large counts as 1
+
+
+@dataclass(frozen=True)
+class QueryContext:
+    """What is known about the person and the situation: indices into the artifact's items and users,
+    and the names each component maps to its own vocabulary."""
+
+    user: int | None
+    history: np.ndarray  # item indices of the user's history
+    history_weight: np.ndarray  # their summed event weights
+    session: np.ndarray  # item indices touched in this session (not in the history)
+    session_weight: float  # the weight each session item counts with (a click)
+    scene: str = ""
+    touchpoint: str = ""
+    city: str = ""
+    attributes: Mapping[str, str] = field(default_factory=dict)  # the request's free context
+
+    def interactions(self) -> tuple[np.ndarray, np.ndarray]:
+        """(items, weights) of the history and the session together."""
+        items = np.concatenate([self.history, self.session])
+        weights = np.concatenate([self.history_weight, np.full(self.session.size, self.session_weight)])
+        return items, weights.astype(np.float64)
+
+
+class Component(ABC):
+    """One model of the blend. Immutable once built: one instance serves concurrent queries."""
+
+    name: ClassVar[str]
+    # Scores from the user's own history or session: novelty applies to it, and an item it led is
+    # explained by the history or session item closest to it (`closeness`).
+    personal: ClassVar[bool] = False
+    # Among the components offering item-to-item similarity (`similar`), a lower number decides first;
+    # the next one only breaks its ties.
+    similarity_precedence: ClassVar[int] = 0
+    Params: ClassVar[type]  # a dataclass of the training parameters; its fields become --NAME-FIELD flags
+
+    @classmethod
+    @abstractmethod
+    def fit(cls, data: TrainingData, params: Any, seed: int) -> Self | None:
+        """The fitted component, or None when it cannot be fitted on this data (e.g. too large)."""
+
+    @classmethod
+    def candidates(cls, params: Any) -> list[Any]:
+        """Parameter settings to choose from on the validation split (one: nothing to choose)."""
+        return [params]
+
+    @classmethod
+    @abstractmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], n_items: int, n_users: int) -> Self:
+        """The component from the arrays `arrays()` gave; ArtifactError when they are inconsistent."""
+
+    @abstractmethod
+    def arrays(self) -> dict[str, np.ndarray]:
+        """Everything needed to serve, as named numpy arrays (no objects, no pickle)."""
+
+    @abstractmethod
+    def score(self, ctx: QueryContext) -> np.ndarray | None:
+        """A score per catalog item, or None when this component has nothing to say about the query."""
+
+    def closeness(self, anchors: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """Personal components: how close each anchor item (rows) is to each target item (columns)."""
+        raise NotImplementedError(f"{self.name} is not personal")
+
+    def reason(self, ctx: QueryContext) -> Reason | None:
+        """Why an item this component led was chosen, for components that are not personal."""
+        return None
+
+    def extra_reason(self, item: int, ctx: QueryContext) -> Reason | None:
+        """A second reason this component adds to any item it did not lead itself (e.g. fits the scene)."""
+        return None
+
+    def similar(self, anchor: int) -> np.ndarray | None:
+        """How similar every item is to `anchor`, for components that model items against items."""
+        return None
+
+
+def expect_shapes(
+    arrays: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]], where: str
+) -> None:
+    """ArtifactError naming the first array that is missing or of another shape."""
+    for name, shape in shapes.items():
+        if name not in arrays:
+            raise ArtifactError(f"{where}: missing array {name}")
+        if arrays[name].shape != shape:
+            raise ArtifactError(f"{where}.{name} has shape {arrays[name].shape}, expected {shape}")

@@ -1,0 +1,111 @@
+"""Implicit-feedback ALS (benfred/implicit): score = x_u · y_i, confidence = alpha × weight. A visitor's
+or a session's vector is the exact least-squares solve against the fixed item factors, as implicit's
+recalculate_user does."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, ClassVar, Self
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from models.recommend.component import Component, QueryContext, TrainingData, expect_shapes
+
+
+@dataclass(frozen=True)
+class AlsParams:
+    factors: int = 32
+    iterations: int = 15
+    regularization: float = 1.0
+    alpha: float = 0.5
+    threads: int = 2  # deterministic whatever the count
+
+    def __post_init__(self) -> None:
+        if self.factors < 1 or self.iterations < 1 or self.threads < 0:
+            raise ValueError("ALS factors and iterations must be at least 1, threads >= 0")
+        if self.regularization < 0 or self.alpha <= 0:
+            raise ValueError("ALS regularization must be >= 0 and alpha > 0")
+
+
+class Als(Component):
+    name: ClassVar[str] = "als"
+    personal: ClassVar[bool] = True
+    similarity_precedence: ClassVar[int] = 1
+    Params: ClassVar[type] = AlsParams
+
+    def __init__(
+        self, user_factors: np.ndarray, item_factors: np.ndarray, regularization: float, alpha: float
+    ):
+        self.user_factors, self.item_factors = user_factors, item_factors
+        self.regularization, self.alpha = regularization, alpha
+        y = item_factors.astype(np.float64)
+        self._gram = y.T @ y + regularization * np.eye(y.shape[1])
+        norms = np.linalg.norm(y, axis=1, keepdims=True)
+        self._unit = (y / np.where(norms > 0, norms, 1.0)).astype(np.float32)
+
+    @classmethod
+    def fit(cls, data: TrainingData, params: Any, seed: int) -> Self:
+        from implicit.cpu.als import AlternatingLeastSquares
+
+        # One BLAS thread: implicit parallelises over users itself.
+        with threadpool_limits(1, "blas"):
+            model = AlternatingLeastSquares(
+                factors=params.factors,
+                regularization=params.regularization,
+                alpha=params.alpha,
+                iterations=params.iterations,
+                random_state=seed,
+                num_threads=params.threads,
+            )
+            model.fit(data.confidence, show_progress=sys.stderr.isatty())
+        return cls(
+            np.asarray(model.user_factors, dtype=np.float32),
+            np.asarray(model.item_factors, dtype=np.float32),
+            params.regularization,
+            params.alpha,
+        )
+
+    @classmethod
+    def from_arrays(cls, arrays: Mapping[str, np.ndarray], n_items: int, n_users: int) -> Self:
+        k = arrays["item_factors"].shape[1] if arrays.get("item_factors", np.empty(0)).ndim == 2 else 0
+        expect_shapes(
+            arrays,
+            {"user_factors": (n_users, k), "item_factors": (n_items, k), "regularization": (), "alpha": ()},
+            cls.name,
+        )
+        return cls(
+            arrays["user_factors"],
+            arrays["item_factors"],
+            float(arrays["regularization"]),
+            float(arrays["alpha"]),
+        )
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        return {
+            "user_factors": self.user_factors,
+            "item_factors": self.item_factors,
+            "regularization": np.array(self.regularization),
+            "alpha": np.array(self.alpha),
+        }
+
+    def score(self, ctx: QueryContext) -> np.ndarray | None:
+        if ctx.user is not None and not ctx.session.size:
+            return self.item_factors @ self.user_factors[ctx.user]
+        items, weights = ctx.interactions()
+        if not items.size:
+            return None
+        # The exact ALS least-squares solve for this user against fixed item factors, as implicit's
+        # recalculate_user does: (YᵀY + λI + Yᵀ(C − I)Y) x = YᵀC p.
+        y = self.item_factors[items].astype(np.float64)
+        confidence = self.alpha * weights
+        x = np.linalg.solve(self._gram + (y.T * (confidence - 1.0)) @ y, y.T @ confidence)
+        return self.item_factors @ x.astype(np.float32)
+
+    def closeness(self, anchors: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        return self._unit[anchors] @ self._unit[targets].T
+
+    def similar(self, anchor: int) -> np.ndarray:
+        return self._unit @ self._unit[anchor]
