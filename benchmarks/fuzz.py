@@ -361,3 +361,7 @@ def vocabulary_of(world: dict[str, Path]) -> Vocabulary:
         + items["category"].unique().tolist()
     )
     return Vocabulary([*ids, "browse", "new_home", "home_feed", "cart", "repair", "city", "shanghai"])
+
+
+if __name__ == "__main__":
+    main()

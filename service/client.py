@@ -2,8 +2,8 @@
 
 python -m service.client recommend --user u00042 --scene new_home --limit 5
 python -m service.client similar --item i00012
-python -m service.client assign --request .shifu/demo/dispatch_day.json
-python -m service.client rank --request request.json       (a RankTechniciansRequest in JSON)
+python -m service.client assign --request .shifu/demo/dispatch_day.json [--summary]
+python -m service.client rank --request .shifu/demo/rank_request.json   (a RankTechniciansRequest in JSON)
 python -m service.client health
 
 With TLS: --ca ca.pem (and --cert/--key for mutual TLS); with tokens: --token or SHIFU_TOKEN.
@@ -15,8 +15,10 @@ import argparse
 import json
 import os
 import sys
+from collections import Counter
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import grpc
 from google.protobuf import json_format
@@ -131,7 +133,11 @@ def main(argv: list[str] | None = None) -> int:
         sub.add_argument("--max-price", type=float)
         sub.add_argument("--any-stock", action="store_true", help="also items out of stock")
     for name in ("assign", "rank"):
-        commands.add_parser(name).add_argument("--request", type=Path, required=True, help="request as JSON")
+        sub = commands.add_parser(name)
+        sub.add_argument("--request", type=Path, required=True, help="request as JSON")
+        if name == "assign":
+            sub.add_argument("--summary", action="store_true", help="a schedule per technician, not JSON")
+            sub.add_argument("--utc-offset", type=float, default=8.0, help="hours, for the summary's times")
     commands.add_parser("health").add_argument("--service", default="")
     args = parser.parse_args(argv)
     try:
@@ -143,8 +149,42 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError, json_format.ParseError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(json.dumps(json_format.MessageToDict(response), indent=2, ensure_ascii=False))
+    if getattr(args, "summary", False):
+        print(summary(cast(dispatch_pb2.AssignJobsResponse, response), args.utc_offset))
+    else:
+        print(json.dumps(json_format.MessageToDict(response), indent=2, ensure_ascii=False))
     return 0
+
+
+def summary(response: dispatch_pb2.AssignJobsResponse, utc_offset_hours: float) -> str:
+    """Each technician's jobs in order with arrival (HH:MM local) and km, then the jobs left out by reason."""
+    zone = timezone(timedelta(hours=utc_offset_hours))
+    lines = [
+        f"{dispatch_pb2.SolveStatus.Name(response.status).removeprefix('SOLVE_STATUS_').lower()}: "
+        f"{len(response.assignments)} jobs assigned, {len(response.unassigned)} left out, "
+        f"{response.travel_km:.1f} km, solved in {response.solve_ms / 1000:.1f} s "
+        f"(times UTC{utc_offset_hours:+g})"
+    ]
+    by_tech: dict[str, list[dispatch_pb2.Assignment]] = {}
+    for a in response.assignments:
+        by_tech.setdefault(a.technician_id, []).append(a)
+    for tech, stops in sorted(by_tech.items()):
+        stops.sort(key=lambda a: a.sequence)
+        km = sum(a.travel_km for a in stops)
+        lines.append(f"\n{tech}: {len(stops)} jobs, {km:.1f} km")
+        for a in stops:
+            when = "--:--"
+            if a.HasField("arrival"):
+                when = datetime.fromtimestamp(a.arrival.seconds, zone).strftime("%H:%M")
+            lines.append(f"  {a.sequence:>2}. {when}  {a.job_id:<14} {a.travel_km:6.1f} km")
+    if response.unassigned:
+        reasons = Counter(dispatch_pb2.UnassignedReason.Name(u.reason) for u in response.unassigned)
+        lines.append("\nleft out:")
+        lines += [
+            f"  {n:>4}  {name.removeprefix('UNASSIGNED_REASON_').lower()}"
+            for name, n in reasons.most_common()
+        ]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -147,8 +147,8 @@ def time_limit(requested_ms: int, default_ms: int, remaining_s: float | None) ->
 
 
 def _timestamp(seconds: float) -> Timestamp:
-    nanos = round(seconds * 1e9)
-    return Timestamp(seconds=nanos // 10**9, nanos=nanos % 10**9)
+    """To the second: people read these, and no plan is sharper than that."""
+    return Timestamp(seconds=round(seconds))
 
 
 def to_response(plan: dp.Plan) -> pb.AssignJobsResponse:
@@ -157,7 +157,7 @@ def to_response(plan: dp.Plan) -> pb.AssignJobsResponse:
             pb.Assignment(
                 job_id=a.job_id,
                 technician_id=a.technician_id,
-                sequence=a.sequence,
+                sequence=a.sequence + 1,  # people count stops from 1 (and 0 would vanish from JSON)
                 arrival=_timestamp(a.arrival) if a.arrival is not None else None,
                 travel_km=a.travel_km,
             )
@@ -239,6 +239,8 @@ class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
                 finally:
                     metrics.SOLVES_RUNNING.dec()
                     metrics.SOLVE_SECONDS.labels(mode).observe(time.perf_counter() - started)
+                # The solve as the caller sees it: from the start of the search to the plan in hand.
+                plan = dataclasses.replace(plan, solve_ms=(time.perf_counter() - started) * 1000)
         except PoolBusy as busy:
             metrics.SOLVES.labels(mode, "busy").inc()
             raise RpcFailure(

@@ -76,6 +76,7 @@ class SolverProcess(futures.Executor):
     next submit."""
 
     def __init__(self, name: str, niceness: int) -> None:
+        self.name = name
         self._name = name
         self._niceness = niceness
         self._lock = threading.Lock()
@@ -83,6 +84,7 @@ class SolverProcess(futures.Executor):
         self._connection: Connection | None = None
         self._closed = False
         self._last: futures.Future | None = None  # one task at a time: its answer is the next read
+        self._stopped: multiprocessing.process.BaseProcess | None = None  # killed on purpose
 
     def _ensure_started(self) -> tuple[multiprocessing.process.BaseProcess, Connection]:
         if self._process is None or not self._process.is_alive() or self._connection is None:
@@ -125,7 +127,10 @@ class SolverProcess(futures.Executor):
                 (future.set_result if ok else future.set_exception)(value)
                 return
         process.join(timeout=5)
-        log.error("%s ended while solving (exit code %s); it is started again", self._name, process.exitcode)
+        level = logging.INFO if process is self._stopped else logging.ERROR
+        log.log(
+            level, "%s ended while solving (exit code %s); it is started again", self._name, process.exitcode
+        )
         # Before taking the lock: a submit holding it waits for this future.
         future.set_exception(
             WorkerDied(f"the solver process ended unexpectedly (exit code {process.exitcode})")
@@ -133,6 +138,16 @@ class SolverProcess(futures.Executor):
         with self._lock:
             if self._process is process:
                 self._process, self._connection = None, None
+
+    @property
+    def busy(self) -> bool:
+        """Still running a task whose caller has moved on (a search that overran its limit)."""
+        return self._last is not None and not self._last.done()
+
+    def restart(self) -> None:
+        """Ends the process and starts a new one at once, warming it up in the background."""
+        self.kill()
+        self.submit(_warm_up)
 
     @property
     def pid(self) -> int | None:
@@ -144,6 +159,7 @@ class SolverProcess(futures.Executor):
         with self._lock:
             process = self._process
         if process is not None and process.is_alive():
+            self._stopped = process
             process.kill()
 
     def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
@@ -188,19 +204,21 @@ class SolverPool:
 
     @contextmanager
     def lane(self, wait_s: float) -> Iterator[Lane]:
-        """A free lane, waiting at most `wait_s` for one (PoolBusy after that). A lane whose solve hung
-        (TimeoutError) has its processes killed before it is handed out again."""
+        """A free lane, waiting at most `wait_s` for one (PoolBusy after that). A process of the lane still
+        busy when the solve is over is started again before the lane is handed out again."""
         try:
             lane = self._free.get(timeout=max(wait_s, 0.0)) if wait_s > 0 else self._free.get_nowait()
         except queue.Empty:
             raise PoolBusy(f"{self.size} dispatch solve(s) already running") from None
         try:
             yield lane
-        except TimeoutError:
-            for process in lane:
-                process.kill()
-            raise
         finally:
+            # A search the solve left behind (it overran the limit, or hung) would hold its process
+            # into the next solve: it is stopped, and the process started again.
+            for process in lane:
+                if process.busy:
+                    log.info("%s still busy after its solve; started again", process.name)
+                    process.restart()
             self._free.put(lane)
 
     def shutdown(self) -> None:

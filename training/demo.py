@@ -424,9 +424,10 @@ def dispatch_day(rng: np.random.Generator, size: DemoSize, with_tiers: bool = Fa
 
 
 def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict[str, Path]:
-    """Writes items.csv, users.csv, events.csv, dispatch_day.json, job_log.csv, technician_habits.csv
-    (the habits planted in the job log, for checking tiering) and touchpoints.toml (the storefront's
-    per-touchpoint rules); returns their paths."""
+    """Writes items.csv, users.csv, events.csv, dispatch_day.json, rank_request.json (one job of that
+    day to offer to its technicians), job_log.csv, technician_habits.csv (the habits planted in the job
+    log, for checking tiering) and touchpoints.toml (the storefront's per-touchpoint rules); returns
+    their paths."""
     size = size or DemoSize()
     rng = np.random.default_rng(seed)
     world = _World(rng, size)
@@ -437,6 +438,7 @@ def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict
         "users.csv",
         "events.csv",
         "dispatch_day.json",
+        "rank_request.json",
         "job_log.csv",
         "technician_habits.csv",
         "touchpoints.toml",
@@ -454,7 +456,10 @@ def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict
         columns=["user_id", "city", "segment", "age_band", "life_stage"],
     ).to_csv(paths["users.csv"], index=False)
     events.to_csv(paths["events.csv"], index=False)
-    paths["dispatch_day.json"].write_text(json.dumps(dispatch_day(rng, size), indent=1) + "\n")
+    day = dispatch_day(rng, size)
+    paths["dispatch_day.json"].write_text(json.dumps(day, indent=1) + "\n")
+    rank = {"job": day["jobs"][0], "technicians": day["technicians"], "limit": 5}
+    paths["rank_request.json"].write_text(json.dumps(rank, indent=1) + "\n")
     job_log, habits = generate_job_log(rng, list(CITIES), JobLogSize(technicians=size.job_log_technicians))
     job_log.to_csv(paths["job_log.csv"], index=False)
     habits.to_csv(paths["technician_habits.csv"], index=False)

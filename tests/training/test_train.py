@@ -201,6 +201,28 @@ def test_touchpoint_report_credits_orders_to_the_slot_that_showed_them() -> None
     assert table.loc[("home_feed", "(all)"), "impressions"] == 2
 
 
+def test_touchpoint_rates_cannot_pass_one_hundred_percent() -> None:
+    """Measured before: a cart conversion rate of 1.93, organic orders over few recommended impressions."""
+    from training.touchpoint_report import touchpoint_report
+
+    events = pd.DataFrame(
+        [
+            ("impression", "cart", "browse", "r1", "i1"),
+            ("impression", "cart", "browse", "r1", "i2"),
+            ("click", "cart", "browse", "r1", "i1"),
+            ("click", "cart", "browse", "r1", "i1"),  # clicked twice: one impression converted
+            ("order", "cart", "browse", "r1", "i1"),
+            ("order", "cart", "browse", "", "i7"),  # organic orders: counted, not a conversion
+            ("order", "cart", "browse", "", "i8"),
+            ("order", "cart", "browse", "", "i9"),
+        ],
+        columns=["event_type", "touchpoint", "scene", "recommendation_id", "item_id"],
+    )
+    row = touchpoint_report(events).set_index(["touchpoint", "scene"]).loc[("cart", "browse")]
+    assert (row["impressions"], row["clicks"], row["orders"]) == (2, 2, 4)
+    assert row["click_through_rate"] == 0.5 and row["conversion_rate"] == 0.5
+
+
 @pytest.mark.parametrize(
     "flags",
     [
