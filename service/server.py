@@ -25,6 +25,7 @@ from models.dispatch.tiers import TierTable
 from models.recommend import touchpoints
 from models.recommend.recommender import Recommender
 from service import logs, metrics
+from service import reflection as method_reflection
 from service.auth import Authenticator
 from service.config import Settings
 from service.dispatch_handler import DispatchHandler
@@ -156,9 +157,8 @@ def start(settings: Settings) -> RunningServer:
         )
         set_status(DISPATCH, NOT_SERVING)  # until the solver processes are up
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    reflection.enable_server_reflection(
-        (*served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME),
-        server,
+    method_reflection.enable(
+        (*served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
     )
 
     address = f"{settings.host}:{settings.port}"

@@ -526,3 +526,30 @@ def test_the_time_limit_covers_the_whole_call(dispatch, mode: dpb.AssignMode) ->
     assert response.assignments
     assert response.solve_ms <= 1.05 * limit_ms + 50
     assert wall_ms <= 1.05 * limit_ms + 150  # and the answer reaches the caller in that time too
+
+
+def test_reflection_describes_methods_as_grpcurl_asks(channel: grpc.Channel) -> None:
+    """grpcurl `describe shifu.v1.RecommendService.Recommend` answered "Symbol not found"."""
+    stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+    for symbol in ("shifu.v1.RecommendService.Recommend", "shifu.v1.DispatchService.AssignJobs"):
+        (answer,) = stub.ServerReflectionInfo(
+            iter([reflection_pb2.ServerReflectionRequest(file_containing_symbol=symbol)])
+        )
+        assert answer.file_descriptor_response.file_descriptor_proto, symbol
+    (missing,) = stub.ServerReflectionInfo(
+        iter(
+            [reflection_pb2.ServerReflectionRequest(file_containing_symbol="shifu.v1.RecommendService.Nope")]
+        )
+    )
+    assert missing.error_response.error_code == grpc.StatusCode.NOT_FOUND.value[0]
+
+
+def test_a_port_in_use_is_one_clear_line(server) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "service", "--port", str(server.port), "--metrics-port", "0", "--log-format", "text"],
+        cwd=ROOT, capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert result.returncode == 1
+    lines = [line for line in result.stderr.splitlines() if "Traceback" in line or "--port" in line]
+    assert lines and not any("Traceback" in line for line in lines)
+    assert f"127.0.0.1:{server.port}" in result.stderr
