@@ -5,6 +5,7 @@ together into one artifact. Nothing here names a component: the registry
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -60,8 +61,16 @@ class ModelConfig:
 
 
 def fit_one(component: type[Component], data: TrainingData, params: Any, seed: int) -> Component | None:
-    log.info("fitting %s on %d users × %d items", component.name, *data.confidence.shape)
-    return component.fit(data, params, seed)
+    """One component fitted, with a log line when it is done and how long it took (progress bars of
+    the libraries show on a terminal only)."""
+    started = time.perf_counter()
+    fitted = component.fit(data, params, seed)
+    log.info(
+        "%s %s on %d users × %d items in %.1f s",
+        "fitted" if fitted is not None else "skipped", component.name, *data.confidence.shape,
+        time.perf_counter() - started,
+    )  # fmt: skip
+    return fitted
 
 
 def fit_all(

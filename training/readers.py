@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 import json
 from collections import Counter
 from dataclasses import dataclass, field
@@ -48,6 +49,7 @@ class ReadReport:
     rows_read: int = 0
     dropped: Counter[str] = field(default_factory=Counter)
     examples: dict[str, list[str]] = field(default_factory=dict)
+    raw: pd.DataFrame | None = None  # the rows as read (text), so examples show the input, not a parse
 
     @property
     def rows_kept(self) -> int:
@@ -59,18 +61,33 @@ class ReadReport:
             return
         self.dropped[reason] += count
         if isinstance(rows, pd.DataFrame):
-            samples = [f"record {i + 1}: {dict(r)}" for i, r in rows.head(EXAMPLES_KEPT).iterrows()]
+            shown = rows.head(EXAMPLES_KEPT)
+            if self.raw is not None and shown.index.isin(self.raw.index).all():
+                shown = self.raw.loc[shown.index]
+            samples = [f"record {int(i) + 1}: {_as_line(row)}" for i, row in shown.iterrows()]
         else:
             samples = list(rows[:EXAMPLES_KEPT])
         self.examples.setdefault(reason, []).extend(
             samples[: EXAMPLES_KEPT - len(self.examples.get(reason, []))]
         )
 
+    def finished(self) -> ReadReport:
+        """The report once reading is done: the rows as read are not kept (a large log is not held twice)."""
+        self.raw = None
+        return self
+
     def summary(self) -> str:
         lines = [f"{self.source}: read {self.rows_read}, kept {self.rows_kept}"]
         for reason, count in sorted(self.dropped.items()):
             lines.append(f"  dropped {count} {reason}; e.g. {'; '.join(self.examples.get(reason, []))}")
         return "\n".join(lines)
+
+
+def _as_line(row: pd.Series) -> str:
+    """A row's fields as one line of CSV text, as a person would see it in the file."""
+    buffer = io.StringIO()
+    csv.writer(buffer, lineterminator="").writerow(str(v) for v in row.tolist())
+    return buffer.getvalue()[:200]
 
 
 def read_table(path: Path, report: ReadReport) -> pd.DataFrame:
@@ -102,7 +119,9 @@ def read_table(path: Path, report: ReadReport) -> pd.DataFrame:
     except (OSError, ValueError, pd.errors.ParserError) as error:
         raise DataError(f"{path}: {error}") from error
     report.rows_read += len(frame)
-    return frame.apply(_as_text).reset_index(drop=True)
+    text = frame.apply(_as_text).reset_index(drop=True)
+    report.raw = text.copy(deep=False)  # readers add columns to theirs; the examples keep the input's
+    return text
 
 
 def _read_json_lines(path: Path, report: ReadReport) -> pd.DataFrame:
@@ -174,7 +193,7 @@ def read_items(path: Path) -> tuple[pd.DataFrame, ReadReport]:
         in_stock=frame["in_stock"].str.lower().map(_BOOLEANS).astype(bool),
         tags=frame["tags"].map(lambda t: [x.strip() for x in t.split("|") if x.strip()]),
     )
-    return frame.reset_index(drop=True), report
+    return frame.reset_index(drop=True), report.finished()
 
 
 _BOOLEANS = {"": True, "true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -187,7 +206,7 @@ def read_users(path: Path) -> tuple[pd.DataFrame, ReadReport]:
     _require(frame, path, ["user_id"])
     frame = _keep(frame, frame["user_id"] != "", "missing_user_id", report)
     frame = _keep(frame, ~frame.duplicated("user_id", keep="last"), "duplicate_user_id", report)
-    return frame.reset_index(drop=True), report
+    return frame.reset_index(drop=True), report.finished()
 
 
 def read_events(
@@ -202,8 +221,8 @@ def read_events(
     for optional in ("touchpoint", "scene", "value", "recommendation_id"):
         if optional not in frame.columns:
             frame[optional] = ""
-    frame = _keep(frame, frame["user_id"] != "", "missing_user_id", report)
-    frame = _keep(frame, frame["item_id"] != "", "missing_item_id", report)
+    for required in ("user_id", "item_id", "event_type", "timestamp"):
+        frame = _keep(frame, frame[required] != "", f"missing_{required}", report)
     timestamps = parse_timestamps(frame["timestamp"])
     frame = _keep(frame.assign(timestamp=timestamps), timestamps.notna(), "malformed_timestamp", report)
     frame = frame.assign(event_type=frame["event_type"].str.lower())
@@ -216,7 +235,7 @@ def read_events(
     frame = frame.assign(value=pd.to_numeric(frame["value"].where(frame["value"] != ""), errors="coerce"))
     return frame[list(EVENT_COLUMNS)].sort_values(
         ["timestamp", "user_id", "item_id"], kind="stable"
-    ).reset_index(drop=True), report
+    ).reset_index(drop=True), report.finished()
 
 
 JOB_TIMES = ["created_at", "accepted_at", "completed_at", "time_window_start", "time_window_end"]
@@ -269,5 +288,5 @@ def read_jobs(path: Path) -> tuple[pd.DataFrame, ReadReport]:
             complaint=_flags(frame["complaint"], False).astype(bool),
             rating=pd.to_numeric(frame["rating"].where(frame["rating"] != ""), errors="coerce").astype(float),
         ).reset_index(drop=True),
-        report,
+        report.finished(),
     )

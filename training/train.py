@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -211,14 +212,19 @@ def train(
         log.info("%s", report.summary())
     if events.empty:
         raise ValueError("no events left to learn from")
+    if len(items) < config.k:
+        raise ValueError(
+            f"the catalog has {len(items)} item(s); measuring the top {config.k} needs at least {config.k} "
+            f"(add items, or lower --k)"
+        )
 
     trainer = _Trainer(items, users, config)
-    log.info("step 1/3: fitting on the validation split")
+    started = time.perf_counter()
+    log.info("step 1/3: fitting on the validation split, choosing parameters and the blend")
     chosen, params, tuning = trainer.tune(events)
-    log.info("step 2/3: measuring on the test split")
+    log.info("step 2/3: measuring on the test split (%.0f s so far)", time.perf_counter() - started)
     metrics = trainer.measure(events, chosen, params)
-    log.info("test metrics:\n%s", metrics_table(metrics, config.k))
-    log.info("step 3/3: fitting on everything")
+    log.info("step 3/3: fitting on everything (%.0f s so far)", time.perf_counter() - started)
     everything = trainer.fit(events, params)
     final = trainer.artifact(everything, chosen)
 

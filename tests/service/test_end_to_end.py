@@ -545,10 +545,10 @@ def test_reflection_describes_methods_as_grpcurl_asks(channel: grpc.Channel) -> 
 
 
 def test_a_port_in_use_is_one_clear_line(server) -> None:
+    command = [sys.executable, "-m", "service", "--port", str(server.port), "--metrics-port", "0"]
     result = subprocess.run(
-        [sys.executable, "-m", "service", "--port", str(server.port), "--metrics-port", "0", "--log-format", "text"],
-        cwd=ROOT, capture_output=True, text=True, timeout=60,
-    )  # fmt: skip
+        [*command, "--log-format", "text"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 1
     lines = [line for line in result.stderr.splitlines() if "Traceback" in line or "--port" in line]
     assert lines and not any("Traceback" in line for line in lines)

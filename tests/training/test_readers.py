@@ -180,3 +180,18 @@ def test_job_log_is_typed_and_inconsistent_lifecycles_are_reported(tmp_path: Pat
     assert by_id.loc["ok", "verified"] and not by_id.loc["ok", "complaint"] and by_id.loc["ok", "rating"] == 5
     assert pd.isna(by_id.loc["never-taken", "completed_at"])
     assert by_id.loc["ok", "completed_at"] - by_id.loc["ok", "created_at"] == 4 * 3600
+
+
+def test_dropped_rows_are_shown_as_they_were_written_and_missing_fields_named(tmp_path: Path) -> None:
+    path = tmp_path / "events.csv"
+    path.write_text(
+        "timestamp,user_id,item_id,event_type\n"
+        "2026-10-01T08:00:00Z,u1,i1,view\n"
+        "2026-10-01T09:00:00Z,u1,i1,teleport\n"
+        "2026-10-01T10:00:00Z,u2,i1\n"  # a row that stops short: no event type
+    )
+    _, report = read_events(path, DEFAULT_EVENT_WEIGHTS)
+    assert report.dropped == {"unknown_event_type": 1, "missing_event_type": 1}
+    assert report.examples["unknown_event_type"] == ["record 2: 2026-10-01T09:00:00Z,u1,i1,teleport"]
+    assert report.examples["missing_event_type"] == ["record 3: 2026-10-01T10:00:00Z,u2,i1,"]
+    assert report.raw is None  # not kept once read

@@ -236,3 +236,17 @@ def test_touchpoint_rates_cannot_pass_one_hundred_percent() -> None:
 def test_train_command_refuses_impossible_parameters(flags: list[str], tmp_path: Path, capsys) -> None:
     code = main(["train", "--events", "e.csv", "--items", "i.csv", "--out", str(tmp_path), *flags])
     assert code == 2 and "error:" in capsys.readouterr().err
+
+
+def test_a_catalog_too_small_to_measure_says_so(tmp_path: Path, capsys) -> None:
+    """Measured before: a tiny file crashed training with `kth(=9) out of bounds (5)`."""
+    items = tmp_path / "items.csv"
+    items.write_text("item_id,title,category\n" + "".join(f"i{i},Item {i},c\n" for i in range(5)))
+    events = tmp_path / "events.csv"
+    events.write_text(
+        "timestamp,user_id,item_id,event_type\n"
+        + "".join(f"{1790000000 + n},u{n % 9},i{n % 5},click\n" for n in range(60))
+    )
+    code = main(["train", "--events", str(events), "--items", str(items), "--out", str(tmp_path / "m")])
+    error = capsys.readouterr().err
+    assert code == 2 and "the catalog has 5 item(s)" in error and "at least 10" in error
