@@ -2,6 +2,7 @@
 
 python -m service.client recommend --user u00042 --scene new_home --limit 5
 python -m service.client similar --item i00012
+python -m service.client describe                           (the model: its scenes, touchpoints, metrics)
 python -m service.client assign --request .shifu/demo/dispatch_day.json [--summary]
 python -m service.client rank --request .shifu/demo/rank_request.json   (a RankTechniciansRequest in JSON)
 python -m service.client health
@@ -91,6 +92,10 @@ def call(args: argparse.Namespace, channel: grpc.Channel) -> Message:
             item_id=args.item, limit=args.limit, exclude_item_ids=args.exclude, filter=_filter(args)
         )
         return recommend.SimilarItems(similar, timeout=args.timeout, metadata=metadata)
+    if args.command == "describe":
+        return recommend.DescribeModel(
+            recommend_pb2.DescribeModelRequest(), timeout=args.timeout, metadata=metadata
+        )
     if args.command == "assign":
         day = _request_file(args.request, dispatch_pb2.AssignJobsRequest)
         return dispatch.AssignJobs(day, timeout=args.timeout, metadata=metadata)
@@ -139,6 +144,7 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--summary", action="store_true", help="a schedule per technician, not JSON")
             sub.add_argument("--utc-offset", type=float, default=8.0, help="hours, for the summary's times")
     commands.add_parser("health").add_argument("--service", default="")
+    commands.add_parser("describe")
     args = parser.parse_args(argv)
     try:
         with open_channel(args) as channel:

@@ -48,6 +48,9 @@ VERSION = Gauge(
     multiprocess_mode="livemax",
 )
 RELOADS = Counter("shifu_version_reloads_total", "Versions loaded or refused, by kind.", ("kind", "result"))
+WARNINGS = Counter(
+    "shifu_recommend_warnings_total", "Request values the model did not recognise, by code.", ("code",)
+)
 SOLVES = Counter("shifu_dispatch_solves_total", "Dispatch solves by mode and outcome.", ("mode", "status"))
 SOLVE_SECONDS = Histogram(
     "shifu_dispatch_solve_seconds",

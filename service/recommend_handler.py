@@ -12,13 +12,16 @@ from models.errors import FieldError
 from models.recommend.recommender import (
     DEFAULT_LIMIT,
     ItemFilter,
+    ModelDescription,
     Query,
     ReasonCode,
     Recommender,
+    RequestWarning,
     ScoredItem,
     UnknownItemError,
+    WarningCode,
 )
-from service import limits
+from service import limits, metrics
 from service.errors import RpcFailure, rpc
 from service.pb.shifu.v1 import recommend_pb2 as pb
 from service.pb.shifu.v1 import recommend_pb2_grpc
@@ -70,6 +73,41 @@ def to_query(request: pb.RecommendRequest) -> Query:
     )
 
 
+_WARNING_CODES = {
+    code: cast(pb.WarningCode, pb.WarningCode.Value(f"WARNING_CODE_{code.name}")) for code in WarningCode
+}
+
+
+def to_warnings(warnings: list[RequestWarning]) -> list[pb.Warning]:
+    for warning in warnings:
+        metrics.WARNINGS.labels(warning.code.value).inc()
+    return [pb.Warning(code=_WARNING_CODES[w.code], field=w.field, value=w.value) for w in warnings]
+
+
+def to_description(description: ModelDescription) -> pb.DescribeModelResponse:
+    return pb.DescribeModelResponse(
+        model_version=description.version,
+        scenes=description.scenes,
+        touchpoints=description.touchpoints,
+        categories=description.categories,
+        item_count=description.item_count,
+        user_count=description.user_count,
+        components=description.components,
+        k=description.k,
+        holdout=[
+            pb.HoldoutMetrics(
+                model=name,
+                **{
+                    key: float(values.get(key, 0.0))
+                    for key in ("precision", "recall", "ndcg", "map", "coverage")
+                },
+                queries=int(values.get("queries", 0)),
+            )
+            for name, values in description.holdout.items()
+        ],
+    )
+
+
 def to_items(items: list[ScoredItem]) -> list[pb.RecommendedItem]:
     return [
         pb.RecommendedItem(
@@ -106,6 +144,7 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
             items=to_items(model.recommend(query)),
             model_version=model.version,
             recommendation_id=uuid.uuid4().hex,
+            warnings=to_warnings(model.warnings(query)),
         )
 
     @rpc
@@ -125,5 +164,14 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
                 f"item_id: {request.item_id!r} is not in model version {model.version}",
             ) from None
         return pb.SimilarItemsResponse(
-            items=to_items(items), model_version=model.version, recommendation_id=uuid.uuid4().hex
+            items=to_items(items),
+            model_version=model.version,
+            recommendation_id=uuid.uuid4().hex,
+            warnings=to_warnings(model.filter_warnings(item_filter, exclude)),
         )
+
+    @rpc
+    def DescribeModel(
+        self, request: pb.DescribeModelRequest, context: grpc.ServicerContext
+    ) -> pb.DescribeModelResponse:
+        return to_description(self._model().describe())

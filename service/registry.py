@@ -36,7 +36,7 @@ def load_recommender(version_dir: Path, rules: TouchpointRules | None = None) ->
         raise NotPromoted(
             f"{version_dir.name}: withheld by training's promotion gate (worse than the version it followed)"
         )
-    return Recommender(RecommenderArtifact.load(version_dir), version_dir.name, rules)
+    return Recommender(RecommenderArtifact.load(version_dir), version_dir.name, rules, manifest)
 
 
 class VersionRegistry(Generic[Loaded]):

@@ -139,6 +139,10 @@ class Component(ABC):
         """How similar every item is to `anchor`, for components that model items against items."""
         return None
 
+    def vocabulary(self) -> dict[str, set[str]]:
+        """The context values this component knows, by kind ("scene", "touchpoint", "city", ...)."""
+        return {}
+
 
 def expect_shapes(
     arrays: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]], where: str

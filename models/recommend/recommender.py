@@ -3,7 +3,10 @@ blended models score the catalog, business rules filter it, and each item gets a
 
 from __future__ import annotations
 
+import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -13,7 +16,18 @@ from models.recommend.components import FALLBACK
 from models.recommend.scoring import NOVELTY, Scorer, Term
 from models.recommend.touchpoints import TouchpointRule, TouchpointRules
 
-__all__ = ["ItemFilter", "Query", "Reason", "ReasonCode", "Recommender", "ScoredItem", "UnknownItemError"]
+__all__ = [
+    "ItemFilter",
+    "ModelDescription",
+    "Query",
+    "Reason",
+    "ReasonCode",
+    "Recommender",
+    "RequestWarning",
+    "ScoredItem",
+    "UnknownItemError",
+    "WarningCode",
+]
 
 DEFAULT_LIMIT = 10  # items per answer when the request does not say
 # How many items of a user's history (the most weighted) are searched for an explanation.
@@ -24,6 +38,36 @@ TIE_BREAK = 1e-3
 
 class UnknownItemError(KeyError):
     """SimilarItems was asked about an item the model does not know."""
+
+
+class WarningCode(enum.Enum):
+    UNKNOWN_SCENE = "unknown_scene"
+    UNKNOWN_TOUCHPOINT = "unknown_touchpoint"
+    UNKNOWN_CATEGORY = "unknown_category"
+    UNKNOWN_ITEM = "unknown_item"
+    UNKNOWN_USER = "unknown_user"
+
+
+@dataclass(frozen=True)
+class RequestWarning:
+    """A value in the request the model does not know; the answer is given without it."""
+
+    code: WarningCode
+    field: str
+    value: str
+
+
+@dataclass(frozen=True)
+class ModelDescription:
+    version: str
+    scenes: list[str]
+    touchpoints: list[str]
+    categories: list[str]
+    item_count: int
+    user_count: int
+    components: list[str]
+    k: int
+    holdout: dict[str, dict[str, float]]  # model -> metric -> value, from the training job
 
 
 @dataclass(frozen=True)
@@ -58,9 +102,14 @@ class Recommender:
     """Immutable once built, so one instance serves concurrent requests without locks."""
 
     def __init__(
-        self, artifact: RecommenderArtifact, version: str, rules: TouchpointRules | None = None
+        self,
+        artifact: RecommenderArtifact,
+        version: str,
+        rules: TouchpointRules | None = None,
+        manifest: Mapping[str, Any] | None = None,
     ) -> None:
         self.version = version
+        self._manifest = dict(manifest or {})
         self.scorer = Scorer(artifact)
         self.rules = rules or TouchpointRules()
         self._a = artifact
@@ -81,9 +130,67 @@ class Recommender:
             for categories in (rule.categories, rule.exclude_categories, rule.repeatable_categories)
         }
 
+        vocabulary: dict[str, set[str]] = {}
+        for component in artifact.components.values():
+            for kind, values in component.vocabulary().items():
+                vocabulary.setdefault(kind, set()).update(values)
+        rule_scenes = {r.default_scene for r in self._rules_all() if r.default_scene}
+        self._scenes = vocabulary.get("scene", set()) | rule_scenes
+        self._touchpoints = vocabulary.get("touchpoint", set()) | set(self.rules.touchpoints)
+        self._categories = set(artifact.item_categories.tolist())
+
+    def _rules_all(self) -> list[TouchpointRule]:
+        return [self.rules.default, *self.rules.touchpoints.values()]
+
     @property
     def n_items(self) -> int:
         return len(self._ids)
+
+    def warnings(self, query: Query) -> list[RequestWarning]:
+        """What in the query the model does not know (the answer is given without it)."""
+        found = []
+        if query.user_id and query.user_id not in self._user_index:
+            found.append(RequestWarning(WarningCode.UNKNOWN_USER, "user_id", query.user_id))
+        if query.scene and query.scene not in self._scenes:
+            found.append(RequestWarning(WarningCode.UNKNOWN_SCENE, "scene", query.scene))
+        if query.touchpoint and query.touchpoint not in self._touchpoints:
+            found.append(RequestWarning(WarningCode.UNKNOWN_TOUCHPOINT, "touchpoint", query.touchpoint))
+        return found + self.filter_warnings(query.filter, query.exclude_item_ids, query.recent_item_ids)
+
+    def filter_warnings(
+        self, item_filter: ItemFilter, exclude: tuple[str, ...], recent: tuple[str, ...] = ()
+    ) -> list[RequestWarning]:
+        found = []
+        for name, categories in (
+            ("filter.include_categories", item_filter.include_categories),
+            ("filter.exclude_categories", item_filter.exclude_categories),
+        ):
+            found += [
+                RequestWarning(WarningCode.UNKNOWN_CATEGORY, name, c)
+                for c in sorted(categories)
+                if c not in self._categories
+            ]
+        for name, ids in (("recent_item_ids", recent), ("exclude_item_ids", exclude)):
+            found += [
+                RequestWarning(WarningCode.UNKNOWN_ITEM, f"{name}[{i}]", item)
+                for i, item in enumerate(ids)
+                if item not in self._item_index
+            ]
+        return found
+
+    def describe(self) -> ModelDescription:
+        metrics = self._manifest.get("metrics", {})
+        return ModelDescription(
+            version=self.version,
+            scenes=sorted(self._scenes),
+            touchpoints=sorted(self._touchpoints),
+            categories=sorted(self._categories),
+            item_count=self.n_items,
+            user_count=len(self._user_index),
+            components=list(self._a.components),
+            k=int(self._manifest.get("parameters", {}).get("k", DEFAULT_LIMIT)),
+            holdout={name: dict(result["overall"]) for name, result in metrics.items()},
+        )
 
     def context(self, query: Query, rule: TouchpointRule) -> QueryContext:
         """The query context of a request: user, history, session, scene, touchpoint, city, context."""

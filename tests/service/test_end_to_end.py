@@ -553,3 +553,48 @@ def test_a_port_in_use_is_one_clear_line(server) -> None:
     lines = [line for line in result.stderr.splitlines() if "Traceback" in line or "--port" in line]
     assert lines and not any("Traceback" in line for line in lines)
     assert f"127.0.0.1:{server.port}" in result.stderr
+
+
+def test_typos_come_back_as_warnings_and_are_counted(recommend, world) -> None:
+    """`--scene newhome`, `--touchpoint homefeed`, `--category sofas`, unknown items or users were silent."""
+    events = pd.read_csv(world["events.csv"], dtype=str, keep_default_na=False)
+    user = events["user_id"].iloc[0]
+    clean = recommend.Recommend(
+        rpb.RecommendRequest(user_id=user, scene="new_home", touchpoint="home_feed", limit=3), timeout=10
+    )
+    assert not clean.warnings
+    response = recommend.Recommend(
+        rpb.RecommendRequest(
+            user_id="somebody-new",
+            scene="newhome",
+            touchpoint="homefeed",
+            recent_item_ids=["i-nope"],
+            filter=rpb.ItemFilter(include_categories=["sofas", "sofa"]),
+            limit=3,
+        ),
+        timeout=10,
+    )
+    got = {(rpb.WarningCode.Name(w.code), w.field, w.value) for w in response.warnings}
+    assert got == {
+        ("WARNING_CODE_UNKNOWN_USER", "user_id", "somebody-new"),
+        ("WARNING_CODE_UNKNOWN_SCENE", "scene", "newhome"),
+        ("WARNING_CODE_UNKNOWN_TOUCHPOINT", "touchpoint", "homefeed"),
+        ("WARNING_CODE_UNKNOWN_ITEM", "recent_item_ids[0]", "i-nope"),
+        ("WARNING_CODE_UNKNOWN_CATEGORY", "filter.include_categories", "sofas"),
+    }
+    assert response.items  # still answered
+    similar = recommend.SimilarItems(
+        rpb.SimilarItemsRequest(item_id=events["item_id"].iloc[0], exclude_item_ids=["gone"]), timeout=10
+    )
+    assert [w.value for w in similar.warnings] == ["gone"]
+
+
+def test_describe_model_lists_the_values_it_knows_and_its_holdout(recommend) -> None:
+    description = recommend.DescribeModel(rpb.DescribeModelRequest(), timeout=10)
+    assert description.model_version and description.item_count > 0 and description.user_count > 0
+    assert {"new_home", "browse"} <= set(description.scenes)
+    assert {"home_feed", "cart"} <= set(description.touchpoints)
+    assert "sofa" in description.categories
+    assert description.components == ["als", "ease", "lightfm", "popularity"] and description.k == 10
+    blend = next(m for m in description.holdout if m.model == "blend")
+    assert 0 < blend.ndcg <= 1 and blend.queries > 0

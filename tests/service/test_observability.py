@@ -65,20 +65,23 @@ def test_metrics_count_calls_codes_latency_versions_and_solves(model_dir: Path) 
                 recommend.Recommend(rpb.RecommendRequest(user_id="u", limit=2), timeout=10)
             with pytest.raises(grpc.RpcError):
                 recommend.Recommend(rpb.RecommendRequest(limit=-1), timeout=10)
+            recommend.Recommend(rpb.RecommendRequest(scene="newhome"), timeout=10)
             dispatch_pb2_grpc.DispatchServiceStub(channel).AssignJobs(
                 dpb.AssignJobsRequest(jobs=[_job()], technicians=[_technician()]), timeout=10
             )
         after = scrape(metrics_port)
     finally:
         running.shutdown()
-    assert handled(after, service, "Recommend", "OK") - handled(before, service, "Recommend", "OK") == 3
+    assert handled(after, service, "Recommend", "OK") - handled(before, service, "Recommend", "OK") == 4
     invalid = handled(after, service, "Recommend", "INVALID_ARGUMENT")
     assert invalid - handled(before, service, "Recommend", "INVALID_ARGUMENT") == 1
     call = "{grpc_method=Recommend,grpc_service=shifu.v1.RecommendService,grpc_type=unary}"
     started = "grpc_server_started_total" + call
-    assert after[started] - before.get(started, 0) == 4
+    assert after[started] - before.get(started, 0) == 5
     latency = "grpc_server_handling_seconds_count" + call
-    assert after[latency] - before.get(latency, 0) == 4
+    assert after[latency] - before.get(latency, 0) == 5
+    typo = "shifu_recommend_warnings_total{code=unknown_scene}"
+    assert after[typo] - before.get(typo, 0) == 1
     version = running.registry.current().version
     assert after[f"shifu_version_loaded{{kind=model,version={version}}}"] == 1
     solves = "shifu_dispatch_solves_total{mode=assign,status=optimal}"

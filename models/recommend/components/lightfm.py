@@ -120,6 +120,14 @@ class LightFM(Component):
             "user_feature_indices": self.user_feature_indices,
         }
 
+    def vocabulary(self) -> dict[str, set[str]]:
+        known: dict[str, set[str]] = {}
+        for name in self._feature_index:
+            kind, _, value = name.partition(":")
+            if kind != "user" and value:
+                known.setdefault(kind, set()).add(value)
+        return known
+
     def features(self, ctx: QueryContext) -> np.ndarray:
         """The query's user-side feature indices: the known user's own, then the scene, the touchpoint and
         the request's context (which fills in attributes the user table did not have: a visitor's city)."""

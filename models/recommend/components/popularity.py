@@ -106,6 +106,9 @@ class Popularity(Component):
             "per_city": self.per_city,
         }
 
+    def vocabulary(self) -> dict[str, set[str]]:
+        return {"scene": set(self.scene_names.tolist()), "city": set(self.city_names.tolist())}
+
     def scene_of(self, ctx: QueryContext) -> int | None:
         return self._scene_index.get(ctx.scene)
 
