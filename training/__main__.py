@@ -43,9 +43,17 @@ def _read_jobs(path: Path) -> pd.DataFrame:
 def _tiers(args: argparse.Namespace) -> int:
     config = TierConfig(**flags.values(TierConfig, args))
     table, thresholds = tiers.compute(_read_jobs(args.jobs), config)
+    period = tiers.latest_complete_period(table)
+    if not period:
+        print("error: the job log covers no whole period, so no tiers can be set", file=sys.stderr)
+        return 2
     version = tiers.publish(table, thresholds, config, args.jobs, args.out)
-    latest = table[table["period"] == table["period"].max()]
-    print(f"period {latest['period'].iat[0]}: thresholds {thresholds[latest['period'].iat[0]]}")
+    latest = table[table["period"] == period]
+    partial = sorted(set(table.loc[~table["complete"], "period"]))
+    print(
+        f"period {period}: thresholds {thresholds[period]}"
+        + (f" (partial, not used: {', '.join(partial)})" if partial else "")
+    )
     print(latest.groupby(["segment", "tier"]).size().rename("technicians").to_string())
     print(f"published {version} (report: {version / 'report.html'})")
     return 0

@@ -67,18 +67,40 @@ def period_labels(local_day: pd.Series, period: str, first_day: float) -> pd.Ser
     return day_dates(cycle_start).dt.strftime("%Y-%m-%d") + "+28d"
 
 
+def period_complete(local_day: pd.Series, period: str, first_day: float, last_day: float) -> pd.Series:
+    """Whether the log covers the whole period of each day: only complete periods set tiers (a period
+    seen for 8 of its 28 days would judge technicians on a week)."""
+    dates = day_dates(local_day)
+    if period == "month":
+        start = local_day - (dates.dt.day - 1)
+        end = start + dates.dt.days_in_month - 1
+    else:
+        start = first_day + ((local_day - first_day) // 28) * 28
+        end = start + 27
+    return (start >= first_day) & (end <= last_day)
+
+
+def latest_complete_period(table: pd.DataFrame) -> str:
+    """The newest period the log covers whole ("" when there is none)."""
+    complete = table[table["complete"]]
+    return str(complete["period"].max()) if len(complete) else ""
+
+
 def technician_metrics(jobs: pd.DataFrame, config: TierConfig) -> pd.DataFrame:
-    """One row per technician and period with a completed job."""
+    """One row per technician and period with a completed job, and whether the period is complete."""
     done = jobs[(jobs["technician_id"] != "") & jobs["completed_at"].notna()].copy()
     days = local_day(done["completed_at"], config.utc_offset_hours)
     done["local_day"] = days
-    done["period"] = period_labels(days, config.period, float(days.min()) if len(done) else 0.0)
+    first, last = (float(days.min()), float(days.max())) if len(done) else (0.0, 0.0)
+    done["period"] = period_labels(days, config.period, first)
+    done["complete"] = period_complete(days, config.period, first, last)
     done["on_time"] = np.where(
         done["time_window_end"].notna(), done["completed_at"] <= done["time_window_end"], np.nan
     )
     grouped = done.groupby(["technician_id", "period"])
     metrics = grouped.agg(
         city=("city", lambda c: c.mode().iat[0]),
+        complete=("complete", "all"),
         attendance_days=("local_day", "nunique"),
         jobs_completed=("job_id", "size"),
         verified_completed=("verified", "sum"),
@@ -154,14 +176,16 @@ def compute(jobs: pd.DataFrame, config: TierConfig) -> tuple[pd.DataFrame, dict[
     return assign_tiers(technician_metrics(jobs, config), config)
 
 
+# The answer first (tier, segment, the quality gates failed), then what it was computed from.
 COLUMNS = [
-    "technician_id", "period", "city", "attendance_days", "efficiency", "completed", "jobs_completed",
-    "on_time_rate", "verification_rate", "mean_rating", "complaint_rate", "segment", "quality_flags", "tier",
+    "technician_id", "period", "complete", "tier", "segment", "quality_flags", "city", "attendance_days",
+    "efficiency", "completed", "jobs_completed", "on_time_rate", "verification_rate", "mean_rating",
+    "complaint_rate",
 ]  # fmt: skip
 
 
 def report(table: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> Page:
-    period = str(table["period"].max())
+    period = latest_complete_period(table)
     latest = table[table["period"] == period]
     cut = thresholds[period]
     page = Page(f"Technician tiers, {period}")
@@ -212,11 +236,14 @@ def report(table: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> Page
 
 
 def publish(table: pd.DataFrame, thresholds: dict, config: TierConfig, source: Path, out_dir: Path) -> Path:
-    latest = table[table["period"] == table["period"].max()]
+    period = latest_complete_period(table)
+    latest = table[table["period"] == period]
+    partial = sorted(set(table.loc[~table["complete"], "period"]))
     fields = {
         "format": FORMAT,
         "thresholds": thresholds,
-        "latest_period": str(table["period"].max()) if len(table) else "",
+        "latest_period": period,
+        "partial_periods": partial,  # reported, marked; they set no tier
         "counts": {
             "technicians": int(table["technician_id"].nunique()),
             "rows": len(table),

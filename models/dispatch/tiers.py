@@ -35,6 +35,8 @@ def load(version_dir: Path) -> TierTable:
                 raise versions.VersionError(
                     f"{version_dir / TABLE_FILE}:{line}: bad technician or tier {tier}"
                 )
+            if row.get("complete", "True") != "True":
+                continue  # a period the log did not cover whole sets no tier
             if technician not in latest or period > latest[technician][0]:
                 latest[technician] = (period, tier)
     return TierTable(version_dir.name, {t: tier for t, (_, tier) in latest.items()})

@@ -154,3 +154,31 @@ def test_published_table_loads_as_latest_tier_per_technician(world: dict[str, Pa
     loaded = tier_table.load(version)
     latest = table.sort_values("period").groupby("technician_id").last()["tier"].to_dict()
     assert loaded.tiers == latest
+
+
+def test_only_complete_periods_set_tiers(tmp_path: Path) -> None:
+    """Measured before: `tiers --period 28d` published tiers from a period holding 8 days of data."""
+    config = tiers.TierConfig(period="28d", min_jobs_for_quality=1)
+    # a works every day of the first 28-day cycle, then only 2 days of the 8 the log has of the next.
+    log = pd.DataFrame(
+        [job("a", d) for d in range(28)]
+        + [job("a", 28), job("a", 35)]
+        + [job("b", d) for d in range(0, 36, 5)]
+    )
+    table, thresholds = tiers.compute(log, config)
+    cycles = table.drop_duplicates("period").set_index("period")["complete"].to_dict()
+    assert list(cycles.values()) == [True, False]
+    first_cycle = min(cycles)
+    assert tiers.latest_complete_period(table) == first_cycle
+    version = tiers.publish(table, thresholds, config, _log_file(tmp_path, log), tmp_path / "tiers")
+    served = tier_table.load(version)
+    expected = table[table["period"] == first_cycle].set_index("technician_id")["tier"].to_dict()
+    partial = table[table["period"] != first_cycle].set_index("technician_id")["tier"].to_dict()
+    assert partial != expected  # so serving the partial cycle would be caught
+    assert served.tiers == {t: int(v) for t, v in expected.items()}
+
+
+def _log_file(tmp_path: Path, log: pd.DataFrame) -> Path:
+    path = tmp_path / "job_log.csv"
+    log.to_csv(path, index=False)
+    return path
