@@ -30,12 +30,18 @@ class NotPromoted(versions.VersionError):
     """A complete version that training decided not to serve: skipped, not an error."""
 
 
+def promoted(version_dir: Path) -> bool:
+    """Whether training (or `python -m training versions promote`) says this version may serve."""
+    try:
+        return bool(versions.read_manifest(version_dir, verify=False).get("promoted", False))
+    except versions.VersionError:
+        return False
+
+
 def load_recommender(version_dir: Path, rules: TouchpointRules | None = None) -> Recommender:
+    if not promoted(version_dir):  # checked before the checksums: cheap, and asked at every poll
+        raise NotPromoted(f"{version_dir.name}: not promoted (withheld by training's gate, or rolled back)")
     manifest = versions.read_manifest(version_dir, verify=True, expected_format=FORMAT)
-    if not manifest.get("promoted", False):
-        raise NotPromoted(
-            f"{version_dir.name}: withheld by training's promotion gate (worse than the version it followed)"
-        )
     return Recommender(RecommenderArtifact.load(version_dir), version_dir.name, rules, manifest)
 
 
@@ -46,6 +52,7 @@ class VersionRegistry(Generic[Loaded]):
         root: Path,
         loader: Callable[[Path], Loaded],
         on_change: Callable[[Loaded], None] | None = None,
+        still_wanted: Callable[[Path], bool] = lambda _: True,
     ) -> None:
         self.kind = kind
         self.root = root
@@ -54,6 +61,8 @@ class VersionRegistry(Generic[Loaded]):
         self._current_name = ""
         self._refused: set[str] = set()
         self._on_change = on_change
+        self._still_wanted = still_wanted
+        self._skipped: set[str] = set()  # not promoted, last time they were looked at
         self._lock = threading.Lock()  # one refresh at a time; readers never take it
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -62,18 +71,23 @@ class VersionRegistry(Generic[Loaded]):
         return self._current
 
     def refresh(self) -> bool:
-        """Loads the newest version not yet refused, if newer than the current one. True if it swapped."""
+        """Serves the newest version that loads and is wanted: a newer one when it appears, an older one
+        when the current one was rolled back. Broken versions are refused once and not tried again.
+        True if it swapped."""
         with self._lock:
             for name in reversed(versions.list_versions(self.root)):
-                if name <= self._current_name:
-                    return False
                 if name in self._refused:
                     continue
+                if name == self._current_name:
+                    if self._still_wanted(self.root / name):
+                        return False
+                    continue  # rolled back: the newest wanted version below it serves
                 try:
                     loaded = self._loader(self.root / name)
                 except NotPromoted as skipped:
-                    self._refused.add(name)
-                    log.info("skipping %s version %s", self.kind, skipped)
+                    if name not in self._skipped:
+                        log.info("skipping %s version %s", self.kind, skipped)
+                        self._skipped.add(name)
                     continue
                 except Exception as error:  # whatever a bad file does, the serving version stays
                     self._refused.add(name)
@@ -117,7 +131,7 @@ class VersionRegistry(Generic[Loaded]):
 def recommender_registry(
     root: Path, on_change: Callable[[Recommender], None] | None = None, rules: TouchpointRules | None = None
 ) -> VersionRegistry[Recommender]:
-    return VersionRegistry("model", root, lambda path: load_recommender(path, rules), on_change)
+    return VersionRegistry("model", root, lambda path: load_recommender(path, rules), on_change, promoted)
 
 
 def tier_registry(root: Path) -> VersionRegistry[TierTable]:

@@ -1,4 +1,4 @@
-"""Offline jobs: `python -m training demo|train|tiers|supply-demand ...`."""
+"""Offline jobs: `python -m training demo|train|versions|tiers|supply-demand ...`."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pandas as pd
 
 from models import flags
 from models.recommend.components import COMPONENTS
-from training import demo, supply_demand, tiers
+from training import demo, supply_demand, tiers, version_admin
 from training.components import ModelConfig
 from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_jobs
 from training.supply_demand import SupplyDemandConfig
@@ -59,6 +59,21 @@ def _tiers(args: argparse.Namespace) -> int:
     return 0
 
 
+def _versions(args: argparse.Namespace) -> int:
+    if args.action == "promote":
+        if not args.version:
+            raise ValueError("promote needs the version to serve (see `versions list`)")
+        demoted = version_admin.promote(args.dir, args.version)
+        print(f"{args.version} serves" + (f"; rolled back from {', '.join(demoted)}" if demoted else ""))
+    elif args.action == "prune":
+        doomed = version_admin.prune(args.dir, args.dry_run)
+        verb = "would delete" if args.dry_run else "deleted"
+        print(f"{verb} {len(doomed)} version(s)" + "".join(f"\n  {name}" for name in doomed))
+    else:
+        print(version_admin.table(args.dir))
+    return 0
+
+
 def _supply_demand(args: argparse.Namespace) -> int:
     config = SupplyDemandConfig(**flags.values(SupplyDemandConfig, args))
     table = supply_demand.daily_table(_read_jobs(args.jobs), config)
@@ -100,6 +115,12 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of an event type (repeatable; adds custom types)",
     )
 
+    v = commands.add_parser("versions", help="list model versions, roll back to one, delete old ones")
+    v.add_argument("action", choices=["list", "promote", "prune"])
+    v.add_argument("version", nargs="?", help="the version to promote (serve), for `promote`")
+    v.add_argument("--dir", type=Path, required=True, help="the model directory")
+    v.add_argument("--dry-run", action="store_true", help="prune: say what would be deleted")
+
     r = commands.add_parser("tiers", help="technician metrics, segments and tiers from the job log")
     r.add_argument("--jobs", type=Path, required=True)
     r.add_argument(
@@ -122,6 +143,8 @@ def main(argv: list[str] | None = None) -> int:
             print(path)
         return 0
     try:
+        if args.command == "versions":
+            return _versions(args)
         if args.command == "tiers":
             return _tiers(args)
         if args.command == "supply-demand":
