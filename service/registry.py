@@ -31,11 +31,18 @@ class NotPromoted(versions.VersionError):
 
 
 def promoted(version_dir: Path) -> bool:
-    """Whether training (or `python -m training versions promote`) says this version may serve."""
+    """Whether training (or `python -m training versions promote`) says this version may serve;
+    VersionError when its manifest cannot be read."""
+    return bool(versions.read_manifest(version_dir, verify=False).get("promoted", False))
+
+
+def still_promoted(version_dir: Path) -> bool:
+    """For the serving version: only an explicit demotion takes it out of service, not a manifest that
+    became unreadable under it (it is loaded and verified already)."""
     try:
-        return bool(versions.read_manifest(version_dir, verify=False).get("promoted", False))
+        return promoted(version_dir)
     except versions.VersionError:
-        return False
+        return True
 
 
 def load_recommender(version_dir: Path, rules: TouchpointRules | None = None) -> Recommender:
@@ -131,7 +138,7 @@ class VersionRegistry(Generic[Loaded]):
 def recommender_registry(
     root: Path, on_change: Callable[[Recommender], None] | None = None, rules: TouchpointRules | None = None
 ) -> VersionRegistry[Recommender]:
-    return VersionRegistry("model", root, lambda path: load_recommender(path, rules), on_change, promoted)
+    return VersionRegistry("model", root, lambda path: load_recommender(path, rules), on_change, still_promoted)
 
 
 def tier_registry(root: Path) -> VersionRegistry[TierTable]:
