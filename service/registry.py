@@ -138,7 +138,10 @@ class VersionRegistry(Generic[Loaded]):
 def recommender_registry(
     root: Path, on_change: Callable[[Recommender], None] | None = None, rules: TouchpointRules | None = None
 ) -> VersionRegistry[Recommender]:
-    return VersionRegistry("model", root, lambda path: load_recommender(path, rules), on_change, still_promoted)
+    def load(path: Path) -> Recommender:
+        return load_recommender(path, rules)
+
+    return VersionRegistry("model", root, load, on_change, still_promoted)
 
 
 def tier_registry(root: Path) -> VersionRegistry[TierTable]:
