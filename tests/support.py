@@ -175,3 +175,20 @@ def job(job_id: str, km: float = 1.0, **kw: Any) -> Job:
 def tech(tech_id: str, km: float = 0.0, **kw: Any) -> Technician:
     kw.setdefault("skills", frozenset({"install"}))
     return Technician(technician_id=tech_id, location=near(km), **kw)
+
+
+def sample_job() -> Any:
+    """One small AssignJobs job (protobuf) a sample technician can do."""
+    from service.pb.shifu.v1 import dispatch_pb2
+
+    job = dispatch_pb2.Job(job_id="j", required_skills=["repair"])
+    job.location.lat, job.location.lng = 31.23, 121.47
+    return job
+
+
+def sample_technician() -> Any:
+    from service.pb.shifu.v1 import dispatch_pb2
+
+    tech = dispatch_pb2.Technician(technician_id="t", skills=["repair"])
+    tech.location.lat, tech.location.lng = 31.24, 121.47
+    return tech

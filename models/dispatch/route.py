@@ -60,9 +60,13 @@ RUIN_RECREATE_MAX_JOBS = 200
 METAHEURISTIC_SHARE = 0.3
 # A search still running this long after its deadline is taken to hang.
 HANG_MARGIN_S = 30.0
-# How long past the deadline the portfolio waits for its other search (OR-Tools' searches, savings +
-# tabu search above all, overrun their limit by up to a second under load): 2% of the limit + 20 ms.
+# How long past the deadline the portfolio waits for its other search (OR-Tools' searches overrun their
+# limit, by up to a second on a 300-job day, measured): 2% of the limit + 20 ms.
 LATE_SHARE, LATE_S = 0.02, 0.02
+# Guided local search checks its time limit between neighbourhood scans, which take longer the larger
+# the day (measured: 0.5-0.7 s past a 2 s limit on a 300-job, 80-technician day): on days above
+# RUIN_RECREATE_MAX_JOBS it is given the remaining time less this much per location.
+OVERRUN_S_PER_LOCATION = 0.0015
 log = logging.getLogger(__name__)
 
 
@@ -92,10 +96,13 @@ def solve_route_portfolio(problem: Problem, executors: Sequence[futures.Executor
         for executor, search in zip(executors, SEARCHES, strict=False)
     ]
     # The limit covers the call: a search that overruns it is left behind (the caller's executors
-    # stop it), unless no search has answered yet.
+    # stop it), unless no search has answered with a plan yet: then the first plan that places jobs.
     done, late = futures.wait(pending, timeout=max(0.0, deadline - time.time()) + LATE_SHARE * limit + LATE_S)
-    if not done:
-        done, late = futures.wait(pending, timeout=HANG_MARGIN_S, return_when=futures.FIRST_COMPLETED)
+    while late and not any(_places_jobs(f) for f in done):
+        more, late = futures.wait(late, timeout=HANG_MARGIN_S, return_when=futures.FIRST_COMPLETED)
+        if not more:
+            break
+        done |= more
     if late:
         log.info("%d route search(es) overran the time limit and were left behind", len(late))
     plans: list[Plan] = []
@@ -110,6 +117,10 @@ def solve_route_portfolio(problem: Problem, executors: Sequence[futures.Executor
         raise errors[0] if errors else TimeoutError("no route search answered")
     found = [p for p in plans if p.status is not Status.NO_SOLUTION]
     return min(found, key=lambda p: p.objective) if found else plans[0]
+
+
+def _places_jobs(future: futures.Future) -> bool:
+    return future.exception() is None and bool(future.result().assignments)
 
 
 def search_alone(problem: Problem, search: Search, deadline: float) -> Plan:
@@ -225,8 +236,12 @@ def _solve(
     are the jobs' routing indices, `km` the jobs × jobs distances."""
     parameters = pywrapcp.DefaultRoutingSearchParameters()
     parameters.first_solution_strategy, parameters.local_search_metaheuristic = search
-    share = METAHEURISTIC_SHARE if jobs.size <= RUIN_RECREATE_MAX_JOBS else 1.0
-    parameters.time_limit.FromMilliseconds(max(1, int(share * (deadline - time.time()) * 1000)))
+    seconds = deadline - time.time()
+    if jobs.size <= RUIN_RECREATE_MAX_JOBS:
+        seconds *= METAHEURISTIC_SHARE  # ruin and recreate, which keeps to the deadline, has the rest
+    else:
+        seconds = max(0.5 * seconds, seconds - OVERRUN_S_PER_LOCATION * routing.Size())
+    parameters.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
     solution = routing.SolveWithParameters(parameters)
     if solution is None:
         return None

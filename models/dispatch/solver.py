@@ -8,6 +8,8 @@ solver to the same contract.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 
@@ -19,6 +21,7 @@ from models.dispatch.problem import Capacity, Mode, Options, Plan, Problem, vali
 from models.dispatch.route import HANG_MARGIN_S, solve_route, solve_route_portfolio
 
 Solver = Callable[[Problem, Eligibility], Plan]
+MIN_SOLVE_S = 0.05  # what a solve gets even when its executor started it late
 
 # (mode, what capacity counts; None where the mode does not use it) -> the solver.
 SOLVERS: dict[tuple[Mode, Capacity | None], Solver] = {
@@ -50,8 +53,18 @@ def solve_valid(problem: Problem, executors: Sequence[futures.Executor] = ()) ->
         return solve_here(problem)
     if problem.options.mode is Mode.ROUTE and len(executors) >= 2:
         return solve_route_portfolio(problem, executors)
-    future = executors[0].submit(solve_here, problem)
+    # The deadline is fixed here: time the executor takes to start the solve comes out of the limit.
+    deadline = time.time() + problem.options.time_limit_s
+    future = executors[0].submit(solve_by, problem, deadline)
     return future.result(timeout=problem.options.time_limit_s + HANG_MARGIN_S)
+
+
+def solve_by(problem: Problem, deadline: float) -> Plan:
+    """`solve_here` with what is left of the time limit at `deadline` (Unix seconds)."""
+    left = max(MIN_SOLVE_S, deadline - time.time())
+    return solve_here(
+        dataclasses.replace(problem, options=dataclasses.replace(problem.options, time_limit_s=left))
+    )
 
 
 def solve_here(problem: Problem) -> Plan:

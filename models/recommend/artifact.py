@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
-from models.recommend.component import ArtifactError, Component
+from models.recommend.component import ArtifactError, Component, check_csr
 from models.recommend.components import BY_NAME, FALLBACK
 
 FORMAT = "shifu.recommender/3"
@@ -97,11 +97,7 @@ class RecommenderArtifact:
         for name, shape in expectations.items():
             if getattr(self, name).shape != shape:
                 raise ArtifactError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
-        indices = self.history_indices
-        if self.history_indptr[-1] != indices.size or (
-            indices.size and (indices.min() < 0 or indices.max() >= n_items)
-        ):
-            raise ArtifactError("history index arrays are inconsistent")
+        check_csr(self.history_indptr, self.history_indices, n_items, "history")
         if FALLBACK not in self.components:
             raise ArtifactError(f"the {FALLBACK} component, which every blend falls back on, is missing")
         for weights in (self.blend_weights, self.blend_visitor_weights):

@@ -144,6 +144,12 @@ class Component(ABC):
         return {}
 
 
+def check_csr(indptr: np.ndarray, indices: np.ndarray, bound: int, what: str) -> None:
+    """ArtifactError unless indptr/indices form a CSR index whose entries are all below `bound`."""
+    if indptr[-1] != indices.size or (indices.size and (indices.min() < 0 or indices.max() >= bound)):
+        raise ArtifactError(f"{what}: index arrays are inconsistent")
+
+
 def expect_shapes(
     arrays: Mapping[str, np.ndarray], shapes: Mapping[str, tuple[int, ...]], where: str
 ) -> None:

@@ -19,7 +19,15 @@ from service.pb.shifu.v1 import dispatch_pb2 as dpb
 from service.pb.shifu.v1 import dispatch_pb2_grpc, recommend_pb2_grpc
 from service.pb.shifu.v1 import recommend_pb2 as rpb
 from service.server import RunningServer
-from tests.support import ROOT, health_of, make_certificates, start_server, write_auth_file
+from tests.support import (
+    ROOT,
+    health_of,
+    make_certificates,
+    sample_job,
+    sample_technician,
+    start_server,
+    write_auth_file,
+)
 
 CLIENTS = {
     "storefront": ("store-token", ["recommend"]),
@@ -28,18 +36,6 @@ CLIENTS = {
     "nothing": ("nothing-token", []),
 }
 OK = grpc.StatusCode.OK
-
-
-def _job() -> dpb.Job:
-    job = dpb.Job(job_id="j", required_skills=["repair"])
-    job.location.lat, job.location.lng = 31.23, 121.47
-    return job
-
-
-def _technician() -> dpb.Technician:
-    tech = dpb.Technician(technician_id="t", skills=["repair"])
-    tech.location.lat, tech.location.lng = 31.24, 121.47
-    return tech
 
 
 # Each RPC with a request it answers OK when the caller may call it; the scope it needs (None: open).
@@ -60,13 +56,17 @@ RPCS: dict[str, tuple[str | None, Call]] = {
     "AssignJobs": (
         "dispatch",
         lambda ch, md: dispatch_pb2_grpc.DispatchServiceStub(ch).AssignJobs(
-            dpb.AssignJobsRequest(jobs=[_job()], technicians=[_technician()]), timeout=10, metadata=md
+            dpb.AssignJobsRequest(jobs=[sample_job()], technicians=[sample_technician()]),
+            timeout=10,
+            metadata=md,
         ),
     ),
     "RankTechnicians": (
         "dispatch",
         lambda ch, md: dispatch_pb2_grpc.DispatchServiceStub(ch).RankTechnicians(
-            dpb.RankTechniciansRequest(job=_job(), technicians=[_technician()]), timeout=10, metadata=md
+            dpb.RankTechniciansRequest(job=sample_job(), technicians=[sample_technician()]),
+            timeout=10,
+            metadata=md,
         ),
     ),
     "Health": (

@@ -18,7 +18,15 @@ from service.logs import hash_id
 from service.pb.shifu.v1 import dispatch_pb2 as dpb
 from service.pb.shifu.v1 import dispatch_pb2_grpc, recommend_pb2_grpc
 from service.pb.shifu.v1 import recommend_pb2 as rpb
-from tests.support import ROOT, free_port, health_of, start_server, wait_for_health
+from tests.support import (
+    ROOT,
+    free_port,
+    health_of,
+    sample_job,
+    sample_technician,
+    start_server,
+    wait_for_health,
+)
 
 SAMPLE = re.compile(r"^([a-zA-Z_:][a-zA-Z0-9_:]*)(\{[^}]*\})?\s+(\S+)$")
 
@@ -41,18 +49,6 @@ def handled(samples: dict[str, float], service: str, method: str, code: str) -> 
     return samples.get(f"grpc_server_handled_total{{{labels}}}", 0.0)
 
 
-def _job() -> dpb.Job:
-    job = dpb.Job(job_id="j", required_skills=["repair"])
-    job.location.lat, job.location.lng = 31.23, 121.47
-    return job
-
-
-def _technician() -> dpb.Technician:
-    tech = dpb.Technician(technician_id="t", skills=["repair"])
-    tech.location.lat, tech.location.lng = 31.24, 121.47
-    return tech
-
-
 def test_metrics_count_calls_codes_latency_versions_and_solves(model_dir: Path) -> None:
     metrics_port = free_port()
     running = start_server(model_dir, metrics_port=metrics_port)
@@ -67,7 +63,7 @@ def test_metrics_count_calls_codes_latency_versions_and_solves(model_dir: Path) 
                 recommend.Recommend(rpb.RecommendRequest(limit=-1), timeout=10)
             recommend.Recommend(rpb.RecommendRequest(scene="newhome"), timeout=10)
             dispatch_pb2_grpc.DispatchServiceStub(channel).AssignJobs(
-                dpb.AssignJobsRequest(jobs=[_job()], technicians=[_technician()]), timeout=10
+                dpb.AssignJobsRequest(jobs=[sample_job()], technicians=[sample_technician()]), timeout=10
             )
         after = scrape(metrics_port)
     finally:
@@ -134,7 +130,7 @@ def test_the_command_logs_json_with_request_ids_hashed_users_and_audit_lines(
                 )
         with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
             dispatch_pb2_grpc.DispatchServiceStub(channel).AssignJobs(
-                dpb.AssignJobsRequest(jobs=[_job()], technicians=[_technician()]),
+                dpb.AssignJobsRequest(jobs=[sample_job()], technicians=[sample_technician()]),
                 timeout=10,
                 metadata=(("x-request-id", "dispatch-1"),),
             )

@@ -12,12 +12,12 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from models.recommend.component import (
-    ArtifactError,
     Component,
     QueryContext,
     Reason,
     ReasonCode,
     TrainingData,
+    check_csr,
     expect_shapes,
 )
 
@@ -42,6 +42,7 @@ class LightFM(Component):
     Params: ClassVar[type] = LightFMParams
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._arrays = dict(arrays)
         self.item_embeddings = arrays["item_embeddings"]
         self.item_bias = arrays["item_bias"]
         self.feature_names = arrays["feature_names"]
@@ -102,23 +103,16 @@ class LightFM(Component):
             },
             cls.name,
         )
-        indptr, indices = arrays["user_feature_indptr"], arrays["user_feature_indices"]
-        if indptr[-1] != indices.size or (
-            indices.size and (indices.min() < 0 or indices.max() >= n_features)
-        ):
-            raise ArtifactError(f"{cls.name}: user feature index arrays are inconsistent")
+        check_csr(
+            arrays["user_feature_indptr"],
+            arrays["user_feature_indices"],
+            n_features,
+            f"{cls.name} user features",
+        )
         return cls(arrays)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "item_embeddings": self.item_embeddings,
-            "item_bias": self.item_bias,
-            "feature_names": self.feature_names,
-            "feature_embeddings": self.feature_embeddings,
-            "feature_bias": self.feature_bias,
-            "user_feature_indptr": self.user_feature_indptr,
-            "user_feature_indices": self.user_feature_indices,
-        }
+        return dict(self._arrays)
 
     def vocabulary(self) -> dict[str, set[str]]:
         known: dict[str, set[str]] = {}

@@ -50,6 +50,7 @@ class Popularity(Component):
     Params: ClassVar[type] = PopularityParams
 
     def __init__(self, arrays: Mapping[str, np.ndarray]) -> None:
+        self._arrays = dict(arrays)
         self.overall = arrays["overall"]
         self.scene_names, self.per_scene = arrays["scene_names"], arrays["per_scene"]
         self.city_names, self.per_city = arrays["city_names"], arrays["per_city"]
@@ -98,13 +99,7 @@ class Popularity(Component):
         return cls(arrays)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {
-            "overall": self.overall,
-            "scene_names": self.scene_names,
-            "per_scene": self.per_scene,
-            "city_names": self.city_names,
-            "per_city": self.per_city,
-        }
+        return dict(self._arrays)
 
     def vocabulary(self) -> dict[str, set[str]]:
         return {"scene": set(self.scene_names.tolist()), "city": set(self.city_names.tolist())}
