@@ -168,7 +168,7 @@ def summary(response: dispatch_pb2.AssignJobsResponse, utc_offset_hours: float) 
     lines = [
         f"{dispatch_pb2.SolveStatus.Name(response.status).removeprefix('SOLVE_STATUS_').lower()}: "
         f"{len(response.assignments)} jobs assigned, {len(response.unassigned)} left out, "
-        f"{response.travel_km:.1f} km, solved in {response.solve_ms / 1000:.1f} s "
+        f"{response.travel_km:.1f} km, solved in {response.solve_ms:.0f} ms "
         f"(times UTC{utc_offset_hours:+g})"
     ]
     by_tech: dict[str, list[dispatch_pb2.Assignment]] = {}
