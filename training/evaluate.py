@@ -31,6 +31,7 @@ class EvalQuery:
     touchpoint: str
     relevant: frozenset[int]  # item indices
     session: tuple[str, ...] = ()  # items the visitor touched in the session
+    context: tuple[tuple[str, str], ...] = ()  # the request's context, e.g. (("city", "shanghai"),)
 
 
 def holdout(
@@ -61,22 +62,33 @@ def queries(test: pd.DataFrame, train: pd.DataFrame, item_ids: np.ndarray) -> li
     return result
 
 
+SESSION_SECONDS = 2 * 3600  # a visit: what the user touched in the two hours before the first test event
+
+
 def visitor_queries(
-    queries_: list[EvalQuery], train: pd.DataFrame, session_items: int = 3
+    queries_: list[EvalQuery],
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    cities: dict[str, str] | None = None,
+    session_items: int = 3,
 ) -> list[EvalQuery]:
-    """The same queries asked by visitors the model does not know, whose session holds the user's
-    latest `session_items` training items: how well a first-time visitor is served."""
-    latest = (
-        train.drop_duplicates(["user_id", "item_id"], keep="last")
-        .groupby("user_id")["item_id"]
-        .agg(lambda items: tuple(items.iloc[-session_items:]))
-        .to_dict()
-    )
-    return [
-        EvalQuery("", q.scene, q.touchpoint, q.relevant, latest.get(q.user_id, ()))
-        for q in queries_
-        if q.user_id in latest
-    ]
+    """The same queries asked as production asks them for a visitor the model does not know: the
+    session is what the user touched in this visit (the training events in the `SESSION_SECONDS` before
+    the query's first test event, latest `session_items`), and the context carries the user's city."""
+    first = test.groupby(["user_id", "scene", "touchpoint"])["timestamp"].min().to_dict()
+    by_user = {user: rows for user, rows in train.groupby("user_id")}
+    result = []
+    for q in queries_:
+        rows = by_user.get(q.user_id)
+        start = first.get((q.user_id, q.scene, q.touchpoint))
+        if rows is None or start is None:
+            continue
+        visit = rows[(rows["timestamp"] < start) & (rows["timestamp"] >= start - SESSION_SECONDS)]
+        session = tuple(visit.drop_duplicates("item_id", keep="last")["item_id"].iloc[-session_items:])
+        city = (cities or {}).get(q.user_id, "")
+        context = (("city", city),) if city else ()
+        result.append(EvalQuery("", q.scene, q.touchpoint, q.relevant, session, context))
+    return result
 
 
 def sample(queries_: list[EvalQuery], limit: int, seed: int = 0) -> list[EvalQuery]:
@@ -110,7 +122,11 @@ def ranking_metrics(top: np.ndarray, relevant: frozenset[int], k: int) -> dict[s
 def query_context(recommender: Recommender, query: EvalQuery) -> QueryContext:
     """The context the service would build for this user, scene and touchpoint."""
     request = Query(
-        user_id=query.user_id, scene=query.scene, touchpoint=query.touchpoint, recent_item_ids=query.session
+        user_id=query.user_id,
+        scene=query.scene,
+        touchpoint=query.touchpoint,
+        recent_item_ids=query.session,
+        context=dict(query.context),
     )
     return recommender.context(request, recommender.rules.default)
 

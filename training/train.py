@@ -77,6 +77,9 @@ class _Trainer:
     def __init__(self, items: pd.DataFrame, users: pd.DataFrame | None, config: TrainConfig) -> None:
         self.items, self.users, self.config = items, users, config
         self.model = config.model
+        self.cities: dict[str, str] = {}
+        if users is not None and "city" in users.columns:
+            self.cities = dict(zip(users["user_id"], users["city"], strict=True))
 
     def dataset(self, events: pd.DataFrame) -> dataset.TrainingData:
         m = self.model
@@ -106,7 +109,7 @@ class _Trainer:
             events, m.event_weights, m.positive_weight, self.config.holdout_fraction
         )
         queries = evaluate.queries(test, train, self.items["item_id"].to_numpy().astype(str))
-        return train, queries, evaluate.visitor_queries(queries, train)
+        return train, queries, evaluate.visitor_queries(queries, train, test, self.cities)
 
     def tune(self, events: pd.DataFrame) -> tuple[blend.Blend, dict[str, Any], dict[str, Any]]:
         """The blend, and each component's parameters where it offers candidates, chosen on the

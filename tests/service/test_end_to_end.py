@@ -130,6 +130,33 @@ def test_new_visitor_gets_session_based_items_at_once(recommend, world) -> None:
     }
 
 
+@pytest.mark.parametrize(
+    "context", [{"city": "shanghai"}, {"city": "beijing", "device": "app"}], ids=["city", "city-and-device"]
+)
+def test_a_visitors_session_keeps_its_place_whatever_context_is_sent(recommend, world, context) -> None:
+    """Measured before: the same purifier session with `city=shanghai` gave ceiling lamps."""
+    items = pd.read_csv(world["items.csv"], dtype=str, keep_default_na=False).set_index("item_id")
+    purifiers = items[items["category"] == "water_purifier"].index.tolist()[:2]
+
+    def related(response: rpb.RecommendResponse) -> list[str]:
+        return [
+            i.item_id
+            for i in response.items
+            if items.loc[i.item_id, "category"] in ("water_purifier", "purifier_filter")
+            or "for:water_purifier" in items.loc[i.item_id, "tags"]
+        ]
+
+    plain = recommend.Recommend(
+        rpb.RecommendRequest(user_id="first-visit", recent_item_ids=purifiers, limit=5), timeout=10
+    )
+    with_context = recommend.Recommend(
+        rpb.RecommendRequest(user_id="first-visit", recent_item_ids=purifiers, context=context, limit=5),
+        timeout=10,
+    )
+    assert len(related(plain)) >= 3 and len(related(with_context)) >= 3
+    assert related(plain)[0] in related(with_context)  # the best session match stays on the page
+
+
 def test_unknown_user_gets_what_fits_the_scene(recommend, world) -> None:
     items = pd.read_csv(world["items.csv"], dtype=str, keep_default_na=False).set_index("item_id")
     answers = {

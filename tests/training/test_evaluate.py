@@ -68,9 +68,18 @@ def test_queries_ask_for_test_items_not_seen_in_training() -> None:
     test = _events([("a", "i1", "click", 5), ("a", "i2", "click", 6), ("a", "unknown", "click", 7)])
     (query,) = evaluate.queries(test, train, np.array(["i0", "i1", "i2"]))
     assert query.user_id == "a" and query.relevant == frozenset({2})
-    visitors = evaluate.visitor_queries([query], train)
-    assert (
-        visitors[0].user_id == ""
-        and visitors[0].session == ("i1",)
-        and visitors[0].relevant == query.relevant
+    visitors = evaluate.visitor_queries([query], train, test, {"a": "shanghai"})
+    assert visitors[0].user_id == "" and visitors[0].relevant == query.relevant
+    assert visitors[0].session == ("i1",) and visitors[0].context == (("city", "shanghai"),)
+
+
+def test_a_visitors_session_is_the_visit_before_the_query_not_older_history() -> None:
+    """Production sessions are the current visit; sessions from weeks before made them look useless."""
+    hour = 3600
+    train = _events(
+        [("a", "old", "click", 0), ("a", "v1", "view", 100 * hour), ("a", "v2", "click", 101 * hour)]
     )
+    test = _events([("a", "i2", "click", 102 * hour)])
+    (query,) = evaluate.queries(test, train, np.array(["i0", "i1", "i2"]))
+    (visitor,) = evaluate.visitor_queries([query], train, test)
+    assert visitor.session == ("v1", "v2") and visitor.context == ()
