@@ -155,18 +155,41 @@ def evaluate(
     """Metrics overall and per scene and per touchpoint, and catalog coverage. On a large catalog a
     seeded sample of the queries is scored (the same sample for every model), to bound the time."""
     queries_ = sample(queries_, MAX_EVAL_CELLS // max(recommender.n_items, 1))
-    per_query, recommended = [], set()
+    per_query, recommended, lists = [], set(), []
     for query in queries_:
         scores, excluded = scores_for(recommender, query, component)
         top = top_k(scores, excluded, k)
         recommended.update(top.tolist())
+        lists.append(top)
         per_query.append(ranking_metrics(top, query.relevant, k))
-    return summarise(queries_, per_query, len(recommended) / max(recommender.n_items, 1))
+    result = summarise(queries_, per_query, len(recommended) / max(recommender.n_items, 1))
+    result["overall"]["personalisation"] = personalisation(lists, recommender.n_items)
+    return result
+
+
+PERSONALISATION_LISTS = 300  # lists compared pairwise at most (seeded sample)
+
+
+def personalisation(lists: list[np.ndarray], n_items: int, seed: int = 0) -> float:
+    """1 − the mean overlap of two answers' top lists (|A ∩ B| / k) over pairs of queries: 0 when every
+    query gets the same list, 1 when no two share an item."""
+    if len(lists) < 2:
+        return math.nan
+    if len(lists) > PERSONALISATION_LISTS:
+        chosen = np.random.default_rng(seed).choice(len(lists), PERSONALISATION_LISTS, replace=False)
+        lists = [lists[i] for i in sorted(chosen)]
+    k = max(len(top) for top in lists)
+    hits = np.zeros((len(lists), n_items), dtype=np.float32)
+    for row, top in enumerate(lists):
+        hits[row, top] = 1.0
+    shared = hits @ hits.T
+    pairs = len(lists) * (len(lists) - 1)
+    return float(1.0 - (shared.sum() - np.trace(shared)) / (pairs * k))
 
 
 def summarise(
     queries_: list[EvalQuery], per_query: list[dict[str, float]], coverage: float
-) -> dict[str, object]:
+) -> dict[str, Any]:
     def mean(rows: list[dict[str, float]]) -> dict[str, float]:
         return {m: float(np.mean([r[m] for r in rows])) if rows else math.nan for m in METRICS} | {
             "queries": len(rows)

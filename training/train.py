@@ -175,18 +175,20 @@ class _Trainer:
 
 
 def metrics_table(metrics: dict[str, Any], k: int) -> str:
-    lines = [f"{'model':<12}{'P@' + str(k):>8}{'R@' + str(k):>8}{'NDCG@' + str(k):>9}{'MAP@' + str(k):>8}"
-             f"{'coverage':>10}{'queries':>9}"]  # fmt: skip
+    lines = [f"{'model':<14}{'P@' + str(k):>8}{'R@' + str(k):>8}{'NDCG@' + str(k):>9}{'MAP@' + str(k):>8}"
+             f"{'coverage':>10}{'personal.':>11}{'queries':>9}"]  # fmt: skip
     for name, result in metrics.items():
         o = result["overall"]
-        lines.append(f"{name:<12}{o['precision']:>8.4f}{o['recall']:>8.4f}{o['ndcg']:>9.4f}{o['map']:>8.4f}"
-                     f"{o['coverage']:>10.3f}{o['queries']:>9}")  # fmt: skip
-    blend_result = metrics["blend"]
+        personal = o.get("personalisation", float("nan"))
+        lines.append(f"{name:<14}{o['precision']:>8.4f}{o['recall']:>8.4f}{o['ndcg']:>9.4f}{o['map']:>8.4f}"
+                     f"{o['coverage']:>10.3f}{personal:>11.3f}{o['queries']:>9}")  # fmt: skip
     for group in ("per_scene", "per_touchpoint"):
-        rows = blend_result[group]
-        if len(rows) > 1 or "(none)" not in rows:
-            lines.append(f"blend NDCG@{k} {group.replace('_', ' ')}: " + ", ".join(
-                f"{name} {r['ndcg']:.4f} ({r['queries']})" for name, r in rows.items()))  # fmt: skip
+        for model in ("blend", FALLBACK):
+            rows = metrics.get(model, {}).get(group, {})
+            if len(rows) > 1 or (rows and "(none)" not in rows):
+                lines.append(f"{model} NDCG@{k} {group.replace('_', ' ')}: " + ", ".join(
+                    f"{name} {r['ndcg']:.4f} ({r['queries']})" for name, r in rows.items()))  # fmt: skip
+    lines.append("personal.: 1 − mean overlap of two users' top lists (0: everyone gets the same list)")
     return "\n".join(lines)
 
 

@@ -83,3 +83,12 @@ def test_a_visitors_session_is_the_visit_before_the_query_not_older_history() ->
     (query,) = evaluate.queries(test, train, np.array(["i0", "i1", "i2"]))
     (visitor,) = evaluate.visitor_queries([query], train, test)
     assert visitor.session == ("v1", "v2") and visitor.context == ()
+
+
+def test_personalisation_is_one_minus_the_mean_overlap_of_top_lists() -> None:
+    same = [np.array([0, 1, 2])] * 4
+    assert evaluate.personalisation(same, 10) == pytest.approx(0.0)
+    apart = [np.array([0, 1, 2]), np.array([3, 4, 5]), np.array([6, 7, 8])]
+    assert evaluate.personalisation(apart, 10) == pytest.approx(1.0)
+    # Two lists sharing 2 of 3 items: overlap 2/3 both ways.
+    assert evaluate.personalisation([np.array([0, 1, 2]), np.array([0, 1, 3])], 10) == pytest.approx(1 / 3)
