@@ -41,6 +41,7 @@ ALLOWED = {
 RPCS: dict[str, type[Message]] = {
     "/shifu.v1.RecommendService/Recommend": recommend_pb2.RecommendRequest,
     "/shifu.v1.RecommendService/SimilarItems": recommend_pb2.SimilarItemsRequest,
+    "/shifu.v1.RecommendService/DescribeModel": recommend_pb2.DescribeModelRequest,
     "/shifu.v1.DispatchService/AssignJobs": dispatch_pb2.AssignJobsRequest,
     "/shifu.v1.DispatchService/RankTechnicians": dispatch_pb2.RankTechniciansRequest,
 }

@@ -77,7 +77,6 @@ class SolverProcess(futures.Executor):
 
     def __init__(self, name: str, niceness: int) -> None:
         self.name = name
-        self._name = name
         self._niceness = niceness
         self._lock = threading.Lock()
         self._process: multiprocessing.process.BaseProcess | None = None
@@ -91,7 +90,7 @@ class SolverProcess(futures.Executor):
             context = multiprocessing.get_context("spawn")
             ours, theirs = context.Pipe()
             process = context.Process(
-                target=_serve, args=(theirs, self._niceness), name=self._name, daemon=True
+                target=_serve, args=(theirs, self._niceness), name=self.name, daemon=True
             )
             process.start()
             theirs.close()
@@ -106,12 +105,12 @@ class SolverProcess(futures.Executor):
             if self._last is not None:
                 futures.wait([self._last])
             if self._closed:
-                raise RuntimeError(f"{self._name} is shut down")
+                raise RuntimeError(f"{self.name} is shut down")
             process, connection = self._ensure_started()
             connection.send((fn, args))
             self._last = future
         threading.Thread(
-            target=self._await, args=(future, process, connection), name=f"{self._name}-wait", daemon=True
+            target=self._await, args=(future, process, connection), name=f"{self.name}-wait", daemon=True
         ).start()
         return future
 
@@ -129,7 +128,7 @@ class SolverProcess(futures.Executor):
         process.join(timeout=5)
         level = logging.INFO if process is self._stopped else logging.ERROR
         log.log(
-            level, "%s ended while solving (exit code %s); it is started again", self._name, process.exitcode
+            level, "%s ended while solving (exit code %s); it is started again", self.name, process.exitcode
         )
         # Before taking the lock: a submit holding it waits for this future.
         future.set_exception(

@@ -11,6 +11,7 @@ import pandas as pd
 
 from models import flags
 from models.recommend.components import COMPONENTS
+from models.versions import VersionError
 from training import demo, supply_demand, tiers, version_admin
 from training.components import ModelConfig
 from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_jobs
@@ -155,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         )
         config = TrainConfig(model=model, **flags.values(TrainConfig, args))
         result = train(args.events, args.items, args.users, args.out, config)
-    except (DataError, ValueError, argparse.ArgumentTypeError) as error:
+    except (DataError, ValueError, VersionError, argparse.ArgumentTypeError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for report in result.reports:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import grpc
 
-from benchmarks.fuzz import fuzz, still_serving, vocabulary_of
+from benchmarks.fuzz import RPCS, fuzz, still_serving, vocabulary_of
 from service.server import RunningServer
 
 CASES = 300
@@ -19,6 +19,7 @@ def test_random_requests_never_crash_hang_or_fail_internally(
         seen = fuzz(channel, vocabulary_of(world), CASES)
         assert sum(seen.values()) >= CASES
         # The generator reaches past validation: some random requests are answered, some refused.
+        assert {rpc for rpc, _ in seen} == {method.rsplit("/", 1)[1] for method in RPCS}  # every RPC hit
         codes = {code for _, code in seen}
         assert {"OK", "INVALID_ARGUMENT"} <= codes
         assert still_serving(channel)

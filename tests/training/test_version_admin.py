@@ -65,3 +65,13 @@ def test_rolling_back_switches_the_running_service_and_prune_keeps_what_served(
 def test_promoting_an_unknown_version_is_a_clear_error(tmp_path: Path, capsys) -> None:
     assert main(["versions", "promote", "nope", "--dir", str(tmp_path)]) == 2
     assert "no version 'nope'" in capsys.readouterr().err
+
+
+def test_an_unreadable_version_is_listed_as_such_and_not_promoted(tmp_path: Path, capsys) -> None:
+    broken = tmp_path / "20260101T000000Z-aaaaaa"
+    broken.mkdir()
+    (broken / versions.MANIFEST).write_text("{not json")
+    assert main(["versions", "list", "--dir", str(tmp_path)]) == 0
+    assert "unreadable" in capsys.readouterr().out
+    assert main(["versions", "promote", broken.name, "--dir", str(tmp_path)]) == 2
+    assert "unreadable manifest" in capsys.readouterr().err
