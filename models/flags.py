@@ -24,6 +24,24 @@ def _scalar(kind: Any) -> tuple[Callable[[str], Any] | None, bool]:
     return _SCALARS.get(kind), optional
 
 
+_TRUE, _FALSE = ("1", "true", "yes", "on", ""), ("0", "false", "no", "off")
+
+
+def parse_text(config_type: type, name: str, text: str) -> Any:
+    """One field's value from text (an environment variable), by the field's type; ValueError if it
+    does not parse."""
+    kind = typing.get_type_hints(config_type)[name]
+    if kind is bool:
+        lowered = text.strip().lower()
+        if lowered not in _TRUE + _FALSE:
+            raise ValueError("not a boolean")
+        return lowered in _TRUE
+    parse, optional = _scalar(kind)
+    if parse is None:
+        raise TypeError(f"{config_type.__name__}.{name}: no text form for type {kind}")
+    return None if optional and not text else parse(text)
+
+
 def add_flags(
     parser: argparse.ArgumentParser,
     config_type: type,

@@ -62,16 +62,8 @@ class Settings:
 
 
 def _convert(name: str, text: str) -> object:
-    kind = {f.name: f.type for f in fields(Settings)}[name]
-    if kind == "bool":
-        lowered = text.strip().lower()
-        if lowered in ("1", "true", "yes", "on", ""):
-            return True
-        if lowered in ("0", "false", "no", "off"):
-            return False
-        raise ValueError(f"{ENV_PREFIX}{name.upper()}={text!r}: not a boolean")
     try:
-        return {"Path": Path, "int": int, "float": float}.get(str(kind), str)(text)
+        return flags.parse_text(Settings, name, text)
     except ValueError as error:
         raise ValueError(f"{ENV_PREFIX}{name.upper()}={text!r}: {error}") from error
 

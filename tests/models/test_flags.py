@@ -49,3 +49,16 @@ def test_a_value_of_the_wrong_type_is_a_usage_error() -> None:
 def test_a_field_without_a_flag_type_must_be_skipped_explicitly() -> None:
     with pytest.raises(TypeError, match="table"):
         flags.add_flags(argparse.ArgumentParser(), Example)
+
+
+def test_text_values_parse_by_the_field_type_as_environment_variables_do() -> None:
+    assert flags.parse_text(Example, "count", "7") == 7
+    assert flags.parse_text(Example, "where", "/tmp") == Path("/tmp")
+    assert flags.parse_text(Example, "cut", "") is None and flags.parse_text(Example, "cut", "0.5") == 0.5
+    assert (
+        flags.parse_text(Example, "switch", "yes") is True
+        and flags.parse_text(Example, "switch", "0") is False
+    )
+    for field_name, text in (("count", "many"), ("switch", "maybe")):
+        with pytest.raises(ValueError):
+            flags.parse_text(Example, field_name, text)
