@@ -26,8 +26,10 @@ import scipy.sparse as sp
 from threadpoolctl import threadpool_limits
 
 from benchmarks import load
+from models import versions
 from service.pb.shifu.v1 import recommend_pb2, recommend_pb2_grpc
 from training.evaluate import ranking_metrics
+from training.train import relations_line
 
 K = 10
 
@@ -209,6 +211,9 @@ def main(argv: list[str] | None = None) -> dict:
         train_seconds = load.run_training(
             paths["events"], paths["items"], Path(tmp) / "models", paths["users"], ("--force-promote",)
         )
+        models_dir = Path(tmp) / "models"
+        newest = models_dir / versions.list_versions(models_dir)[-1]
+        relations = versions.read_manifest(newest, verify=False)["relations"]
         implicit_tops, implicit_seconds = plain_implicit(s)
         lightfm_tops, lightfm_seconds = plain_lightfm(args.data, s)
         rows = {
@@ -231,6 +236,7 @@ def main(argv: list[str] | None = None) -> dict:
         f"served NDCG@10 {ours['ndcg']:.4f} = {ours['ndcg'] / best_plain:.3f} × the better plain library "
         f"(target ≥ 0.180 and ≥ 1.10×); coverage {ours['coverage']:.3f} (target ≥ 0.30)"
     )
+    print(f"SimilarItems (genres are the tags, the first genre the category): {relations_line(relations, K)}")
     print(
         f"training: Shifu's whole job (validation, test and final fits, evaluation) {train_seconds:.1f} s; "
         f"plain implicit fit {implicit_seconds:.2f} s; plain LightFM fit {lightfm_seconds:.1f} s"

@@ -1,7 +1,7 @@
 """A small command-line client for trying a running service.
 
 python -m service.client recommend --user u00042 --scene new_home --limit 5
-python -m service.client similar --item i00012
+python -m service.client similar --item i00012 [--complements]   (same kind, or what goes with it)
 python -m service.client describe                           (the model: its scenes, touchpoints, metrics)
 python -m service.client assign --request .shifu/demo/dispatch_day.json [--summary]
 python -m service.client rank --request .shifu/demo/rank_request.json   (a RankTechniciansRequest in JSON)
@@ -89,7 +89,13 @@ def call(args: argparse.Namespace, channel: grpc.Channel) -> Message:
         return recommend.Recommend(query, timeout=args.timeout, metadata=metadata)
     if args.command == "similar":
         similar = recommend_pb2.SimilarItemsRequest(
-            item_id=args.item, limit=args.limit, exclude_item_ids=args.exclude, filter=_filter(args)
+            item_id=args.item,
+            limit=args.limit,
+            exclude_item_ids=args.exclude,
+            filter=_filter(args),
+            relation=recommend_pb2.RELATION_COMPLEMENTARY
+            if args.complements
+            else recommend_pb2.RELATION_SIMILAR,
         )
         return recommend.SimilarItems(similar, timeout=args.timeout, metadata=metadata)
     if args.command == "describe":
@@ -130,6 +136,9 @@ def main(argv: list[str] | None = None) -> int:
             sub.add_argument("--context", action="append", default=[], metavar="KEY=VALUE")
         else:
             sub.add_argument("--item", required=True)
+            sub.add_argument(
+                "--complements", action="store_true", help="items bought with it, not items like it"
+            )
         sub.add_argument("--limit", type=int, default=10)
         sub.add_argument("--exclude", action="append", default=[], help="item to leave out, repeatable")
         sub.add_argument("--category", action="append", default=[], help="only this category, repeatable")

@@ -16,6 +16,7 @@ from models.recommend.recommender import (
     Query,
     ReasonCode,
     Recommender,
+    Relation,
     RequestWarning,
     ScoredItem,
     UnknownItemError,
@@ -58,6 +59,19 @@ def to_filter(message: pb.ItemFilter) -> ItemFilter:
         in_stock_only=message.stock != pb.STOCK_FILTER_ANY,
         **bounds,
     )
+
+
+_RELATIONS = {
+    pb.RELATION_UNSPECIFIED: Relation.SIMILAR,
+    pb.RELATION_SIMILAR: Relation.SIMILAR,
+    pb.RELATION_COMPLEMENTARY: Relation.COMPLEMENTARY,
+}
+
+
+def to_relation(value: int) -> Relation:
+    if value not in _RELATIONS:
+        raise FieldError("relation", f"unknown value {value}")
+    return _RELATIONS[cast(pb.Relation, value)]
 
 
 def to_query(request: pb.RecommendRequest) -> Query:
@@ -155,9 +169,10 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
         limit = to_limit(request.limit)
         item_filter = to_filter(request.filter)
         exclude = limits.texts(request.exclude_item_ids, "exclude_item_ids", limits.MAX_ITEM_IDS)
+        relation = to_relation(request.relation)
         model = self._model()
         try:
-            items = model.similar(request.item_id, limit, item_filter, exclude)
+            items = model.similar(request.item_id, limit, item_filter, exclude, relation)
         except UnknownItemError:
             raise RpcFailure(
                 grpc.StatusCode.NOT_FOUND,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.recommend import content
 from models.recommend.artifact import RecommenderArtifact
 from models.recommend.component import Component, TrainingData
 from models.recommend.components import BY_NAME, COMPONENTS, FALLBACK
@@ -109,6 +110,8 @@ def artifact(
         item_ids=data.item_ids,
         item_titles=items["title"].to_numpy().astype(str),
         item_categories=items["category"].to_numpy().astype(str),
+        item_brands=items["brand"].to_numpy().astype(str),
+        item_tags=items["tags"].map(content.TAG_SEPARATOR.join).to_numpy().astype(str),
         item_prices=items["price"].to_numpy(dtype=np.float64),
         item_in_stock=items["in_stock"].to_numpy(dtype=bool),
         user_ids=data.user_ids,

@@ -7,9 +7,8 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from models.recommend import content
 from models.recommend.component import TrainingData
-
-PRICE_BANDS = 4
 
 
 def event_confidence(
@@ -29,39 +28,15 @@ def _row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
 
 
 def item_feature_matrix(items: pd.DataFrame) -> sp.csr_matrix:
-    """Identity, category, brand, price band within the category, and tags."""
-    price = items["price"]
-    band = price.groupby(items["category"]).transform(
-        lambda p: (
-            pd.qcut(p.rank(method="first"), q=min(PRICE_BANDS, max(p.notna().sum(), 1)), labels=False)
-            if p.notna().sum() >= PRICE_BANDS
-            else pd.Series(np.nan, index=p.index)
-        )
+    """Identity, then the content features (category, brand, price band within the category, tags)."""
+    contents = content.catalog_features(
+        items["category"].to_numpy().astype(str),
+        items["brand"].to_numpy().astype(str),
+        items["price"].to_numpy(dtype=np.float64),
+        items["tags"].map(content.TAG_SEPARATOR.join).to_numpy().astype(str),
     )
-    rows: list[list[str]] = []
-    for i, row in enumerate(items.itertuples(index=False)):
-        names = [f"item:{row.item_id}", f"category:{row.category}"]
-        if row.brand:
-            names.append(f"brand:{row.brand}")
-        if not np.isnan(band.iat[i]):
-            names.append(f"price_band:{row.category}:{int(band.iat[i])}")
-        names += [f"tag:{t}" for t in row.tags]
-        rows.append(names)
-    return _row_normalised(_one_hot(rows)[0])
-
-
-def _one_hot(rows: list[list[str]], vocabulary: dict[str, int] | None = None) -> tuple[sp.csr_matrix, dict]:
-    vocabulary = {} if vocabulary is None else vocabulary
-    indptr, indices = [0], []
-    for names in rows:
-        for name in dict.fromkeys(names):
-            indices.append(vocabulary.setdefault(name, len(vocabulary)))
-        indptr.append(len(indices))
-    matrix = sp.csr_matrix(
-        (np.ones(len(indices), dtype=np.float32), np.array(indices, dtype=np.int32), np.array(indptr)),
-        shape=(len(rows), max(len(vocabulary), 1)),
-    )
-    return matrix, vocabulary
+    rows = [[f"item:{item}", *names] for item, names in zip(items["item_id"], contents, strict=True)]
+    return _row_normalised(content.one_hot(rows, {}))
 
 
 def build(
@@ -97,7 +72,8 @@ def build(
     attributes = _user_attributes(users, user_ids)
     cities = attributes.get("city", pd.Series("", index=user_ids)).to_numpy().astype(str)
     own = [[f"user:{u}"] + [f"{c}:{v}" for c, v in attributes.loc[u].items() if v] for u in user_ids]
-    user_features, vocabulary = _one_hot(own)
+    vocabulary: dict[str, int] = {}
+    user_features = content.one_hot(own, vocabulary)
 
     positive = weight >= positive_weight
     contexts = pd.DataFrame(
@@ -118,7 +94,7 @@ def build(
         + ([f"touchpoint:{k.touchpoint}"] if k.touchpoint else [])
         for k in keys.itertuples(index=False)
     ]
-    context_features, vocabulary = _one_hot(context_names, vocabulary)
+    context_features = content.one_hot(context_names, vocabulary)
     n_features = len(vocabulary)
     context_items = sp.coo_matrix(
         (np.ones(len(contexts), dtype=np.float32), (row_of, contexts["item"].to_numpy())),

@@ -17,7 +17,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from models.recommend.recommender import Query, Recommender
+from models.recommend import content
+from models.recommend.recommender import ItemFilter, Query, Recommender, Relation
 from models.recommend.scoring import QueryContext
 
 METRICS = ("precision", "recall", "ndcg", "map")
@@ -165,6 +166,38 @@ def evaluate(
     result = summarise(queries_, per_query, len(recommended) / max(recommender.n_items, 1))
     result["overall"]["personalisation"] = personalisation(lists, recommender.n_items)
     return result
+
+
+RELATION_ANCHORS = 500  # items whose similar items are judged (seeded sample)
+
+
+def item_relations(
+    recommender: Recommender, categories: np.ndarray, tags: np.ndarray, k: int, seed: int = 0
+) -> dict[str, float]:
+    """How SimilarItems keeps to kinds, over a sample of items: the share of substitutes in the item's
+    category and sharing one of its tags (MovieLens: genres), against the item-to-item models alone, and
+    the share of complements in another category."""
+    anchors = np.random.default_rng(seed).permutation(recommender.n_items)[:RELATION_ANCHORS]
+    tag_sets = [set(content.split_tags(str(t))) for t in tags]
+    everything = ItemFilter(in_stock_only=False)
+    counts: dict[str, list[float]] = defaultdict(list)
+    for anchor in anchors.tolist():
+        item_id = recommender.item_id(anchor)
+        substitutes = [recommender.index(s.item_id) for s in recommender.similar(item_id, k, everything, ())]
+        alone = recommender.collaborative_similarity(anchor)
+        alone[anchor] = -np.inf
+        before = np.argsort(-alone, kind="stable")[:k].tolist()
+        complements = recommender.similar(item_id, k, everything, (), Relation.COMPLEMENTARY)
+        for name, found in (("substitutes", substitutes), ("item-to-item alone", before)):
+            counts[f"{name} same category"] += [float(categories[i] == categories[anchor]) for i in found]
+            if tag_sets[anchor]:
+                counts[f"{name} shared tag"] += [float(bool(tag_sets[i] & tag_sets[anchor])) for i in found]
+        counts["complements other category"] += [
+            float(categories[recommender.index(c.item_id)] != categories[anchor]) for c in complements
+        ]
+    return {name: float(np.mean(values)) for name, values in counts.items() if values} | {
+        "anchors": float(anchors.size)
+    }
 
 
 PERSONALISATION_LISTS = 300  # lists compared pairwise at most (seeded sample)

@@ -58,12 +58,20 @@ class Page:
         self.parts.append(f'<img alt="{html.escape(name)}" src="data:image/png;base64,{encoded}">')
 
     def table(self, frame: pd.DataFrame) -> None:
-        self.parts.append(frame.to_html(index=False, float_format=lambda v: f"{v:.2f}", na_rep="", border=0))
+        """A table that fits the page: headers wrap at their words, and a table wider than the page
+        scrolls inside its own box instead of pushing the page wider."""
+        readable = frame.rename(columns=lambda name: str(name).replace("_", " "))
+        rendered = readable.to_html(
+            index=False, float_format=lambda v: f"{v:.2f}", na_rep="", border=0, justify="left"
+        )
+        self.parts.append(f'<div class="table">{rendered}</div>')
 
     def render(self) -> str:
         style = (
-            "body{font-family:sans-serif;max-width:1100px;margin:2em auto;color:#222}"
-            "table{border-collapse:collapse;font-size:90%}td,th{padding:2px 8px;border-bottom:1px solid #ddd}"
+            "body{font-family:sans-serif;max-width:1400px;margin:2em auto;color:#222}"
+            "div.table{overflow-x:auto}table{border-collapse:collapse;font-size:90%}"
+            "td,th{padding:2px 8px;border-bottom:1px solid #ddd}td{white-space:nowrap}"
+            "th{vertical-align:bottom;text-align:left}"
             "img{max-width:100%}"
         )
         body = "\n".join(self.parts)

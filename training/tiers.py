@@ -231,7 +231,9 @@ def report(table: pd.DataFrame, thresholds: dict[str, dict[str, float]]) -> Page
     page.chart("tiers_scatter", scatter)
     page.chart("tiers_by_city", by_city, size=(9, 4))
     page.heading(f"Technicians, {period}")
-    page.table(latest[COLUMNS].sort_values(["tier", "completed"], ascending=False))
+    # One period, complete: the page's title says which, so the table leaves both columns out.
+    shown = [c for c in COLUMNS if c not in ("period", "complete")]
+    page.table(latest[shown].sort_values(["tier", "completed"], ascending=False))
     return page
 
 

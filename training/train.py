@@ -192,6 +192,12 @@ def metrics_table(metrics: dict[str, Any], k: int) -> str:
     return "\n".join(lines)
 
 
+def relations_line(relations: dict[str, float], k: int) -> str:
+    """The share of substitutes of the item's kind (and the item-to-item models' alone, for comparison)."""
+    shares = ", ".join(f"{name} {value:.1%}" for name, value in relations.items() if name != "anchors")
+    return f"{shares} (top {k} of {relations['anchors']:.0f} items)"
+
+
 def _current_ndcg(out_dir: Path) -> tuple[str, float] | None:
     for name in reversed(versions.list_versions(out_dir)):
         try:
@@ -232,6 +238,10 @@ def train(
     log.info("step 3/3: fitting on everything (%.0f s so far)", time.perf_counter() - started)
     everything = trainer.fit(events, params)
     final = trainer.artifact(everything, chosen)
+    relations = evaluate.item_relations(
+        Recommender(final, "evaluation"), final.item_categories, final.item_tags, config.k
+    )
+    log.info("similar items: %s", relations_line(relations, config.k))
 
     current = _current_ndcg(out_dir)
     ndcg = metrics["blend"]["overall"]["ndcg"]
@@ -260,6 +270,7 @@ def train(
             "chosen_params": {name: asdict(p) for name, p in params.items()},
             "tuning": tuning,
             "metrics": metrics,
+            "relations": relations,
             "counts": {"users": len(final.user_ids), "items": len(final.item_ids), "events": len(events)},
             "read_reports": [
                 {"source": r.source, "read": r.rows_read, "kept": r.rows_kept, "dropped": dict(r.dropped)}

@@ -12,7 +12,7 @@ import numpy as np
 from models.recommend.component import ArtifactError, Component, check_csr
 from models.recommend.components import BY_NAME, FALLBACK
 
-FORMAT = "shifu.recommender/3"
+FORMAT = "shifu.recommender/4"
 ARRAYS_FILE = "recommender.npz"
 COMPONENT_NAMES = "component_names"
 
@@ -27,6 +27,8 @@ class RecommenderArtifact:
     item_ids: np.ndarray  # str
     item_titles: np.ndarray  # str
     item_categories: np.ndarray  # str
+    item_brands: np.ndarray  # str, "" when unknown
+    item_tags: np.ndarray  # str, tags joined by models.recommend.content.TAG_SEPARATOR
     item_prices: np.ndarray  # float64, NaN when unknown
     item_in_stock: np.ndarray  # bool
     # Users the models were trained on, and their city ("" when unknown).
@@ -85,6 +87,8 @@ class RecommenderArtifact:
         expectations = {
             "item_titles": (n_items,),
             "item_categories": (n_items,),
+            "item_brands": (n_items,),
+            "item_tags": (n_items,),
             "item_prices": (n_items,),
             "item_in_stock": (n_items,),
             "user_cities": (n_users,),

@@ -9,10 +9,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 
+from models.recommend import content
 from models.recommend.artifact import RecommenderArtifact
 from models.recommend.component import Component, QueryContext, Reason, ReasonCode
 from models.recommend.components import FALLBACK
+from models.recommend.relations import ItemRelations, Relation
 from models.recommend.scoring import NOVELTY, Scorer, Term
 from models.recommend.touchpoints import TouchpointRule, TouchpointRules
 
@@ -23,6 +26,7 @@ __all__ = [
     "Reason",
     "ReasonCode",
     "Recommender",
+    "Relation",
     "RequestWarning",
     "ScoredItem",
     "UnknownItemError",
@@ -122,6 +126,18 @@ class Recommender:
             (c for c in artifact.components.values() if type(c).similar is not Component.similar),
             key=lambda c: c.similarity_precedence,
         )
+        n_users = len(artifact.user_ids)
+        ordered = sp.csr_matrix(
+            (artifact.history_ordered, artifact.history_indices, artifact.history_indptr),
+            shape=(n_users, self.n_items),
+        )
+        self._content_vocabulary: dict[str, int] = {}
+        features = content.catalog_features(
+            artifact.item_categories, artifact.item_brands, artifact.item_prices, artifact.item_tags
+        )
+        self._relations = ItemRelations(
+            artifact.item_categories, content.one_hot(features, self._content_vocabulary), ordered
+        )
         # Masks of the category sets the touchpoint rules name, made once: the sets a client sends are
         # computed per call, so no client can grow this.
         self._category_masks = {
@@ -145,6 +161,12 @@ class Recommender:
     @property
     def n_items(self) -> int:
         return len(self._ids)
+
+    def item_id(self, index: int) -> str:
+        return self._ids[index]
+
+    def index(self, item_id: str) -> int:
+        return self._item_index[item_id]
 
     def warnings(self, query: Query) -> list[RequestWarning]:
         """What in the query the model does not know (the answer is given without it)."""
@@ -226,28 +248,48 @@ class Recommender:
         return [ScoredItem(self._ids[i], s, r) for (i, s), r in zip(top, reasons, strict=True)]
 
     def similar(
-        self, item_id: str, limit: int, item_filter: ItemFilter, exclude: tuple[str, ...]
+        self,
+        item_id: str,
+        limit: int,
+        item_filter: ItemFilter,
+        exclude: tuple[str, ...],
+        relation: Relation = Relation.SIMILAR,
     ) -> list[ScoredItem]:
+        """Substitutes (SIMILAR: the same kind first, by content and co-view) or complements
+        (COMPLEMENTARY: other kinds, by co-purchase) of an item."""
         anchor = self._item_index.get(item_id)
         if anchor is None:
             raise UnknownItemError(item_id)
         mask = self._allowed(item_filter, exclude, self.rules.default)
         mask[anchor] = False
-        reason = Reason(
-            ReasonCode.SIMILAR_ITEM,
-            f"Often chosen by the customers who chose '{self._titles[anchor]}'",
-            item_id,
-        )
-        # The item-to-item models in order of precedence: the first decides, each later one breaks ties.
+        if relation is Relation.SIMILAR:
+            scores = self._relations.substitutes(anchor, self.collaborative_similarity(anchor))
+            top = _top(scores, mask, limit, self._a.item_categories, 0)
+            reason = Reason(ReasonCode.SIMILAR_ITEM, f"Similar to '{self._titles[anchor]}'", item_id)
+            return [ScoredItem(self._ids[i], s, (reason,)) for i, s in top]
+        mask &= ~self._relations.same_kind(anchor)
+        top = _top(self._relations.complements(anchor), mask, limit, self._a.item_categories, 0)
+        return [ScoredItem(self._ids[i], s, (self._complement_reason(anchor, i),)) for i, s in top]
+
+    def _complement_reason(self, anchor: int, item: int) -> Reason:
+        anchor_id, title = self._ids[anchor], self._titles[anchor]
+        if self._relations.co_purchase(anchor)[item] > 0:
+            return Reason(ReasonCode.BOUGHT_TOGETHER, f"Often bought together with '{title}'", anchor_id)
+        if self._relations.category_affinity(anchor)[item] > 0:
+            kinds = self._relations.category_name(anchor), self._relations.category_name(item)
+            return Reason(
+                ReasonCode.BOUGHT_TOGETHER, "Customers who buy {} also buy {}".format(*kinds), anchor_id
+            )
+        return Reason(ReasonCode.POPULAR, "Popular")
+
+    def collaborative_similarity(self, anchor: int) -> np.ndarray:
+        """The item-to-item models in order of precedence: the first decides, each later one breaks ties."""
         scores: np.ndarray = np.zeros(self.n_items, dtype=np.float32)
         for rank, component in enumerate(self._similarity):
             similarity = component.similar(anchor)
             if similarity is not None:
                 scores = scores + np.float32(TIE_BREAK**rank) * similarity
-        return [
-            ScoredItem(self._ids[i], s, (reason,))
-            for i, s in _top(scores, mask, limit, self._a.item_categories, 0)
-        ]
+        return scores
 
     def _indices(self, item_ids: tuple[str, ...]) -> np.ndarray:
         """Known items only, first occurrence kept, in the given order."""

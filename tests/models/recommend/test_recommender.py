@@ -17,7 +17,14 @@ from models.recommend.components.als import Als
 from models.recommend.components.ease import Ease
 from models.recommend.components.lightfm import LightFM
 from models.recommend.components.popularity import Popularity
-from models.recommend.recommender import ItemFilter, Query, ReasonCode, Recommender, UnknownItemError
+from models.recommend.recommender import (
+    ItemFilter,
+    Query,
+    ReasonCode,
+    Recommender,
+    Relation,
+    UnknownItemError,
+)
 from models.recommend.scoring import standardise
 from models.recommend.touchpoints import TouchpointConfigError, TouchpointRule, TouchpointRules
 
@@ -70,6 +77,8 @@ def make_artifact(
         item_ids=np.array([f"i{i}" for i in range(N_ITEMS)]),
         item_titles=np.array([f"Item {i}" for i in range(N_ITEMS)]),
         item_categories=CATEGORIES,
+        item_brands=np.array([f"brand{i % 4}" for i in range(N_ITEMS)]),
+        item_tags=np.array(["" if i % 2 else "oak|nordic" for i in range(N_ITEMS)]),
         item_prices=np.where(np.arange(N_ITEMS) == 3, np.nan, np.arange(N_ITEMS) * 10.0),
         item_in_stock=np.arange(N_ITEMS) % 5 != 0,
         user_ids=np.array([f"u{u}" for u in range(N_USERS)]),
@@ -298,15 +307,32 @@ def test_bad_touchpoint_files_are_refused(document: dict) -> None:
         touchpoints.parse(document)
 
 
-def test_similar_items_follow_the_item_to_item_model_and_skip_the_anchor(model: Recommender) -> None:
-    artifact = make_artifact()
-    items = model.similar("i8", 4, ANY_STOCK, ())
-    ease = cast(Ease, artifact.components["ease"])
-    expected = [i for i in np.argsort(-ease.weights[8], kind="stable") if i != 8][:4]
-    assert ids(items) == [f"i{i}" for i in expected]
+def test_similar_items_are_the_same_kind_first_and_skip_the_anchor(model: Recommender) -> None:
+    items = model.similar("i8", 6, ANY_STOCK, ())
+    assert "i8" not in ids(items)
+    assert all(CATEGORIES[index(i)] == CATEGORIES[8] for i in ids(items))
     assert items[0].reasons[0].code is ReasonCode.SIMILAR_ITEM
+    assert items[0].reasons[0].related_item_id == "i8" and "'Item 8'" in items[0].reasons[0].text
     with pytest.raises(UnknownItemError):
         model.similar("nope", 3, ItemFilter(), ())
+
+
+def test_among_the_same_kind_with_the_same_content_the_item_to_item_model_orders() -> None:
+    # Without prices, items 8 + 4k below 30 share all the anchor's content (category, brand, tags): their
+    # content ties, so EASE (the first item-to-item model) orders them.
+    artifact = dataclasses.replace(make_artifact(), item_prices=np.full(N_ITEMS, np.nan))
+    twins = [i for i in range(0, 30, 4) if i != 8]
+    found = Recommender(artifact, "v").similar("i8", N_ITEMS, ANY_STOCK, (), Relation.SIMILAR)
+    ease = cast(Ease, artifact.components["ease"])
+    assert [index(i) for i in ids(found) if index(i) in twins] == sorted(
+        twins, key=lambda i: -ease.weights[8][i]
+    )
+
+
+def test_complements_are_other_kinds_bought_by_the_same_customers(model: Recommender) -> None:
+    items = model.similar("i8", 5, ANY_STOCK, (), Relation.COMPLEMENTARY)
+    assert items and all(CATEGORIES[index(i)] != CATEGORIES[8] for i in ids(items))
+    assert items[0].reasons[0].code is ReasonCode.BOUGHT_TOGETHER
 
 
 def test_artifact_round_trips_without_pickle(tmp_path) -> None:

@@ -1,0 +1,67 @@
+"""Substitutes and complements on a hand-made shop: purifiers are bought with filters and installation,
+sofas with coffee tables."""
+
+import numpy as np
+import scipy.sparse as sp
+
+from models.recommend import content
+from models.recommend.relations import ItemRelations
+
+#                      0            1            2         3         4          5        6
+CATEGORIES = np.array(["purifier", "purifier", "filter", "filter", "install", "sofa", "table"])
+BRANDS = np.array(["angel", "angel", "angel", "other", "", "oak", "oak"])
+TAGS = np.array(["ro", "ro|uv", "ro", "", "", "nordic", "nordic"])
+# Users × items: who ordered what.
+ORDERS = [
+    [0, 2, 4],
+    [0, 2],
+    [1, 3],
+    [5, 6],
+    [5, 6],
+    [5],
+    [1, 2, 4],
+]
+
+
+def relations(orders: list[list[int]] = ORDERS) -> ItemRelations:
+    rows = np.repeat(np.arange(len(orders)), [len(o) for o in orders])
+    ordered = sp.csr_matrix(
+        (np.ones(rows.size), (rows, np.concatenate(orders))), shape=(len(orders), CATEGORIES.size)
+    )
+    features = content.catalog_features(CATEGORIES, BRANDS, np.full(CATEGORIES.size, np.nan), TAGS)
+    return ItemRelations(CATEGORIES, content.one_hot(features, {}), ordered)
+
+
+def test_substitutes_put_the_same_kind_first_whatever_co_view_says() -> None:
+    model = relations()
+    co_view = np.array([0.0, 0.1, 1.0, 1.0, 1.0, 0.0, 0.0])  # filters are viewed with purifier 0 most
+    scores = model.substitutes(0, co_view)
+    others = np.delete(np.arange(CATEGORIES.size), [0, 1])
+    assert scores[1] > scores[others].max()
+
+
+def test_content_similarity_counts_shared_category_brand_and_tags() -> None:
+    similarity = relations().content_similarity(0)
+    assert similarity[0] == np.float32(1.0) or np.isclose(similarity[0], 1.0)
+    assert similarity[1] > similarity[2] > similarity[3]  # same kind and brand > brand and tag > nothing
+    assert similarity[5] == 0.0
+
+
+def test_complements_rank_what_the_anchors_buyers_bought_first() -> None:
+    model = relations()
+    scores = model.complements(0)
+    assert (
+        scores[2] > scores[4] > scores[3]
+    )  # filter 2 bought twice with 0, installation once, filter 3 never
+    assert scores[2] > scores[6] and scores[4] > scores[6]
+    assert model.co_purchase(0)[3] == 0.0
+
+
+def test_an_item_nobody_bought_gets_the_categories_bought_with_its_own() -> None:
+    model = relations([[1] if o == [1, 3] else o for o in ORDERS])
+    never = 3  # filter 3; filters were bought with purifiers by three users, with installation by two
+    assert not model.co_purchase(never).any()
+    affinity = model.category_affinity(never)
+    assert affinity[0] == affinity[1] == 1.0 and np.isclose(affinity[4], 2 / 3) and affinity[6] == 0.0
+    scores = model.complements(never)
+    assert min(scores[0], scores[1]) > scores[4] > scores[6]
