@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models import progress
 from models.recommend.components import FALLBACK
 from models.recommend.recommender import Recommender
 from models.recommend.scoring import standardise
@@ -62,14 +63,16 @@ class _Validation:
         self.excluded = np.zeros((n, n_items), dtype=bool)
         self.relevant = np.zeros((n, n_items), dtype=bool)
         self.known = np.zeros(n, dtype=bool)
-        for q, query in enumerate(queries):
-            ctx = query_context(recommender, query)
-            for name, scores in recommender.scorer.components(ctx).items():
-                i = self.names.index(name)
-                self.z[q, i], self.present[q, i] = standardise(scores), True
-            self.excluded[q, seen(ctx)] = True
-            self.known[q] = ctx.user is not None
-            self.relevant[q, list(query.relevant)] = True
+        with progress.track("blend: scoring validation queries") as advance:
+            for q, query in enumerate(queries):
+                advance(q, n)
+                ctx = query_context(recommender, query)
+                for name, scores in recommender.scorer.components(ctx).items():
+                    i = self.names.index(name)
+                    self.z[q, i], self.present[q, i] = standardise(scores), True
+                self.excluded[q, seen(ctx)] = True
+                self.known[q] = ctx.user is not None
+                self.relevant[q, list(query.relevant)] = True
         discounts = 1.0 / np.log2(np.arange(2, k + 2))
         self.discounts = discounts
         self.ideal = np.array([discounts[: min(len(q.relevant), k)].sum() for q in queries])
@@ -100,14 +103,19 @@ def _sample(queries: list[EvalQuery], n_components: int, n_items: int, seed: int
     return sample(queries, MAX_CELLS // (n_components * max(n_items, 1)), seed)
 
 
-def _best_weights(validation: _Validation, usable: np.ndarray) -> tuple[np.ndarray, tuple[float, float]]:
+def _best_weights(
+    validation: _Validation, usable: np.ndarray, what: str
+) -> tuple[np.ndarray, tuple[float, float]]:
     best_weights, best = np.eye(len(validation.names))[validation.fallback], (-1.0, 0.0)
-    for point in simplex_grid(int(usable.sum()), GRID_STEP):
-        weights = np.zeros(len(validation.names))
-        weights[usable] = point
-        result = validation.score(weights, 0.0)
-        if result[0] > best[0] + 1e-12:
-            best_weights, best = weights, result
+    grid = simplex_grid(int(usable.sum()), GRID_STEP)
+    with progress.track(f"blend grid, {what}") as advance:
+        for n, point in enumerate(grid):
+            advance(n, len(grid))
+            weights = np.zeros(len(validation.names))
+            weights[usable] = point
+            result = validation.score(weights, 0.0)
+            if result[0] > best[0] + 1e-12:
+                best_weights, best = weights, result
     return best_weights, best
 
 
@@ -126,7 +134,7 @@ def fit(
     queries = _sample(queries, len(names), recommender.n_items, seed)
     visitors = _sample(visitors, len(names), recommender.n_items, seed)
     validation = _Validation(recommender, queries, k)
-    best_weights, best = _best_weights(validation, usable)
+    best_weights, best = _best_weights(validation, usable, "known users")
     chosen_novelty, chosen = 0.0, best
     for novelty in NOVELTY_GRID[1:]:
         result = validation.score(best_weights, novelty)
@@ -134,7 +142,7 @@ def fit(
             chosen_novelty, chosen = novelty, result
     visitor_weights, visitor = best_weights, (float("nan"), float("nan"))
     if visitors:
-        visitor_weights, visitor = _best_weights(_Validation(recommender, visitors, k), usable)
+        visitor_weights, visitor = _best_weights(_Validation(recommender, visitors, k), usable, "visitors")
     blend = Blend(
         weights=dict(zip(names, best_weights.tolist(), strict=True)),
         novelty=chosen_novelty,

@@ -12,6 +12,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models import progress
 from models.recommend import content
 from models.recommend.artifact import RecommenderArtifact
 from models.recommend.component import Component, TrainingData
@@ -62,10 +63,10 @@ class ModelConfig:
 
 
 def fit_one(component: type[Component], data: TrainingData, params: Any, seed: int) -> Component | None:
-    """One component fitted, with a log line when it is done and how long it took (progress bars of
-    the libraries show on a terminal only)."""
+    """One component fitted, its iterations shown as they go, and a log line when it is done."""
     started = time.perf_counter()
-    fitted = component.fit(data, params, seed)
+    with progress.track(f"fitting {component.name}") as advance:
+        fitted = component.fit(data, params, seed, advance)
     log.info(
         "%s %s on %d users × %d items in %.1f s",
         "fitted" if fitted is not None else "skipped", component.name, *data.confidence.shape,

@@ -1,8 +1,9 @@
 """A seeded generator of a small O2O home-service world, written in the project's own formats.
 
-The world has structure a good model can learn: users have a style and a budget, items have a style and
-a price, and choices follow both; scenes shift what people look at (a new home wants furniture and lamps,
-a finished order wants its installation, a reminder wants a filter refill); popular items are shown more;
+The world has structure a good model can learn: users have interests (the product categories they
+come back to), a style and a budget, items have a style and a price, and choices follow all three;
+scenes shift what people look at (a new home wants furniture and lamps, a finished order wants its
+installation, a reminder wants a filter refill); popular items are shown more;
 water-purifier owners come back for filters of their purifier's brand; touchpoints show impressions that
 are clicked or not. A day of dispatch jobs and technicians in one city comes with it.
 """
@@ -84,6 +85,9 @@ SCENE_TOUCHPOINTS = {
     "service_reminder": {"service_reminder": 1.0},
     "repair": {"home_feed": 0.4, "service_reminder": 0.6},
 }
+# A category the user has no particular interest in is still visited this much (against interests
+# summing to 1 over the product categories).
+INTEREST_FLOOR = 0.02
 # How ready to buy a visit in the scene is: a reminder or a finished order comes with a need.
 SCENE_INTENT = {"browse": 1.0, "new_home": 1.2, "after_order": 2.5, "service_reminder": 2.5, "repair": 2.0}
 SKILLS = [
@@ -117,6 +121,7 @@ class _User:
     segment: str
     age_band: str
     style: np.ndarray  # preference over STYLES
+    interests: dict[str, float]  # how much the user cares for each product category (their taste)
     new_home: bool
     purifier_brand: str | None = None
 
@@ -194,6 +199,7 @@ class _World:
                     segment=list(SEGMENTS)[rng.choice(3, p=[0.35, 0.45, 0.2])],
                     age_band=AGE_BANDS[rng.choice(5, p=[0.12, 0.38, 0.28, 0.14, 0.08])],
                     style=rng.dirichlet(np.full(len(STYLES), 0.35)),
+                    interests=dict(zip(PRODUCTS, rng.dirichlet(np.full(len(PRODUCTS), 0.3)), strict=True)),
                     new_home=bool(rng.random() < 0.3),
                 )
             )
@@ -322,7 +328,10 @@ def _planned_visit(world: _World, user: _User) -> tuple[str, np.ndarray]:
     rng = world.rng
     scene_p = [0.55, 0.3, 0, 0, 0.15] if user.new_home else [0.8, 0.05, 0, 0, 0.15]
     scene = SCENES[rng.choice(len(SCENES), p=scene_p)]
-    weights = SCENE_CATEGORIES[scene]
+    # The scene says what people look at; the user's own interests, which of those this user does.
+    weights = {
+        c: w * (INTEREST_FLOOR + user.interests.get(c, 1.0)) for c, w in SCENE_CATEGORIES[scene].items()
+    }
     p = np.array(list(weights.values())) / sum(weights.values())
     category = list(weights)[rng.choice(len(weights), p=p)]
     if category in SERVICES:

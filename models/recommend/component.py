@@ -18,6 +18,8 @@ from typing import Any, ClassVar, Self
 import numpy as np
 import scipy.sparse as sp
 
+from models.progress import Progress, silent
+
 
 class ArtifactError(Exception):
     """The arrays are missing, of the wrong shape, or inconsistent with each other."""
@@ -102,8 +104,9 @@ class Component(ABC):
 
     @classmethod
     @abstractmethod
-    def fit(cls, data: TrainingData, params: Any, seed: int) -> Self | None:
-        """The fitted component, or None when it cannot be fitted on this data (e.g. too large)."""
+    def fit(cls, data: TrainingData, params: Any, seed: int, progress: Progress = silent) -> Self | None:
+        """The fitted component, or None when it cannot be fitted on this data (e.g. too large); an
+        iterative fit reports its iterations to `progress`."""
 
     @classmethod
     def candidates(cls, params: Any) -> list[Any]:

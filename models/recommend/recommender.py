@@ -327,8 +327,7 @@ class Recommender:
         a personal one names the closest history or session item, another gives its own reason, the
         fallback's reason when neither can), then any reason another component adds (fits the scene)."""
         components = self._a.components
-        names = [name for name in terms if name != NOVELTY]
-        leading = np.array(names)[np.argmax(np.stack([terms[name].at(items) for name in names]), axis=0)]
+        leading = self._leading(items, terms)
         personal = self._because_of(items, ctx, leading)
         result: list[tuple[Reason, ...]] = []
         for n, item in enumerate(items):
@@ -345,6 +344,20 @@ class Recommender:
             ]
             result.append((primary, *extras))
         return result
+
+    def _leading(self, items: np.ndarray, terms: dict[str, Term]) -> np.ndarray:
+        """Per item, the component that led to it: the user's own history and session (the personal
+        components together) when they gave more than any other single component, else that one."""
+        names = np.array([name for name in terms if name != NOVELTY])
+        contributions = np.stack([terms[str(name)].at(items) for name in names])
+        personal = np.array([self._a.components[str(name)].personal for name in names])
+        strongest = names[np.argmax(contributions, axis=0)]
+        if not personal.any() or personal.all():
+            return strongest
+        own = np.where(personal[:, None], contributions, -np.inf)
+        others = np.where(personal[:, None], -np.inf, contributions)
+        by_history = contributions[personal].sum(axis=0) > others.max(axis=0)
+        return np.where(by_history, names[np.argmax(own, axis=0)], names[np.argmax(others, axis=0)])
 
     def _because_of(self, items: np.ndarray, ctx: QueryContext, leading: np.ndarray) -> list[Reason | None]:
         """For each item led by a personal component, the session or history item closest to it by that

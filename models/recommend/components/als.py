@@ -4,7 +4,6 @@ recalculate_user does."""
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -12,6 +11,7 @@ from typing import Any, ClassVar, Self
 import numpy as np
 from threadpoolctl import threadpool_limits
 
+from models.progress import Progress, silent
 from models.recommend.component import Component, QueryContext, TrainingData, expect_shapes
 
 
@@ -47,7 +47,7 @@ class Als(Component):
         self._unit = (y / np.where(norms > 0, norms, 1.0)).astype(np.float32)
 
     @classmethod
-    def fit(cls, data: TrainingData, params: Any, seed: int) -> Self:
+    def fit(cls, data: TrainingData, params: Any, seed: int, progress: Progress = silent) -> Self:
         from implicit.cpu.als import AlternatingLeastSquares
 
         # One BLAS thread: implicit parallelises over users itself.
@@ -60,7 +60,11 @@ class Als(Component):
                 random_state=seed,
                 num_threads=params.threads,
             )
-            model.fit(data.confidence, show_progress=sys.stderr.isatty())
+            model.fit(
+                data.confidence,
+                show_progress=False,
+                callback=lambda iteration, *_: progress(iteration + 1, params.iterations),
+            )
         return cls(
             np.asarray(model.user_factors, dtype=np.float32),
             np.asarray(model.item_factors, dtype=np.float32),

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from models.progress import Progress, silent
 from models.recommend.component import Component, QueryContext, TrainingData, expect_shapes
 
 log = logging.getLogger(__name__)
@@ -40,7 +41,7 @@ class Ease(Component):
         return [replace(params, lambdas=(lam,)) for lam in params.lambdas]
 
     @classmethod
-    def fit(cls, data: TrainingData, params: Any, seed: int) -> Self | None:
+    def fit(cls, data: TrainingData, params: Any, seed: int, progress: Progress = silent) -> Self | None:
         if len(data.item_ids) > params.max_items:
             log.info("EASE skipped: %d items > %d", len(data.item_ids), params.max_items)
             return None

@@ -4,13 +4,13 @@ the sum of its item-side features' (identity, category, brand, price band, tags)
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from models.progress import Progress, silent
 from models.recommend.component import (
     Component,
     QueryContext,
@@ -53,7 +53,7 @@ class LightFM(Component):
         self._feature_index = {name: f for f, name in enumerate(self.feature_names.tolist())}
 
     @classmethod
-    def fit(cls, data: TrainingData, params: Any, seed: int) -> Self:
+    def fit(cls, data: TrainingData, params: Any, seed: int, progress: Progress = silent) -> Self:
         from lightfm import LightFM as Model
 
         model = Model(
@@ -64,14 +64,16 @@ class LightFM(Component):
             user_alpha=params.alpha,
             random_state=np.random.RandomState(seed),
         )
-        model.fit(
-            data.context_items,
-            user_features=data.context_features,
-            item_features=data.item_features,
-            epochs=params.epochs,
-            num_threads=params.threads,
-            verbose=sys.stderr.isatty(),
-        )
+        # Epoch by epoch, as fit() runs them, to report each.
+        for epoch in range(params.epochs):
+            model.fit_partial(
+                data.context_items,
+                user_features=data.context_features,
+                item_features=data.item_features,
+                epochs=1,
+                num_threads=params.threads,
+            )
+            progress(epoch + 1, params.epochs)
         item_bias, item_embeddings = model.get_item_representations(data.item_features)
         user_features = data.user_features.tocsr()
         return cls(

@@ -11,6 +11,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 
+from models.progress import Progress, silent
 from models.recommend.component import (
     Component,
     QueryContext,
@@ -67,7 +68,7 @@ class Popularity(Component):
             self._fits_scene[s, top[row[top] > 0]] = True
 
     @classmethod
-    def fit(cls, data: TrainingData, params: Any, seed: int) -> Self:
+    def fit(cls, data: TrainingData, params: Any, seed: int, progress: Progress = silent) -> Self:
         scenes, per_scene = _by(data, data.event_scenes.astype(str))
         cities, per_city = _by(data, data.event_cities.astype(str))
         _, overall = _by(data, np.full(len(data.event_items), "all"))

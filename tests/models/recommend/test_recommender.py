@@ -25,7 +25,7 @@ from models.recommend.recommender import (
     Relation,
     UnknownItemError,
 )
-from models.recommend.scoring import standardise
+from models.recommend.scoring import Term, standardise
 from models.recommend.touchpoints import TouchpointConfigError, TouchpointRule, TouchpointRules
 
 N_ITEMS, N_USERS, K, D = 40, 6, 4, 3
@@ -360,3 +360,13 @@ def test_inconsistent_artifact_is_refused(tmp_path, change: dict) -> None:
     dataclasses.replace(make_artifact(), **change).save(tmp_path)
     with pytest.raises(ArtifactError):
         RecommenderArtifact.load(tmp_path)
+
+
+def test_history_leads_when_the_personal_models_together_outweigh_any_other(model: Recommender) -> None:
+    terms = {
+        "als": Term(np.array([2.0, 0.0, 1.0]), 1.0, 0.0),
+        "ease": Term(np.array([1.5, 0.0, 1.0]), 1.0, 0.0),
+        "popularity": Term(np.array([3.0, 5.0, 3.0]), 1.0, 0.0),
+    }
+    # Item 0: neither personal model alone beats popularity, together they do.
+    assert model._leading(np.array([0, 1, 2]), terms).tolist() == ["als", "popularity", "popularity"]
