@@ -32,6 +32,10 @@ class Settings:
     solver_niceness: int = 10  # OS priority of the solver processes below the server's (0: the same)
     default_time_limit_ms: int = 5000  # dispatch solver limit when the request sets none
 
+    state_dir: Path = Path("")  # the live catalog and event index (SQLite); empty: "state" beside model_dir
+    events_dir: Path = Path("")  # recorded events, daily JSON Lines partitions; empty: state_dir/events
+    catalog_poll_seconds: float = 0.2  # how often each process looks for catalog changes (visible within)
+
     poll_seconds: float = 5.0  # how often the model directory is checked for a new version
     grace_seconds: float = 10.0  # how long in-flight calls may take to finish after SIGTERM
     max_message_mb: int = 64  # largest request or response
@@ -48,6 +52,12 @@ class Settings:
 
     def service_names(self) -> tuple[str, ...]:
         return tuple(name.strip() for name in self.services.split(",") if name.strip())
+
+    def state(self) -> Path:
+        return self.state_dir if str(self.state_dir) not in ("", ".") else self.model_dir.parent / "state"
+
+    def events(self) -> Path:
+        return self.events_dir if str(self.events_dir) not in ("", ".") else self.state() / "events"
 
     def solves(self) -> int:
         return self.max_solves or max(1, os.cpu_count() or 1)
@@ -97,6 +107,8 @@ def check(settings: Settings) -> None:
         raise ValueError("port and metrics_port must be in 0-65535")
     if settings.threads < 1 or settings.workers < 1 or settings.max_concurrent_rpcs < 1:
         raise ValueError("threads, workers and max_concurrent_rpcs must be at least 1")
+    if settings.catalog_poll_seconds <= 0:
+        raise ValueError("catalog_poll_seconds must be > 0")
     if settings.poll_seconds <= 0 or settings.grace_seconds < 0 or settings.solve_queue_seconds < 0:
         raise ValueError("poll_seconds must be > 0, grace_seconds and solve_queue_seconds >= 0")
     if settings.default_time_limit_ms < 1 or settings.max_message_mb < 1 or settings.blas_threads < 0:

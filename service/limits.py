@@ -22,6 +22,9 @@ MAX_JOBS = 20_000  # per AssignJobs call (and jobs × technicians <= models.disp
 MAX_TECHNICIANS = 10_000
 MAX_RECOMMEND_LIMIT = 500
 MAX_RANK_LIMIT = 1000
+MAX_BATCH = 1000  # items per UpsertItems / DeleteItems / GetItems call, events per RecordEvents call
+MAX_TAGS = 32  # an item's tags
+MAX_PRICE = 1e9  # CNY
 
 
 def text(value: str, field: str, required: bool = False) -> str:

@@ -51,6 +51,10 @@ RELOADS = Counter("shifu_version_reloads_total", "Versions loaded or refused, by
 WARNINGS = Counter(
     "shifu_recommend_warnings_total", "Request values the model did not recognise, by code.", ("code",)
 )
+EVENTS = Counter("shifu_events_total", "Events received, recorded or already recorded.", ("result",))
+CATALOG_ITEMS = Gauge(
+    "shifu_catalog_items", "Items in the live catalog (not deleted).", multiprocess_mode="livemax"
+)
 SOLVES = Counter("shifu_dispatch_solves_total", "Dispatch solves by mode and outcome.", ("mode", "status"))
 SOLVE_SECONDS = Histogram(
     "shifu_dispatch_solve_seconds",

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
+import time
 import uuid
 from typing import cast
 
@@ -24,9 +26,10 @@ from models.recommend.recommender import (
 )
 from service import limits, metrics
 from service.errors import RpcFailure, rpc
+from service.event_log import EventLog
+from service.live_catalog import LiveRecommender
 from service.pb.shifu.v1 import recommend_pb2 as pb
 from service.pb.shifu.v1 import recommend_pb2_grpc
-from service.registry import VersionRegistry
 
 _REASON_CODES = {
     code: cast(pb.ReasonCode, pb.ReasonCode.Value(f"REASON_CODE_{code.name}")) for code in ReasonCode
@@ -137,15 +140,16 @@ def to_items(items: list[ScoredItem]) -> list[pb.RecommendedItem]:
 
 
 class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
-    def __init__(self, registry: VersionRegistry) -> None:
-        self._registry = registry
+    def __init__(self, live: LiveRecommender, events: EventLog | None = None) -> None:
+        self._live = live
+        self._events = events
 
     def _model(self) -> Recommender:
-        model = self._registry.current()
+        model = self._live.current()
         if model is None:
             raise RpcFailure(
                 grpc.StatusCode.UNAVAILABLE,
-                f"no model version loaded yet from {self._registry.root}; "
+                f"no model version loaded yet from {self._live.registry.root}; "
                 "train one with `python -m training train`",
             )
         return model
@@ -154,11 +158,17 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
     def Recommend(self, request: pb.RecommendRequest, context: grpc.ServicerContext) -> pb.RecommendResponse:
         query = to_query(request)
         model = self._model()
+        asked = query
+        if not query.recent_item_ids and query.user_id and self._events is not None:
+            # The user's events of the last day, recorded through EventService: their session.
+            query = dataclasses.replace(
+                query, recent_item_ids=self._events.session(query.user_id, time.time())
+            )
         return pb.RecommendResponse(
             items=to_items(model.recommend(query)),
             model_version=model.version,
             recommendation_id=uuid.uuid4().hex,
-            warnings=to_warnings(model.warnings(query)),
+            warnings=to_warnings(model.warnings(asked)),
         )
 
     @rpc

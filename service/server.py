@@ -23,14 +23,28 @@ from threadpoolctl import threadpool_limits
 
 from models.dispatch.tiers import TierTable
 from models.recommend import touchpoints
+from models.recommend.catalog_store import CatalogStore
 from models.recommend.recommender import Recommender
 from service import logs, metrics
 from service import reflection as method_reflection
 from service.auth import Authenticator
+from service.catalog_handler import CatalogHandler
 from service.config import Settings
 from service.dispatch_handler import DispatchHandler
+from service.event_handler import EventHandler
+from service.event_log import EventLog
 from service.interceptors import EdgeInterceptor
-from service.pb.shifu.v1 import dispatch_pb2, dispatch_pb2_grpc, recommend_pb2, recommend_pb2_grpc
+from service.live_catalog import LiveRecommender
+from service.pb.shifu.v1 import (
+    catalog_pb2,
+    catalog_pb2_grpc,
+    dispatch_pb2,
+    dispatch_pb2_grpc,
+    events_pb2,
+    events_pb2_grpc,
+    recommend_pb2,
+    recommend_pb2_grpc,
+)
 from service.recommend_handler import RecommendHandler
 from service.registry import VersionRegistry, recommender_registry, tier_registry
 from service.solver_pool import SolverPool
@@ -39,9 +53,12 @@ log = logging.getLogger(__name__)
 LARGE_CATALOG = 50_000  # items; see blas_threads
 SWITCH_INTERVAL_S = 0.0005
 WARM_UP_TIMEOUT_S = 60.0
+STATE_FILE = "state.db"  # the live catalog, event ids and sessions, under --state-dir
 
 RECOMMEND = recommend_pb2.DESCRIPTOR.services_by_name["RecommendService"].full_name
 DISPATCH = dispatch_pb2.DESCRIPTOR.services_by_name["DispatchService"].full_name
+CATALOG = catalog_pb2.DESCRIPTOR.services_by_name["CatalogService"].full_name
+EVENTS = events_pb2.DESCRIPTOR.services_by_name["EventService"].full_name
 SERVING = health_pb2.HealthCheckResponse.SERVING
 NOT_SERVING = health_pb2.HealthCheckResponse.NOT_SERVING
 
@@ -57,6 +74,8 @@ class RunningServer:
     pools: list[futures.ThreadPoolExecutor]
     solvers: SolverPool
     metrics_server: WSGIServer | None
+    live: LiveRecommender | None = None
+    events: EventLog | None = None
 
     def shutdown(self) -> None:
         """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace_seconds` to finish;
@@ -66,6 +85,11 @@ class RunningServer:
         self.server.stop(self.settings.grace_seconds).wait()
         self.registry.stop()
         self.tiers.stop()
+        if self.live is not None:
+            self.live.stop()
+            self.live.store.close()
+        if self.events is not None:
+            self.events.close()
         self.solvers.shutdown()
         for pool in self.pools:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -105,7 +129,9 @@ def start(settings: Settings) -> RunningServer:
     # Room for calls waiting for a solver lane (they give up after solve_queue_seconds) and for
     # RankTechnicians beside the solves.
     dispatch_pool = futures.ThreadPoolExecutor(2 * settings.solves() + 4, thread_name_prefix="dispatch")
-    pools = {RECOMMEND: recommend_pool, DISPATCH: dispatch_pool}
+    # Catalog changes and events wait for the disk (fsync): never on the threads Recommend needs.
+    intake_pool = futures.ThreadPoolExecutor(4, thread_name_prefix="intake")
+    pools = {RECOMMEND: recommend_pool, DISPATCH: dispatch_pool, CATALOG: intake_pool, EVENTS: intake_pool}
     server = grpc.server(
         futures.ThreadPoolExecutor(2, thread_name_prefix="rpc"),
         interceptors=[EdgeInterceptor(auth, pools)],
@@ -118,9 +144,9 @@ def start(settings: Settings) -> RunningServer:
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    served = [
-        name for name, wanted in ((RECOMMEND, "recommend"), (DISPATCH, "dispatch")) if wanted in services
-    ]
+    # The storefront's services go together: the catalog and the events feed what Recommend answers.
+    wanted_by = {RECOMMEND: "recommend", CATALOG: "recommend", EVENTS: "recommend", DISPATCH: "dispatch"}
+    served = [name for name, wanted in wanted_by.items() if wanted in services]
 
     def overall() -> None:
         """The whole server is SERVING when every service it answers is."""
@@ -137,6 +163,7 @@ def start(settings: Settings) -> RunningServer:
     def on_model(model: Recommender) -> None:
         threadpool_limits(blas_threads(settings, model.n_items))
         set_status(RECOMMEND, SERVING)
+        set_status(CATALOG, SERVING)
 
     def on_no_model() -> None:
         set_status(RECOMMEND, NOT_SERVING)
@@ -145,9 +172,16 @@ def start(settings: Settings) -> RunningServer:
     registry = recommender_registry(settings.model_dir, on_change=on_model, rules=rules)
     tier_table = tier_registry(settings.tiers_dir)
     solvers = SolverPool(settings.solves() if "dispatch" in services else 0, settings.solver_niceness)
+    live = events = None
     if "recommend" in services:
-        recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(registry), server)
-        set_status(RECOMMEND, NOT_SERVING)  # until a version is loaded
+        live = LiveRecommender(registry, CatalogStore(settings.state() / STATE_FILE))
+        events = EventLog(settings.events(), settings.state() / STATE_FILE)
+        recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(live, events), server)
+        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogHandler(live), server)
+        events_pb2_grpc.add_EventServiceServicer_to_server(EventHandler(events), server)
+        for name in (RECOMMEND, CATALOG):
+            set_status(name, NOT_SERVING)  # until a version is loaded
+        set_status(EVENTS, SERVING)
     if "dispatch" in services:
         dispatch_pb2_grpc.add_DispatchServiceServicer_to_server(
             DispatchHandler(
@@ -175,8 +209,9 @@ def start(settings: Settings) -> RunningServer:
         )
     metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
     server.start()
-    if "recommend" in services:
+    if live is not None:
         registry.start(settings.poll_seconds)
+        live.start(settings.catalog_poll_seconds)
     tier_table.start(settings.poll_seconds)
     if "dispatch" in services:
         # The solver processes start and import the solvers before Dispatch says SERVING, so that no
@@ -189,7 +224,7 @@ def start(settings: Settings) -> RunningServer:
     )  # fmt: skip
     return RunningServer(
         server, port, registry, tier_table, health_servicer, settings,
-        [recommend_pool, dispatch_pool], solvers, metrics_server,
+        [recommend_pool, dispatch_pool, intake_pool], solvers, metrics_server, live, events,
     )  # fmt: skip
 
 

@@ -7,6 +7,7 @@ import datetime
 import hashlib
 import json
 import socket
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -33,8 +34,8 @@ SMALL_WORLD = demo.DemoSize(
 
 
 def start_server(model_dir: Path, tiers_dir: Path | None = None, **overrides: Any) -> RunningServer:
-    """A server on a free port with one solver lane and no metrics endpoint unless asked; without
-    `tiers_dir`, one that has no tier table (never the working tree's)."""
+    """A server on a free port with one solver lane, no metrics endpoint and a state directory of its
+    own unless asked; without `tiers_dir`, one that has no tier table (never the working tree's)."""
     settings = dataclasses.replace(
         Settings(),
         model_dir=model_dir,
@@ -42,7 +43,12 @@ def start_server(model_dir: Path, tiers_dir: Path | None = None, **overrides: An
         port=0,
         poll_seconds=0.1,
         grace_seconds=5.0,
-        **{"metrics_port": 0, "max_solves": 1, **overrides},
+        **{
+            "metrics_port": 0,
+            "max_solves": 1,
+            "state_dir": Path(tempfile.mkdtemp(prefix="shifu-state-")),
+            **overrides,
+        },
     )
     return start(settings)
 

@@ -27,8 +27,9 @@ def _row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
     return sp.diags(1.0 / np.where(sums > 0, sums, 1.0)) @ matrix
 
 
-def item_feature_matrix(items: pd.DataFrame) -> sp.csr_matrix:
-    """Identity, then the content features (category, brand, price band within the category, tags)."""
+def item_feature_matrix(items: pd.DataFrame) -> tuple[sp.csr_matrix, np.ndarray]:
+    """Identity, then the content features (category, brand, price band within the category, tags), and
+    the features' names."""
     contents = content.catalog_features(
         items["category"].to_numpy().astype(str),
         items["brand"].to_numpy().astype(str),
@@ -36,7 +37,9 @@ def item_feature_matrix(items: pd.DataFrame) -> sp.csr_matrix:
         items["tags"].map(content.TAG_SEPARATOR.join).to_numpy().astype(str),
     )
     rows = [[f"item:{item}", *names] for item, names in zip(items["item_id"], contents, strict=True)]
-    return _row_normalised(content.one_hot(rows, {}))
+    vocabulary: dict[str, int] = {}
+    matrix = _row_normalised(content.one_hot(rows, vocabulary))
+    return matrix, np.array(list(vocabulary), dtype=str)
 
 
 def build(
@@ -105,6 +108,7 @@ def build(
     for name, index in vocabulary.items():
         names[index] = name
     city_of = dict(zip(user_ids.tolist(), cities.tolist(), strict=True))
+    item_features, item_feature_names = item_feature_matrix(items)
     return TrainingData(
         item_ids=item_ids,
         user_ids=user_ids,
@@ -116,7 +120,8 @@ def build(
         context_items=context_items.tocoo(),
         feature_names=names.astype(str),
         user_features=_pad(user_features, n_features),
-        item_features=item_feature_matrix(items),
+        item_features=item_features,
+        item_feature_names=item_feature_names,
         event_items=every_event[0].astype(np.int64),
         event_weights=every_event[1],
         event_scenes=np.asarray(every_event[2]).astype(str),

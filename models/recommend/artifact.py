@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 
+from models.recommend.catalog import Catalog
 from models.recommend.component import ArtifactError, Component, check_csr
 from models.recommend.components import BY_NAME, FALLBACK
 
@@ -109,6 +110,20 @@ class RecommenderArtifact:
                 raise ArtifactError("blend weights must be finite, non-negative, with a positive sum")
         if not (np.isfinite(self.blend_novelty) and self.blend_novelty >= 0):
             raise ArtifactError("blend novelty must be a finite number >= 0")
+
+    def catalog(self) -> Catalog:
+        """The items as this version was trained on them."""
+        return Catalog(
+            ids=self.item_ids,
+            titles=self.item_titles,
+            categories=self.item_categories,
+            brands=self.item_brands,
+            prices=self.item_prices,
+            in_stock=self.item_in_stock,
+            tags=self.item_tags,
+            deleted=np.zeros(len(self.item_ids), dtype=bool),
+            n_trained=len(self.item_ids),
+        )
 
     def weights(self, visitor: bool = False) -> dict[str, float]:
         """The blend's weight per component name."""

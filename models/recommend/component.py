@@ -35,6 +35,7 @@ class ReasonCode(enum.Enum):
     POPULAR_IN_CITY = "popular_in_city"
     FITS_SCENE = "fits_scene"
     FITS_PROFILE = "fits_profile"
+    NEW_IN_CATEGORY = "new_in_category"
 
 
 @dataclass(frozen=True)
@@ -60,6 +61,7 @@ class TrainingData:
     feature_names: np.ndarray  # str, user-side features ("user:u1", "city:shanghai", "scene:repair", ...)
     user_features: sp.csr_matrix  # users × features: each known user's own features (id, attributes)
     item_features: sp.csr_matrix  # items × item-side features, rows summing to 1
+    item_feature_names: np.ndarray  # str: "item:ID" (identity), then content (models/recommend/content.py)
     # Every weighted event: its item, (decayed) weight, scene and the user's city.
     event_items: np.ndarray  # int64
     event_weights: np.ndarray  # float64
@@ -140,6 +142,12 @@ class Component(ABC):
 
     def similar(self, anchor: int) -> np.ndarray | None:
         """How similar every item is to `anchor`, for components that model items against items."""
+        return None
+
+    def score_new_items(self, ctx: QueryContext, features: list[list[str]]) -> np.ndarray | None:
+        """Scores of items added after training, from their content features (one list per item), for
+        components that represent items by their content; None: the serving code places them by their
+        category (the mean score of the category's items)."""
         return None
 
     def vocabulary(self) -> dict[str, set[str]]:

@@ -13,6 +13,7 @@ import scipy.sparse as sp
 
 from models.recommend import content
 from models.recommend.artifact import RecommenderArtifact
+from models.recommend.catalog import Catalog
 from models.recommend.component import Component, QueryContext, Reason, ReasonCode
 from models.recommend.components import FALLBACK
 from models.recommend.relations import ItemRelations, Relation
@@ -111,14 +112,19 @@ class Recommender:
         version: str,
         rules: TouchpointRules | None = None,
         manifest: Mapping[str, Any] | None = None,
+        catalog: Catalog | None = None,
     ) -> None:
+        """`catalog`: the live catalog (the version's items with the storefront's changes since); by
+        default the version's own."""
         self.version = version
         self._manifest = dict(manifest or {})
         self.scorer = Scorer(artifact)
         self.rules = rules or TouchpointRules()
         self._a = artifact
-        self._ids = artifact.item_ids.tolist()
-        self._titles = artifact.item_titles.tolist()
+        self.catalog = catalog or artifact.catalog()
+        c = self.catalog
+        self._ids = c.ids.tolist()
+        self._titles = c.titles.tolist()
         self._item_index = {item: i for i, item in enumerate(self._ids)}
         self._user_index = {user: u for u, user in enumerate(artifact.user_ids.tolist())}
         self._fallback = artifact.components[FALLBACK]
@@ -126,22 +132,24 @@ class Recommender:
             (c for c in artifact.components.values() if type(c).similar is not Component.similar),
             key=lambda c: c.similarity_precedence,
         )
-        n_users = len(artifact.user_ids)
         ordered = sp.csr_matrix(
             (artifact.history_ordered, artifact.history_indices, artifact.history_indptr),
-            shape=(n_users, self.n_items),
+            shape=(len(artifact.user_ids), c.size),
         )
-        self._content_vocabulary: dict[str, int] = {}
-        features = content.catalog_features(
-            artifact.item_categories, artifact.item_brands, artifact.item_prices, artifact.item_tags
-        )
-        self._relations = ItemRelations(
-            artifact.item_categories, content.one_hot(features, self._content_vocabulary), ordered
-        )
+        features = content.catalog_features(c.categories, c.brands, c.prices, c.tags)
+        self._relations = ItemRelations(c.categories, content.one_hot(features, {}), ordered)
+        # Items added since training: their content features, for the models that can place them.
+        self._new_features = features[c.n_trained :]
+        self._new_categories = c.categories[c.n_trained :]
+        names, self._trained_category_codes = np.unique(c.categories[: c.n_trained], return_inverse=True)
+        self._category_sizes = np.bincount(self._trained_category_codes, minlength=names.size).astype(float)
+        at = np.minimum(np.searchsorted(names, self._new_categories), max(names.size - 1, 0))
+        known = names.size > 0 and names[at] == self._new_categories
+        self._new_category_codes = np.where(known, at, -1)
         # Masks of the category sets the touchpoint rules name, made once: the sets a client sends are
         # computed per call, so no client can grow this.
         self._category_masks = {
-            categories: np.isin(artifact.item_categories, list(categories))
+            categories: np.isin(c.categories, list(categories))
             for rule in (self.rules.default, *self.rules.touchpoints.values())
             for categories in (rule.categories, rule.exclude_categories, rule.repeatable_categories)
         }
@@ -153,7 +161,11 @@ class Recommender:
         rule_scenes = {r.default_scene for r in self._rules_all() if r.default_scene}
         self._scenes = vocabulary.get("scene", set()) | rule_scenes
         self._touchpoints = vocabulary.get("touchpoint", set()) | set(self.rules.touchpoints)
-        self._categories = set(artifact.item_categories.tolist())
+        self._categories = set(c.categories[c.live()].tolist())
+
+    def with_catalog(self, catalog: Catalog) -> Recommender:
+        """The same models over another live catalog."""
+        return Recommender(self._a, self.version, self.rules, self._manifest, catalog)
 
     def _rules_all(self) -> list[TouchpointRule]:
         return [self.rules.default, *self.rules.touchpoints.values()]
@@ -167,6 +179,9 @@ class Recommender:
 
     def index(self, item_id: str) -> int:
         return self._item_index[item_id]
+
+    def find(self, item_id: str) -> int | None:
+        return self._item_index.get(item_id)
 
     def warnings(self, query: Query) -> list[RequestWarning]:
         """What in the query the model does not know (the answer is given without it)."""
@@ -207,7 +222,7 @@ class Recommender:
             scenes=sorted(self._scenes),
             touchpoints=sorted(self._touchpoints),
             categories=sorted(self._categories),
-            item_count=self.n_items,
+            item_count=int(self.catalog.live().sum()),
             user_count=len(self._user_index),
             components=list(self._a.components),
             k=int(self._manifest.get("parameters", {}).get("k", DEFAULT_LIMIT)),
@@ -219,6 +234,7 @@ class Recommender:
         user = self._user_index.get(query.user_id)
         history, weight, _ = self.scorer.history(user)
         session = self._indices(query.recent_item_ids)
+        session = session[session < self.catalog.n_trained]  # the models know the version's items only
         if session.size and history.size:
             session = session[~np.isin(session, history)]
         city = query.context.get("city") or (str(self._a.user_cities[user]) if user is not None else "")
@@ -242,7 +258,10 @@ class Recommender:
         once_only = ordered & ~self._in_categories(rule.repeatable_categories)[ctx.history]
         mask[ctx.history[once_only]] = False
         scores, terms = self.scorer.blend(ctx)
-        top = _top(scores, mask, query.limit, self._a.item_categories, rule.max_per_category)
+        if self.catalog.size > self.catalog.n_trained:
+            scores = np.concatenate([scores, self._new_item_scores(ctx, terms)])
+        top = _top(scores, mask, query.limit, self.catalog.categories, rule.max_per_category)
+        top = self._keep_new_items(top, scores, mask, rule.new_items_per_page)
         items = np.array([i for i, _ in top], dtype=np.int64)
         reasons = self._explain(items, ctx, terms)
         return [ScoredItem(self._ids[i], s, r) for (i, s), r in zip(top, reasons, strict=True)]
@@ -264,11 +283,11 @@ class Recommender:
         mask[anchor] = False
         if relation is Relation.SIMILAR:
             scores = self._relations.substitutes(anchor, self.collaborative_similarity(anchor))
-            top = _top(scores, mask, limit, self._a.item_categories, 0)
+            top = _top(scores, mask, limit, self.catalog.categories, 0)
             reason = Reason(ReasonCode.SIMILAR_ITEM, f"Similar to '{self._titles[anchor]}'", item_id)
             return [ScoredItem(self._ids[i], s, (reason,)) for i, s in top]
         mask &= ~self._relations.same_kind(anchor)
-        top = _top(self._relations.complements(anchor), mask, limit, self._a.item_categories, 0)
+        top = _top(self._relations.complements(anchor), mask, limit, self.catalog.categories, 0)
         return [ScoredItem(self._ids[i], s, (self._complement_reason(anchor, i),)) for i, s in top]
 
     def _complement_reason(self, anchor: int, item: int) -> Reason:
@@ -285,10 +304,12 @@ class Recommender:
     def collaborative_similarity(self, anchor: int) -> np.ndarray:
         """The item-to-item models in order of precedence: the first decides, each later one breaks ties."""
         scores: np.ndarray = np.zeros(self.n_items, dtype=np.float32)
+        if anchor >= self.catalog.n_trained:
+            return scores  # added since training: nobody has viewed it with anything yet
         for rank, component in enumerate(self._similarity):
             similarity = component.similar(anchor)
             if similarity is not None:
-                scores = scores + np.float32(TIE_BREAK**rank) * similarity
+                scores[: similarity.size] += np.float32(TIE_BREAK**rank) * similarity
         return scores
 
     def _indices(self, item_ids: tuple[str, ...]) -> np.ndarray:
@@ -300,12 +321,12 @@ class Recommender:
         """Whether each item is in one of these categories (read-only when it is a rule's set)."""
         mask = self._category_masks.get(categories)
         if mask is None:
-            mask = np.isin(self._a.item_categories, list(categories))
+            mask = np.isin(self.catalog.categories, list(categories))
         return mask
 
     def _allowed(self, item_filter: ItemFilter, exclude: tuple[str, ...], rule: TouchpointRule) -> np.ndarray:
-        a = self._a
-        mask = a.item_in_stock.copy() if item_filter.in_stock_only else np.ones(self.n_items, dtype=bool)
+        c = self.catalog
+        mask = c.live() & c.in_stock if item_filter.in_stock_only else c.live()
         for include in (item_filter.include_categories, rule.categories):
             if include:
                 mask &= self._in_categories(include)
@@ -314,9 +335,9 @@ class Recommender:
                 mask &= ~self._in_categories(excluded)
         # An item without a price cannot be shown to fit a price range.
         if item_filter.min_price is not None:
-            mask &= a.item_prices >= item_filter.min_price
+            mask &= c.prices >= item_filter.min_price
         if item_filter.max_price is not None:
-            mask &= a.item_prices <= item_filter.max_price
+            mask &= c.prices <= item_filter.max_price
         mask[self._indices(exclude)] = False
         return mask
 
@@ -327,10 +348,16 @@ class Recommender:
         a personal one names the closest history or session item, another gives its own reason, the
         fallback's reason when neither can), then any reason another component adds (fits the scene)."""
         components = self._a.components
-        leading = self._leading(items, terms)
+        new = items >= self.catalog.n_trained
+        leading = np.full(items.size, FALLBACK, dtype=object)
+        leading[~new] = self._leading(items[~new], terms)
         personal = self._because_of(items, ctx, leading)
         result: list[tuple[Reason, ...]] = []
         for n, item in enumerate(items):
+            if new[n]:
+                category = str(self.catalog.categories[item]).replace("_", " ")
+                result.append((Reason(ReasonCode.NEW_IN_CATEGORY, f"New in {category}"),))
+                continue
             leader = components[str(leading[n])]
             because = personal[n]
             primary: Reason | None = because if leader.personal else leader.reason(ctx)
@@ -344,6 +371,46 @@ class Recommender:
             ]
             result.append((primary, *extras))
         return result
+
+    def _new_item_scores(self, ctx: QueryContext, terms: dict[str, Term]) -> np.ndarray:
+        """The blend for items added since training: each term from the component's own view of the new
+        items' content where it has one (LightFM's feature embeddings), else from the mean of the item's
+        category (popularity, the item-to-item models: a new lamp is worth what lamps are)."""
+        total = np.zeros(self.catalog.size - self.catalog.n_trained, dtype=np.float32)
+        for name, term in terms.items():
+            component = self._a.components[FALLBACK if name == NOVELTY else name]
+            raw = component.score_new_items(ctx, self._new_features)
+            if raw is None:
+                raw = self._category_means(term.raw)
+            total += (term.scale * (raw - term.mean)).astype(np.float32)
+        return total
+
+    def _category_means(self, raw: np.ndarray) -> np.ndarray:
+        """Per new item, the mean of `raw` over the version's items of its category (the catalog mean
+        for a category the version does not have)."""
+        codes, new = self._trained_category_codes, self._new_category_codes
+        sums = np.bincount(codes, weights=raw, minlength=self._category_sizes.size)
+        means = np.divide(sums, self._category_sizes, out=np.zeros_like(sums), where=self._category_sizes > 0)
+        return np.where(new >= 0, means[np.maximum(new, 0)], float(raw.mean()))
+
+    def _keep_new_items(
+        self, top: list[tuple[int, float]], scores: np.ndarray, mask: np.ndarray, places: int
+    ) -> list[tuple[int, float]]:
+        """The touchpoint's `new_items_per_page`: the best new items that qualify take the places of
+        the weakest others when the answer has fewer new items than that."""
+        n_trained = self.catalog.n_trained
+        missing = min(places, len(top)) - sum(i >= n_trained for i, _ in top)
+        if missing <= 0:
+            return top
+        chosen = {i for i, _ in top}
+        candidates = [i for i in np.flatnonzero(mask[n_trained:]) + n_trained if i not in chosen]
+        best = sorted(candidates, key=lambda i: (-scores[i], i))[:missing]
+        if not best:
+            return top
+        kept = [entry for entry in top if entry[0] >= n_trained]
+        others = [entry for entry in top if entry[0] < n_trained][: len(top) - len(kept) - len(best)]
+        merged = others + kept + [(int(i), float(scores[i])) for i in best]
+        return sorted(merged, key=lambda entry: (-entry[1], entry[0]))
 
     def _leading(self, items: np.ndarray, terms: dict[str, Term]) -> np.ndarray:
         """Per item, the component that led to it: the user's own history and session (the personal

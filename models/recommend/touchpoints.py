@@ -3,6 +3,7 @@
 [default]                       # every touchpoint, unless it says otherwise
 repeatable_categories = ["purifier_filter"]   # ordered items of these may be recommended again
 max_per_category = 0            # diversity cap per category in one answer (0: none)
+new_items_per_page = 0          # places kept for items added since the model was trained
 
 [touchpoint.service_reminder]
 categories = ["purifier_filter", "repair", "cleaning"]   # the candidate pool (empty: everything)
@@ -30,6 +31,7 @@ class TouchpointRule:
     default_scene: str = ""
     repeatable_categories: frozenset[str] = frozenset()
     max_per_category: int = 0
+    new_items_per_page: int = 0  # places kept for items added since training, when any qualify
 
 
 @dataclass(frozen=True)

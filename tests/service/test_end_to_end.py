@@ -388,7 +388,8 @@ def test_recommender_waits_for_a_model_and_serves_it_once_it_appears(tmp_path: P
 
 def test_shutdown_drains_in_flight_calls_and_refuses_new_ones(model_dir: Path) -> None:
     running = start_server(model_dir)
-    model = running.registry.current()
+    assert running.live is not None
+    model = running.live.current()
     started = threading.Event()
     original = model.recommend
 

@@ -73,7 +73,7 @@ def test_lightfm_contexts_are_user_scene_touchpoint_with_their_positive_items() 
 
 
 def test_item_features_hold_identity_category_brand_and_tags() -> None:
-    features = dataset.item_feature_matrix(ITEMS)
+    features, _ = dataset.item_feature_matrix(ITEMS)
     assert features.shape[0] == 3
     assert np.allclose(np.asarray(features.sum(axis=1)).ravel(), 1.0)
     # i1: item, category, brand, tag; i2: item, category (no brand); i3: item, category, brand.

@@ -1,6 +1,7 @@
 """The scene-aware LightFM hybrid: a query (a person in a scene at a touchpoint) is the mean of its
 user-side feature embeddings (user id, user attributes, scene, touchpoint, request context), an item
-the sum of its item-side features' (identity, category, brand, price band, tags); score = q · e_i + b_i."""
+the sum of its item-side features' (identity, category, brand, price band, tags); score = q · e_i + b_i.
+An item added after training is the mean of its content features' embeddings: no refit needed."""
 
 from __future__ import annotations
 
@@ -51,6 +52,9 @@ class LightFM(Component):
         self.user_feature_indptr = arrays["user_feature_indptr"]
         self.user_feature_indices = arrays["user_feature_indices"]
         self._feature_index = {name: f for f, name in enumerate(self.feature_names.tolist())}
+        self.content_embeddings = arrays["content_embeddings"]
+        self.content_bias = arrays["content_bias"]
+        self._content_index = {name: f for f, name in enumerate(arrays["content_names"].tolist())}
 
     @classmethod
     def fit(cls, data: TrainingData, params: Any, seed: int, progress: Progress = silent) -> Self:
@@ -76,6 +80,8 @@ class LightFM(Component):
             progress(epoch + 1, params.epochs)
         item_bias, item_embeddings = model.get_item_representations(data.item_features)
         user_features = data.user_features.tocsr()
+        # The item-side features other than identity: what an item added later is made of.
+        content = np.flatnonzero(~np.char.startswith(data.item_feature_names.astype(str), "item:"))
         return cls(
             {
                 "item_embeddings": item_embeddings.astype(np.float32),
@@ -85,12 +91,16 @@ class LightFM(Component):
                 "feature_bias": model.user_biases.astype(np.float32),
                 "user_feature_indptr": user_features.indptr.astype(np.int64),
                 "user_feature_indices": user_features.indices.astype(np.int32),
+                "content_names": data.item_feature_names[content],
+                "content_embeddings": model.item_embeddings[content].astype(np.float32),
+                "content_bias": model.item_biases[content].astype(np.float32),
             }
         )
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], n_items: int, n_users: int) -> Self:
         n_features = len(arrays["feature_names"]) if "feature_names" in arrays else 0
+        n_content = len(arrays["content_names"]) if "content_names" in arrays else 0
         embeddings = arrays.get("item_embeddings", np.empty((0, 0)))
         d = embeddings.shape[1] if embeddings.ndim == 2 else -1
         expect_shapes(
@@ -102,6 +112,9 @@ class LightFM(Component):
                 "feature_embeddings": (n_features, d),
                 "feature_bias": (n_features,),
                 "user_feature_indptr": (n_users + 1,),
+                "content_names": (n_content,),
+                "content_embeddings": (n_content, d),
+                "content_bias": (n_content,),
             },
             cls.name,
         )
@@ -138,12 +151,26 @@ class LightFM(Component):
             own = np.unique(np.concatenate([own, np.array(extra, dtype=np.int64)]))
         return own
 
-    def score(self, ctx: QueryContext) -> np.ndarray | None:
+    def _query(self, ctx: QueryContext) -> np.ndarray | None:
         features = self.features(ctx)
-        if not features.size:
+        return self.feature_embeddings[features].mean(axis=0) if features.size else None
+
+    def score(self, ctx: QueryContext) -> np.ndarray | None:
+        query = self._query(ctx)
+        return None if query is None else self.item_embeddings @ query + self.item_bias
+
+    def score_new_items(self, ctx: QueryContext, features: list[list[str]]) -> np.ndarray | None:
+        query = self._query(ctx)
+        if query is None:
             return None
-        query = self.feature_embeddings[features].mean(axis=0)
-        return self.item_embeddings @ query + self.item_bias
+        embeddings = np.zeros((len(features), query.size), dtype=np.float32)
+        bias = np.zeros(len(features), dtype=np.float32)
+        for row, names in enumerate(features):
+            known = [self._content_index[n] for n in names if n in self._content_index]
+            if known:  # as in training, an item is the mean of its features (rows summing to 1)
+                embeddings[row] = self.content_embeddings[known].mean(axis=0)
+                bias[row] = self.content_bias[known].mean()
+        return embeddings @ query + bias
 
     def reason(self, ctx: QueryContext) -> Reason:
         return Reason(ReasonCode.FITS_PROFILE, "Chosen by customers like you in this situation")

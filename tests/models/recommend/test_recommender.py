@@ -31,6 +31,12 @@ from models.recommend.touchpoints import TouchpointConfigError, TouchpointRule, 
 N_ITEMS, N_USERS, K, D = 40, 6, 4, 3
 CATEGORIES = np.array(["sofa" if i % 2 else "lamp" for i in range(N_ITEMS)], dtype="<U6")
 CATEGORIES[30:] = "filter"
+CONTENT_FEATURES = [
+    *(f"category:{c}" for c in ("sofa", "lamp", "filter")),
+    *(f"brand:brand{b}" for b in range(4)),
+    "tag:oak",
+    "tag:nordic",
+]
 
 
 def make_artifact(
@@ -62,6 +68,9 @@ def make_artifact(
             "feature_bias": np.zeros(len(features), dtype=np.float32),
             "user_feature_indptr": user_features.indptr.astype(np.int64),
             "user_feature_indices": user_features.indices.astype(np.int32),
+            "content_names": np.array(CONTENT_FEATURES),
+            "content_embeddings": rng.normal(size=(len(CONTENT_FEATURES), D)).astype(np.float32),
+            "content_bias": np.zeros(len(CONTENT_FEATURES), dtype=np.float32),
         }
     )
     popularity = Popularity(

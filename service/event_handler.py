@@ -1,0 +1,62 @@
+"""EventService: storefront events, validated as a batch and recorded durably."""
+
+from __future__ import annotations
+
+import math
+
+import grpc
+
+from models.dispatch.problem import EARLIEST_TIME, LATEST_TIME
+from models.errors import FieldError
+from service import limits, metrics
+from service.catalog_handler import _batch
+from service.errors import rpc
+from service.event_log import EVENT_TYPES, Event, EventLog
+from service.pb.shifu.v1 import events_pb2 as pb
+from service.pb.shifu.v1 import events_pb2_grpc
+
+
+def to_event(message: pb.Event, where: str) -> Event:
+    if not message.HasField("timestamp"):
+        raise FieldError(f"{where}.timestamp", "is required")
+    seconds = message.timestamp.seconds + message.timestamp.nanos / 1e9
+    if not EARLIEST_TIME <= seconds < LATEST_TIME:
+        raise FieldError(f"{where}.timestamp", "must be between the years 2000 and 2200")
+    if message.event_type not in EVENT_TYPES:
+        raise FieldError(
+            f"{where}.event_type", f"must be one of {', '.join(EVENT_TYPES)}, got {message.event_type!r}"
+        )
+    value = None
+    if message.HasField("value"):
+        value = message.value
+        if not math.isfinite(value) or not 0 <= value <= limits.MAX_PRICE:
+            raise FieldError(
+                f"{where}.value", f"must be a number from 0 to {limits.MAX_PRICE:g}, got {value}"
+            )
+    return Event(
+        event_id=limits.text(message.event_id, f"{where}.event_id", required=True),
+        timestamp=seconds,
+        user_id=limits.text(message.user_id, f"{where}.user_id", required=True),
+        item_id=limits.text(message.item_id, f"{where}.item_id", required=True),
+        event_type=message.event_type,
+        touchpoint=limits.text(message.touchpoint, f"{where}.touchpoint"),
+        scene=limits.text(message.scene, f"{where}.scene"),
+        value=value,
+        recommendation_id=limits.text(message.recommendation_id, f"{where}.recommendation_id"),
+    )
+
+
+class EventHandler(events_pb2_grpc.EventServiceServicer):
+    def __init__(self, log: EventLog) -> None:
+        self._log = log
+
+    @rpc
+    def RecordEvents(
+        self, request: pb.RecordEventsRequest, context: grpc.ServicerContext
+    ) -> pb.RecordEventsResponse:
+        _batch(len(request.events), "events")
+        events = [to_event(message, f"events[{i}]") for i, message in enumerate(request.events)]
+        recorded, duplicates = self._log.record(events)
+        metrics.EVENTS.labels("recorded").inc(recorded)
+        metrics.EVENTS.labels("duplicate").inc(duplicates)
+        return pb.RecordEventsResponse(recorded=recorded, duplicates=duplicates)

@@ -1,0 +1,243 @@
+"""Durable event intake: batches of storefront events appended to daily JSON Lines partitions in the
+event-log format (`DIR/YYYY-MM-DD/events-wN.jsonl`, the day of the event in UTC), which
+`python -m training train --events DIR` reads as they are.
+
+A batch is acknowledged only after its lines are written and fsynced. Which event ids are on disk is
+kept in SQLite beside the files (shared by the server processes of the host), so a retried batch is
+not written twice, whichever process takes the retry. The files are the truth: each process appends to
+files of its own (a writer slot, held by a file lock), and at start it reads what its slot's files hold
+past the last offset SQLite knows, so that events fsynced just before a crash count as recorded, and
+cuts a line the crash left half written (never acknowledged, so the client sends it again).
+
+The same SQLite file keeps each user's last day of events (not impressions), the session of their next
+Recommend when it sends none.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import logging
+import math
+import os
+import threading
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from models.recommend.catalog_store import connect
+
+log = logging.getLogger(__name__)
+
+EVENT_TYPES = ("impression", "view", "click", "cart", "order")
+SESSION_TYPES = frozenset({"view", "click", "cart", "order"})  # what a session is made of
+SESSION_SECONDS = 24 * 3600
+SESSION_ITEMS = 20  # most recent distinct items of a session
+DEDUPE_DAYS = 7  # how long an event id is remembered against retries
+PRUNE_EVERY = 200  # batches between removals of expired ids and sessions
+MAX_WRITER_SLOTS = 64
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS event_ids (event_id TEXT PRIMARY KEY, recorded_at REAL NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS event_ids_recorded_at ON event_ids (recorded_at);
+CREATE TABLE IF NOT EXISTS event_files (path TEXT PRIMARY KEY, offset INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS recent (user_id TEXT NOT NULL, timestamp REAL NOT NULL, item_id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS recent_user ON recent (user_id, timestamp);
+"""
+
+
+@dataclass(frozen=True)
+class Event:
+    event_id: str
+    timestamp: float  # Unix seconds
+    user_id: str
+    item_id: str
+    event_type: str
+    touchpoint: str = ""
+    scene: str = ""
+    value: float | None = None
+    recommendation_id: str = ""
+
+    def day(self) -> str:
+        return datetime.fromtimestamp(self.timestamp, UTC).strftime("%Y-%m-%d")
+
+    def line(self) -> str:
+        """One JSON line of the event log (readers/read_events)."""
+        stamp = datetime.fromtimestamp(self.timestamp, UTC).isoformat(timespec="milliseconds")
+        record = {
+            "event_id": self.event_id,
+            "timestamp": stamp.replace("+00:00", "Z"),
+            "user_id": self.user_id,
+            "item_id": self.item_id,
+            "event_type": self.event_type,
+            "touchpoint": self.touchpoint,
+            "scene": self.scene,
+            "value": "" if self.value is None else self.value,
+            "recommendation_id": self.recommendation_id,
+        }
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+class EventLog:
+    """Thread-safe; one per process."""
+
+    def __init__(self, directory: Path, database: Path) -> None:
+        self.directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._slot_lock, self.writer = self._take_slot()
+        self._db = connect(database, durable=False)  # the files are fsynced; this index is rebuilt from them
+        self._db.executescript(SCHEMA)
+        self._local = threading.local()
+        self._database = database
+        self._lock = threading.Lock()
+        self._batches = 0
+        self._recover()
+
+    def _take_slot(self) -> tuple[int, str]:
+        """The first writer slot no live process holds: its files are this process's alone."""
+        locks = self.directory / ".writers"
+        locks.mkdir(exist_ok=True)
+        for n in range(MAX_WRITER_SLOTS):
+            fd = os.open(locks / f"w{n}.lock", os.O_CREAT | os.O_RDWR, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd, f"w{n}"
+            except BlockingIOError:
+                os.close(fd)
+        raise RuntimeError(f"{MAX_WRITER_SLOTS} processes already write events to {self.directory}")
+
+    def _file(self, day: str) -> Path:
+        return self.directory / day / f"events-{self.writer}.jsonl"
+
+    def _recover(self) -> None:
+        """Makes SQLite agree with this slot's files after a crash (see the module's docstring)."""
+        known = dict(self._db.execute("SELECT path, offset FROM event_files").fetchall())
+        for path in sorted(self.directory.glob(f"*/events-{self.writer}.jsonl")):
+            offset = int(known.get(str(path), 0))
+            with path.open("r+b") as file:
+                file.seek(offset)
+                tail = file.read()
+                complete = tail[: tail.rfind(b"\n") + 1]
+                if len(complete) < len(tail):
+                    log.warning(
+                        "%s: cutting %d bytes of a line left half written", path, len(tail) - len(complete)
+                    )
+                    file.truncate(offset + len(complete))
+                    os.fsync(file.fileno())
+            events = [_parsed(line) for line in complete.decode("utf-8", "replace").splitlines() if line]
+            found = [e for e in events if e is not None]
+            if found:
+                log.info("%s: %d events written before a crash counted as recorded", path, len(found))
+            self._db.execute("BEGIN IMMEDIATE")
+            self._index(found, time.time())
+            self._db.execute(
+                "INSERT OR REPLACE INTO event_files VALUES (?, ?)", (str(path), offset + len(complete))
+            )
+            self._db.execute("COMMIT")
+
+    def record(self, events: list[Event]) -> tuple[int, int]:
+        """Writes the events not recorded before; (written, duplicates). Returns once they are on disk."""
+        with self._lock:
+            self._db.execute("BEGIN IMMEDIATE")  # one writer at a time across the host's processes
+            try:
+                fresh = self._fresh(events)
+                offsets = self._append(fresh)
+                self._index(fresh, time.time())
+                self._db.executemany("INSERT OR REPLACE INTO event_files VALUES (?, ?)", offsets.items())
+                self._db.execute("COMMIT")
+            except BaseException:
+                self._db.execute("ROLLBACK")
+                raise
+            self._batches += 1
+            if self._batches % PRUNE_EVERY == 0:
+                self.prune(time.time())
+        return len(fresh), len(events) - len(fresh)
+
+    def _fresh(self, events: list[Event]) -> list[Event]:
+        """The events whose id is neither recorded before nor earlier in the batch."""
+        ids = list(dict.fromkeys(e.event_id for e in events))
+        seen: set[str] = set()
+        for start in range(0, len(ids), 500):
+            chunk = ids[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            seen.update(
+                r[0]
+                for r in self._db.execute(
+                    f"SELECT event_id FROM event_ids WHERE event_id IN ({marks})", chunk
+                )
+            )
+        fresh = []
+        for event in events:
+            if event.event_id not in seen:
+                seen.add(event.event_id)
+                fresh.append(event)
+        return fresh
+
+    def _append(self, events: list[Event]) -> dict[str, int]:
+        """Appends and fsyncs; the new end offset of every file written."""
+        by_day: dict[str, list[str]] = {}
+        for event in events:
+            by_day.setdefault(event.day(), []).append(event.line())
+        offsets = {}
+        for day, lines in by_day.items():
+            path = self._file(day)
+            path.parent.mkdir(exist_ok=True)
+            with path.open("ab") as file:
+                start = file.tell()
+                try:
+                    file.write("".join(lines).encode("utf-8"))
+                    file.flush()
+                    os.fsync(file.fileno())
+                except BaseException:  # e.g. a full disk: nothing of a batch not acknowledged stays
+                    file.truncate(start)
+                    raise
+                offsets[str(path)] = file.tell()
+        return offsets
+
+    def _index(self, events: list[Event], now: float) -> None:
+        self._db.executemany(
+            "INSERT OR IGNORE INTO event_ids VALUES (?, ?)", ((e.event_id, now) for e in events)
+        )
+        self._db.executemany(
+            "INSERT INTO recent VALUES (?, ?, ?)",
+            ((e.user_id, e.timestamp, e.item_id) for e in events if e.event_type in SESSION_TYPES),
+        )
+
+    def prune(self, now: float) -> None:
+        self._db.execute("DELETE FROM event_ids WHERE recorded_at < ?", (now - DEDUPE_DAYS * 86400,))
+        self._db.execute("DELETE FROM recent WHERE timestamp < ?", (now - SESSION_SECONDS,))
+
+    def session(self, user_id: str, now: float) -> tuple[str, ...]:
+        """The items of the user's events of the last day, most recent first (any process's)."""
+        reader = getattr(self._local, "reader", None)
+        if reader is None:  # one read connection per thread: readers never wait for the writer (WAL)
+            reader = self._local.reader = connect(self._database, durable=False)
+        rows = reader.execute(
+            "SELECT item_id FROM recent WHERE user_id = ? AND timestamp >= ? ORDER BY timestamp DESC LIMIT ?",
+            (user_id, now - SESSION_SECONDS, 4 * SESSION_ITEMS),
+        ).fetchall()
+        return tuple(dict.fromkeys(r[0] for r in rows))[:SESSION_ITEMS]
+
+    def close(self) -> None:
+        with self._lock:
+            self._db.close()
+        os.close(self._slot_lock)
+
+
+def _parsed(line: str) -> Event | None:
+    """An event back from its line (for recovery); None for a line that is not one."""
+    try:
+        record = json.loads(line)
+        stamp = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+        value = record.get("value", "")
+        return Event(
+            event_id=str(record["event_id"]),
+            timestamp=stamp,
+            user_id=str(record["user_id"]),
+            item_id=str(record["item_id"]),
+            event_type=str(record["event_type"]),
+            value=None if value in ("", None) or not math.isfinite(float(value)) else float(value),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None

@@ -1,0 +1,92 @@
+"""The serving model version over the live catalog: what Recommend and SimilarItems answer from.
+
+The storefront's changes live in the catalog store (SQLite under the state directory, shared by every
+server process of the host). A watcher thread per process looks for new changes every `poll_seconds`
+and builds the next view (the version's models over its items with the changes laid on top) before
+swapping it in, so a call never waits for a rebuild, and a change is answered by every process within
+a poll and a rebuild. A new model version gets the same changes.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from models.recommend.catalog import ItemChange
+from models.recommend.catalog_store import CatalogStore
+from models.recommend.recommender import Recommender
+from service import metrics
+from service.registry import VersionRegistry
+
+log = logging.getLogger(__name__)
+
+
+class LiveRecommender:
+    def __init__(self, registry: VersionRegistry[Recommender], store: CatalogStore) -> None:
+        self.registry = registry
+        self.store = store
+        self._changes: dict[str, ItemChange] = {}
+        self._version = -1  # of the store, as last read
+        self._view: tuple[Recommender, int, Recommender] | None = None  # (base, store version, view)
+        self._lock = threading.Lock()  # one reader of the store and one rebuild at a time
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    @property
+    def root(self) -> object:
+        return self.registry.root
+
+    def current(self) -> Recommender | None:
+        base = self.registry.current()
+        if base is None:
+            return None
+        view = self._view
+        if view is not None and view[0] is base:
+            return view[2]
+        return self.refresh()  # a new version: built once, by the first call to see it
+
+    def changes(self) -> dict[str, ItemChange]:
+        return dict(self._changes)
+
+    def refresh(self) -> Recommender | None:
+        """Reads the store's new changes and rebuilds the view when they or the version changed."""
+        with self._lock:
+            version, changed = self.store.changes_since(self._version)
+            if changed:
+                self._changes = {**self._changes, **changed}
+            self._version = version
+            base = self.registry.current()
+            if base is None:
+                return None
+            view = self._view
+            if view is not None and view[0] is base and view[1] == version:
+                return view[2]
+            built = base.with_catalog(base.catalog.with_changes(self._changes))
+            self._view = (base, version, built)
+            metrics.CATALOG_ITEMS.set(int(built.catalog.live().sum()))
+            return built
+
+    def apply(self, changes: list[ItemChange]) -> int:
+        """Stores the changes durably, then answers with them at once in this process."""
+        version = self.store.apply(changes)
+        self.refresh()
+        return version
+
+    def start(self, poll_seconds: float) -> None:
+        self.refresh()
+        self._thread = threading.Thread(
+            target=self._watch, args=(poll_seconds,), name="catalog-watch", daemon=True
+        )
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._thread:
+            self._thread.join()
+
+    def _watch(self, poll_seconds: float) -> None:
+        while not self._stop.wait(poll_seconds):
+            try:
+                self.refresh()
+            except Exception:  # the watcher must outlive a locked or broken store; calls keep the last view
+                log.exception("catalog refresh failed")
