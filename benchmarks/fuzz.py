@@ -28,7 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from service.pb.shifu.v1 import dispatch_pb2, recommend_pb2
+from service.pb.shifu.v1 import catalog_pb2, dispatch_pb2, events_pb2, recommend_pb2
 
 # The codes a well-behaved server may answer a random request with.
 ALLOWED = {
@@ -44,6 +44,10 @@ RPCS: dict[str, type[Message]] = {
     "/shifu.v1.RecommendService/DescribeModel": recommend_pb2.DescribeModelRequest,
     "/shifu.v1.DispatchService/AssignJobs": dispatch_pb2.AssignJobsRequest,
     "/shifu.v1.DispatchService/RankTechnicians": dispatch_pb2.RankTechniciansRequest,
+    "/shifu.v1.CatalogService/UpsertItems": catalog_pb2.UpsertItemsRequest,
+    "/shifu.v1.CatalogService/DeleteItems": catalog_pb2.DeleteItemsRequest,
+    "/shifu.v1.CatalogService/GetItems": catalog_pb2.GetItemsRequest,
+    "/shifu.v1.EventService/RecordEvents": events_pb2.RecordEventsRequest,
 }
 CALL_TIMEOUT_S = 2.0
 DAY = 1_800_000_000  # a working day's midnight, Unix seconds

@@ -23,7 +23,7 @@ from threadpoolctl import threadpool_limits
 
 from models.dispatch.tiers import TierTable
 from models.recommend import touchpoints
-from models.recommend.catalog_store import CatalogStore
+from models.recommend.catalog_store import STATE_FILE, CatalogStore
 from models.recommend.recommender import Recommender
 from service import logs, metrics
 from service import reflection as method_reflection
@@ -53,7 +53,6 @@ log = logging.getLogger(__name__)
 LARGE_CATALOG = 50_000  # items; see blas_threads
 SWITCH_INTERVAL_S = 0.0005
 WARM_UP_TIMEOUT_S = 60.0
-STATE_FILE = "state.db"  # the live catalog, event ids and sessions, under --state-dir
 
 RECOMMEND = recommend_pb2.DESCRIPTOR.services_by_name["RecommendService"].full_name
 DISPATCH = dispatch_pb2.DESCRIPTOR.services_by_name["DispatchService"].full_name

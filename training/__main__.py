@@ -1,18 +1,20 @@
-"""Offline jobs: `python -m training demo|train|versions|tiers|supply-demand ...`."""
+"""Offline jobs: `python -m training demo|train|versions|tiers|supply-demand|export-catalog ...`."""
 
 from __future__ import annotations
 
 import argparse
 import logging
+import sqlite3
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from models import flags
+from models.recommend.component import ArtifactError
 from models.recommend.components import COMPONENTS
 from models.versions import VersionError
-from training import demo, supply_demand, tiers, version_admin
+from training import demo, export_catalog, supply_demand, tiers, version_admin
 from training.components import ModelConfig
 from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_jobs
 from training.supply_demand import SupplyDemandConfig
@@ -98,7 +100,9 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--items", type=int, default=demo.DemoSize.items)
 
     t = commands.add_parser("train", help="train, evaluate and publish a new recommender version")
-    t.add_argument("--events", type=Path, required=True)
+    t.add_argument(
+        "--events", type=Path, required=True, help="a file, a folder of partitions (the service's) or a glob"
+    )
     t.add_argument("--items", type=Path, required=True)
     t.add_argument("--users", type=Path)
     t.add_argument(
@@ -136,6 +140,15 @@ def main(argv: list[str] | None = None) -> int:
     )
     flags.add_flags(s, SupplyDemandConfig)
 
+    x = commands.add_parser(
+        "export-catalog", help="the live catalog (items with the storefront's changes) as a catalog file"
+    )
+    x.add_argument("--out", type=Path, required=True, help="catalog file to write (CSV)")
+    x.add_argument("--model-dir", type=Path, default=Path(".shifu/models"))
+    x.add_argument(
+        "--state-dir", type=Path, help="the service's --state-dir (default: state beside --model-dir)"
+    )
+
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.command == "demo":
@@ -150,13 +163,25 @@ def main(argv: list[str] | None = None) -> int:
             return _tiers(args)
         if args.command == "supply-demand":
             return _supply_demand(args)
+        if args.command == "export-catalog":
+            state = args.state_dir or args.model_dir.parent / "state"
+            count = export_catalog.export(export_catalog.live_catalog(args.model_dir, state), args.out)
+            print(f"wrote {count} items to {args.out}")
+            return 0
         params = {c.name: c.Params(**flags.values(c.Params, args, prefix=c.name)) for c in COMPONENTS}
         model = ModelConfig(
             params=params, **flags.values(ModelConfig, args), event_weights=_weights(args.event_weight)
         )
         config = TrainConfig(model=model, **flags.values(TrainConfig, args))
         result = train(args.events, args.items, args.users, args.out, config)
-    except (DataError, ValueError, VersionError, argparse.ArgumentTypeError) as error:
+    except (
+        DataError,
+        ValueError,
+        VersionError,
+        ArtifactError,
+        sqlite3.Error,
+        argparse.ArgumentTypeError,
+    ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     for report in result.reports:

@@ -90,8 +90,45 @@ def _as_line(row: pd.Series) -> str:
     return buffer.getvalue()[:200]
 
 
+TABLE_SUFFIXES = (".csv", ".jsonl", ".ndjson", ".json", ".parquet")
+
+
+def input_files(path: Path) -> list[Path]:
+    """The files a path names: itself, every table file under a folder (e.g. the daily partitions the
+    service writes), or the matches of a glob pattern; in name order."""
+    if path.is_dir():
+        found = [
+            p
+            for p in path.rglob("*")
+            if p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(path).parts)
+            and p.name.lower().removesuffix(".gz").endswith(TABLE_SUFFIXES)
+        ]
+    elif any(ch in str(path) for ch in "*?["):
+        anchor = Path(path.anchor) if path.is_absolute() else Path()
+        found = [p for p in anchor.glob(str(path.relative_to(anchor))) if p.is_file()]
+    else:
+        return [path]
+    if not found:
+        raise DataError(f"{path}: no table files (.csv, .jsonl, .parquet, optionally .gz) found")
+    return sorted(found)
+
+
 def read_table(path: Path, report: ReadReport) -> pd.DataFrame:
-    """All columns as strings ("" when empty), whatever the format."""
+    """All columns as strings ("" when empty), whatever the format; a folder or glob pattern is read as
+    the union of its files."""
+    files = input_files(path)
+    if len(files) == 1:
+        return _read_one(files[0], report)
+    frames, raw = [], []
+    for file in files:
+        frames.append(_read_one(file, report))
+        raw.append(report.raw)
+    report.raw = pd.concat(raw, ignore_index=True)
+    return pd.concat(frames, ignore_index=True).fillna("")
+
+
+def _read_one(path: Path, report: ReadReport) -> pd.DataFrame:
     name = path.name.lower().removesuffix(".gz")
     try:
         if name.endswith(".csv"):

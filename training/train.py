@@ -25,7 +25,7 @@ from models.recommend.components import COMPONENTS, FALLBACK
 from models.recommend.recommender import Recommender
 from training import blend, components, dataset, evaluate
 from training.components import ModelConfig
-from training.readers import ReadReport, read_events, read_items, read_users
+from training.readers import ReadReport, input_files, read_events, read_items, read_users
 from training.touchpoint_report import touchpoint_report
 
 log = logging.getLogger(__name__)
@@ -61,7 +61,8 @@ def fingerprint(paths: list[Path]) -> str:
     digest = hashlib.sha256()
 
     for path in paths:
-        digest.update(versions.sha256_file(path).encode())
+        for file in input_files(path):
+            digest.update(versions.sha256_file(file).encode())
     return digest.hexdigest()
 
 

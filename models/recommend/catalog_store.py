@@ -25,6 +25,7 @@ CREATE INDEX IF NOT EXISTS catalog_changes_version ON catalog_changes (version);
 CREATE TABLE IF NOT EXISTS catalog_version (only INTEGER PRIMARY KEY CHECK (only = 0), version INTEGER);
 INSERT OR IGNORE INTO catalog_version VALUES (0, 0);
 """
+STATE_FILE = "state.db"  # under the service's --state-dir: the live catalog, event ids and sessions
 BUSY_TIMEOUT_S = 10.0  # another process's write holds the file this long at most
 
 
@@ -42,7 +43,7 @@ def _to_json(change: ItemChange) -> str:
     said = {
         name: list(value) if isinstance(value, tuple) else value
         for name, value in vars(change).items()
-        if name != "item_id" and value not in (None, False)
+        if name != "item_id" and value is not None and not (name == "deleted" and not value)
     }
     return json.dumps(said, sort_keys=True)
 
