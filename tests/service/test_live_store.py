@@ -13,6 +13,7 @@ import threading
 import time
 import uuid
 from pathlib import Path
+from typing import Any
 
 import grpc
 import pandas as pd
@@ -67,7 +68,8 @@ def event(n: int, user: str, item: str, kind: str = "view", run: str = "") -> ep
 
 
 def field_violation(error: grpc.RpcError) -> str:
-    status = status_pb2.Status.FromString(dict(error.trailing_metadata())["grpc-status-details-bin"])
+    trailers: dict[str, Any] = dict(error.trailing_metadata())  # type: ignore[attr-defined]
+    status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
     bad = error_details_pb2.BadRequest()
     status.details[0].Unpack(bad)
     return bad.field_violations[0].field
