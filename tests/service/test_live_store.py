@@ -68,7 +68,7 @@ def event(n: int, user: str, item: str, kind: str = "view", run: str = "") -> ep
 
 
 def field_violation(error: grpc.RpcError) -> str:
-    trailers: dict[str, Any] = dict(error.trailing_metadata())  # type: ignore[attr-defined]
+    trailers: dict[str, Any] = dict(error.trailing_metadata())  # type: ignore[arg-type]
     status = status_pb2.Status.FromString(trailers["grpc-status-details-bin"])
     bad = error_details_pb2.BadRequest()
     status.details[0].Unpack(bad)
