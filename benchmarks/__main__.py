@@ -10,7 +10,17 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from benchmarks import catalog, demo_scenes, dispatch_city, fuzz, gap, movielens, service_load, solomon
+from benchmarks import (
+    catalog,
+    demo_scenes,
+    dispatch_city,
+    fuzz,
+    gap,
+    live_store,
+    movielens,
+    service_load,
+    solomon,
+)
 
 SOLOMON_SUBSET = "C101,C105,C108,R101,R105,R109,RC101,RC105,RC108"
 GAP_SUBSET = "c0515_1,c0824_1,c1060_1,c05100,d05100,c10200,d10200,c10400,d10400,d801600"
@@ -43,6 +53,8 @@ def main(argv: list[str] | None = None) -> None:
         movielens.main(["--data", str(args.data / "movielens-100k")])
     print("\n== recommendation: scene effect on the demo world ==")
     demo_scenes.main([])
+    print("\n== live store: event intake, catalog visibility, cold items ==")
+    live_store.main([])
     print("\n== recommendation: 200,000-item catalog ==")
     catalog.main([])
     print("\n== service: isolation, steady load, saturation ==")

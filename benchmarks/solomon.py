@@ -55,7 +55,7 @@ def request(instance: dict, time_limit_s: float) -> tuple[pb.AssignJobsRequest, 
         job = message.jobs.add(job_id=str(int(c[0])), duration_minutes=int(c[6]), demand=c[3])
         job.location.lat, job.location.lng = c[2] / 1000, c[1] / 1000
         job.time_window.start.seconds = EPOCH + int(c[4]) * 60
-        job.time_window.end.seconds = EPOCH + int(c[5] + c[6]) * 60
+        job.time_window.end.seconds = EPOCH + int(c[5]) * 60  # Solomon's due date bounds the start
     options = message.options
     options.mode = pb.ASSIGN_MODE_ROUTE
     options.time_limit_ms = int(time_limit_s * 1000)

@@ -78,6 +78,7 @@ def to_job(message: pb.Job, path: str) -> dp.Job:
         window=_window(message, "time_window", path),
         priority=message.priority,
         demand=message.demand,
+        must_finish_in_window=message.must_finish_in_window,
         pinned_technician_id=limits.text(message.pinned_technician_id, f"{path}.pinned_technician_id")
         if message.HasField("pinned_technician_id")
         else None,

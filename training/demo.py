@@ -3,9 +3,10 @@
 The world has structure a good model can learn: users have interests (the product categories they
 come back to), a style and a budget, items have a style and a price, and choices follow all three;
 scenes shift what people look at (a new home wants furniture and lamps, a finished order wants its
-installation, a reminder wants a filter refill); popular items are shown more;
-water-purifier owners come back for filters of their purifier's brand; touchpoints show impressions that
-are clicked or not. A day of dispatch jobs and technicians in one city comes with it.
+installation, a reminder wants a filter refill); popular items are shown more; water-purifier owners
+come back for filters of their purifier's brand; new products keep being launched (15% of them during
+the log); touchpoints show impressions that are clicked or not. A day of dispatch jobs and
+technicians in one city comes with it.
 """
 
 from __future__ import annotations
@@ -85,6 +86,7 @@ SCENE_TOUCHPOINTS = {
     "service_reminder": {"service_reminder": 1.0},
     "repair": {"home_feed": 0.4, "service_reminder": 0.6},
 }
+NEW_SHARE = 0.15  # products launched while the log runs, at a uniform time
 # A category the user has no particular interest in is still visited this much (against interests
 # summing to 1 over the product categories).
 INTEREST_FLOOR = 0.02
@@ -150,6 +152,11 @@ class _World:
                 self.services[(category, target, city)] = np.array([i])
         # Latent appeal: a few items are hits, most are not.
         self.appeal = rng.normal(0.0, 0.8, len(self.items))
+        # New products keep arriving: a share of them is launched during the log (seconds after its start).
+        launched_later = (self.items["group"] != "service").to_numpy() & (
+            rng.random(len(self.items)) < NEW_SHARE
+        )
+        self.launch = np.where(launched_later, rng.uniform(0, size.days * 86400, len(self.items)), 0.0)
 
     def _items(self, n_items: int) -> pd.DataFrame:
         rng, rows = self.rng, []
@@ -352,6 +359,7 @@ def _visit(
     filter reminders for a purifier's owner."""
     rng = world.rng
     followups = []
+    candidates = candidates[world.launch[candidates] <= offset]  # only what is on sale by then
     for item in _session(world, out, user, scene, start_of_log + timedelta(seconds=offset), candidates):
         category = world.category[item]
         if category in SERVICES["installation"][0] and rng.random() < 0.7:

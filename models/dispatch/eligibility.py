@@ -74,7 +74,8 @@ def remaining_capacity(problem: Problem) -> np.ndarray:
 def compute(problem: Problem) -> Eligibility:
     jobs, techs = problem.jobs, problem.technicians
     km, minutes = technicians_to_jobs(problem)
-    window_start, window_end = _bounds([j.window for j in jobs], len(jobs))
+    window_start, _ = _bounds([j.window for j in jobs], len(jobs))
+    latest_start = np.array([j.latest_start() for j in jobs], dtype=float)
     shift_start, shift_end = _bounds([t.shift for t in techs], len(techs))
     duration_s = np.array([j.duration_minutes for j in jobs], dtype=float) * 60.0
     fits_shift = np.empty(km.shape, dtype=bool)
@@ -84,10 +85,10 @@ def compute(problem: Problem) -> Eligibility:
     pair_cost = np.empty(km.shape)
 
     def fill(rows: slice) -> None:
-        # The job must end inside both its window and the shift.
-        end = earliest_start(window_start[rows, None], shift_start[None, :], minutes[rows])
-        end += duration_s[rows, None]
-        np.less_equal(end, np.minimum(window_end[rows, None], shift_end[None, :]), out=fits_shift[rows])
+        # The work starts within the job's window (arrival, after any wait) and ends within the shift.
+        start = earliest_start(window_start[rows, None], shift_start[None, :], minutes[rows])
+        np.less_equal(start, latest_start[rows, None], out=fits_shift[rows])
+        fits_shift[rows] &= start + duration_s[rows, None] <= shift_end[None, :]
         cost = np.multiply(km[rows], w.travel_per_km, out=pair_cost[rows])
         cost += (w.tier * urgency[rows, None]) * tier_gap[None, :]
 
@@ -188,8 +189,9 @@ def _stages(problem: Problem, km: np.ndarray, fits_shift: np.ndarray) -> list[_S
 
     def shift_detail(j: int, before: np.ndarray) -> str:
         return (
-            f"no qualified technician's shift holds the {jobs[j].duration_minutes:g}-minute job "
-            f"inside its time window, travel included ({int(before.sum())} checked)"
+            f"no qualified technician can start the {jobs[j].duration_minutes:g}-minute job within its "
+            f"time window{' (and finish it there)' if jobs[j].must_finish_in_window else ''} and finish "
+            f"it within the shift, travel included ({int(before.sum())} checked)"
         )
 
     return [

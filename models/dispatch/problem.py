@@ -53,6 +53,14 @@ class Job:
     priority: int = 0
     demand: float = 0.0
     pinned_technician_id: str | None = None
+    # The window bounds the start of the work (arrival, after any wait); with this, its end too.
+    must_finish_in_window: bool = False
+
+    def latest_start(self) -> float:
+        """When the work may start at the latest, Unix seconds (inf: no window)."""
+        if self.window is None:
+            return math.inf
+        return self.window.end - (60.0 * self.duration_minutes if self.must_finish_in_window else 0.0)
 
 
 @dataclass(frozen=True)

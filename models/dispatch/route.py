@@ -200,7 +200,7 @@ def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float
         routing.AddDisjunction([index], int(min(elig.drop_penalty[j] * COST_SCALE, 2**62)))
         if job.window:
             start = max(0, math.ceil(job.window.start - origin))
-            latest = math.floor(job.window.end - origin - 60.0 * job.duration_minutes)
+            latest = math.floor(job.latest_start() - origin)
             time_dimension.CumulVar(index).SetRange(start, max(start, min(latest, horizon)))
 
     job_indices = np.array([manager.NodeToIndex(n_tech + j) for j in range(n_jobs)], dtype=np.int64)

@@ -6,17 +6,21 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import grpc
 import pytest
+from google.protobuf.timestamp_pb2 import Timestamp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
 
 from service import config
+from service.pb.shifu.v1 import catalog_pb2 as cpb
+from service.pb.shifu.v1 import catalog_pb2_grpc, dispatch_pb2_grpc, events_pb2_grpc, recommend_pb2_grpc
 from service.pb.shifu.v1 import dispatch_pb2 as dpb
-from service.pb.shifu.v1 import dispatch_pb2_grpc, recommend_pb2_grpc
+from service.pb.shifu.v1 import events_pb2 as epb
 from service.pb.shifu.v1 import recommend_pb2 as rpb
 from service.server import RunningServer
 from tests.support import (
@@ -33,6 +37,7 @@ CLIENTS = {
     "storefront": ("store-token", ["recommend"]),
     "orders": ("orders-token", ["dispatch"]),
     "both": ("both-token", ["recommend", "dispatch"]),
+    "shop": ("shop-token", ["catalog", "events"]),
     "nothing": ("nothing-token", []),
 }
 OK = grpc.StatusCode.OK
@@ -65,6 +70,30 @@ RPCS: dict[str, tuple[str | None, Call]] = {
         "dispatch",
         lambda ch, md: dispatch_pb2_grpc.DispatchServiceStub(ch).RankTechnicians(
             dpb.RankTechniciansRequest(job=sample_job(), technicians=[sample_technician()]),
+            timeout=10,
+            metadata=md,
+        ),
+    ),
+    "GetItems": (
+        "catalog",
+        lambda ch, md: catalog_pb2_grpc.CatalogServiceStub(ch).GetItems(
+            cpb.GetItemsRequest(item_ids=["i00001"]), timeout=10, metadata=md
+        ),
+    ),
+    "RecordEvents": (
+        "events",
+        lambda ch, md: events_pb2_grpc.EventServiceStub(ch).RecordEvents(
+            epb.RecordEventsRequest(
+                events=[
+                    epb.Event(
+                        event_id=uuid.uuid4().hex,
+                        timestamp=Timestamp(seconds=1_800_000_000),
+                        user_id="u",
+                        item_id="i00001",
+                        event_type="view",
+                    )
+                ]
+            ),
             timeout=10,
             metadata=md,
         ),

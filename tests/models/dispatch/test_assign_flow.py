@@ -71,19 +71,33 @@ def test_assigned_jobs_count_against_max_jobs() -> None:
     assert reasons(plan) == {"j": Reason.CAPACITY_EXHAUSTED}
 
 
-def test_job_must_fit_its_window_inside_the_shift_including_travel() -> None:
+def test_the_window_bounds_the_arrival_and_must_finish_its_end_too() -> None:
     day = 1_800_000_000.0
     window = Window(day + 9 * HOUR, day + 10 * HOUR)
-    jobs = (job("j", km=14.0, duration_minutes=30, window=window),)
-    # 14 km at 30 km/h is 28 minutes: leaving at 9:00 arrives 9:28 and is done at 9:58;
-    # leaving at 9:10 would finish at 10:08, after the window.
+    # 14 km at 30 km/h is 28 minutes: leaving at 9:00 arrives 9:28 and is done at 9:58; leaving at 9:10
+    # arrives 9:38 (inside the window) and is done at 10:08 (after it); leaving at 9:40 arrives 10:08.
     fits = tech("fits", shift=Window(day + 9 * HOUR, day + 17 * HOUR))
     late = tech("late", shift=Window(day + 9 * HOUR + 600, day + 17 * HOUR))
-    plan = solve(Problem(jobs, (late, fits)))
+    too_late = tech("too_late", shift=Window(day + 9 * HOUR + 2400, day + 17 * HOUR))
+    arrival = (job("j", km=14.0, duration_minutes=30, window=window),)
+    assert assigned(solve(Problem(arrival, (late,)))) == {"j": "late"}
+    assert reasons(solve(Problem(arrival, (too_late,)))) == {"j": Reason.NO_SHIFT_OVERLAP}
+    whole = (job("j", km=14.0, duration_minutes=30, window=window, must_finish_in_window=True),)
+    plan = solve(Problem(whole, (late, fits)))
     assert assigned(plan) == {"j": "fits"}
     assert plan.assignments[0].arrival == pytest.approx(day + 9 * HOUR + 28 * 60, abs=1.0)
-    plan = solve(Problem(jobs, (late,)))
+    plan = solve(Problem(whole, (late,)))
     assert reasons(plan) == {"j": Reason.NO_SHIFT_OVERLAP}
+    assert "finish it there" in plan.unassigned[0].detail
+
+
+def test_a_long_job_in_a_short_arrival_window_is_assignable() -> None:
+    """Measured before: every customer of Solomon C101 (90-minute jobs, one-hour windows) came back
+    NO_SHIFT_OVERLAP, as if the whole job had to fit in the window."""
+    day = 1_800_000_000.0
+    jobs = (job("j", km=1.0, duration_minutes=90, window=Window(day + 9 * HOUR, day + 10 * HOUR)),)
+    plan = solve(Problem(jobs, (tech("a", shift=Window(day + 8 * HOUR, day + 17 * HOUR)),)))
+    assert assigned(plan) == {"j": "a"}
 
 
 def test_demand_above_every_vehicle_is_reported() -> None:

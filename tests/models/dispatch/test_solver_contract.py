@@ -114,9 +114,10 @@ def check(problem: Problem, plan: Plan) -> None:
             load += job.demand
             if a.arrival is not None:
                 done = a.arrival + 60 * job.duration_minutes
-                for window in (job.window, tech.shift):
-                    if window is not None:
-                        assert window.start - 1e-6 <= a.arrival and done <= window.end + SLACK_S, a.job_id
+                if job.window is not None:  # an arrival window: the start, and the end when asked
+                    assert job.window.start - 1e-6 <= a.arrival <= job.latest_start() + SLACK_S, a.job_id
+                if tech.shift is not None:
+                    assert tech.shift.start - 1e-6 <= a.arrival and done <= tech.shift.end + SLACK_S, a.job_id
         if options.mode is Mode.ROUTE:
             if tech.vehicle_capacity:
                 assert load <= tech.vehicle_capacity + 1e-9, tech_id
