@@ -23,6 +23,7 @@ test: $(VENV)/.installed $(PB)/.generated
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed $(PB)/.generated
+	$(PIP) install -q -e ".[dev,bench]"
 	$(PY) -m benchmarks --data $(DATA)
 
 lint: $(VENV)/.installed $(PB)/.generated

@@ -20,11 +20,12 @@ import math
 import time
 from collections.abc import Sequence
 from concurrent import futures
+from dataclasses import dataclass
 
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from models.dispatch import ruin_recreate
+from models.dispatch import eligibility, route_hgs, ruin_recreate
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import (
     COST_SCALE,
@@ -32,16 +33,14 @@ from models.dispatch.problem import (
     Assignment,
     Plan,
     Problem,
-    Reason,
     Status,
-    Unassigned,
 )
+from models.dispatch.route_plan import leftover, time_frame, with_objective
 from models.dispatch.travel import travel
 
 _Strategy = routing_enums_pb2.FirstSolutionStrategy
 _Metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic
 LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
-DAY_SECONDS = 24 * 3600  # the time dimension counts whole seconds from the plan's origin
 # A search: its first solution and the metaheuristic that improves it; the first runs here (and alone
 # with one worker), the second in the helper. Savings + tabu search had the lowest mean gap on Solomon
 # (3.7% alone at 10 s) and local cheapest insertion + guided local search complements it best; savings
@@ -52,6 +51,17 @@ SEARCHES: tuple[Search, Search] = (
     (_Strategy.LOCAL_CHEAPEST_INSERTION, _Metaheuristic.GUIDED_LOCAL_SEARCH),
     (_Strategy.SAVINGS, _Metaheuristic.TABU_SEARCH),
 )
+
+
+@dataclass(frozen=True)
+class Hgs:
+    """PyVRP's hybrid genetic search with this seed (models/dispatch/route_hgs.py)."""
+
+    seed: int
+
+
+HGS_SEEDS = (Hgs(1), Hgs(2))
+Engine = Search | Hgs
 # On days of up to RUIN_RECREATE_MAX_JOBS jobs the metaheuristic gets METAHEURISTIC_SHARE of the time
 # and ruin and recreate the rest (Solomon, 100 jobs: median gap 0.6% against 3.0%); on larger days each
 # repair takes long and the metaheuristic keeps the whole time (a generated 400-job day at 5 s:
@@ -70,30 +80,34 @@ OVERRUN_S_PER_LOCATION = 0.0015
 log = logging.getLogger(__name__)
 
 
-def _time_frame(problem: Problem) -> tuple[float, int]:
-    """(the plan's origin in Unix seconds, its horizon in seconds)."""
-    windows = [w for w in [j.window for j in problem.jobs] + [t.shift for t in problem.technicians] if w]
-    if not windows:
-        return 0.0, DAY_SECONDS
-    origin = min(w.start for w in windows)
-    return origin, max(DAY_SECONDS, math.ceil(max(w.end for w in windows) - origin) + 1)
+def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
+    """The searches a day gets, best first. A day PyVRP's model can hold goes to its hybrid genetic
+    search (measured on Solomon and Homberger, it is ahead of both OR-Tools searches at every size):
+    two seeds side by side, or one beside OR-Tools' guided local search when the balance term counts
+    (HGS does not model it, and the portfolio's objective does). Other days get the two OR-Tools
+    searches."""
+    if hgs_available() and route_hgs.profiles(problem, elig) is not None:
+        if problem.options.weights.balance:
+            return [HGS_SEEDS[0], SEARCHES[0]]
+        return list(HGS_SEEDS)
+    return list(SEARCHES)
 
 
 def solve_route(problem: Problem, elig: Eligibility) -> Plan:
-    """The first search (SEARCHES[0]) in this process, with the whole time limit."""
-    return _search(problem, elig, SEARCHES[0], time.time() + problem.options.time_limit_s)
+    """The first engine in this process, with the whole time limit."""
+    return _run(problem, elig, engines(problem, elig)[0], time.time() + problem.options.time_limit_s)
 
 
 def solve_route_portfolio(problem: Problem, executors: Sequence[futures.Executor]) -> Plan:
-    """The better of the two searches (SEARCHES), each in its own executor (the service passes worker
-    processes, one per core). Neither search wins everywhere (measured on Solomon: each is ahead on
-    some instances by several percent). A search that fails leaves the other's plan standing; only
-    when both fail does the call fail, with the first search's error."""
+    """The better of two searches (`engines`), each in its own executor (the service passes worker
+    processes, one per core), by Shifu's objective. A search that fails leaves the other's plan
+    standing; only when both fail does the call fail, with the first search's error."""
     limit = problem.options.time_limit_s
     deadline = time.time() + limit
+    elig = eligibility.compute(problem)
     pending = [
-        executor.submit(search_alone, problem, search, deadline)
-        for executor, search in zip(executors, SEARCHES, strict=False)
+        executor.submit(search_alone, problem, engine, deadline)
+        for executor, engine in zip(executors, engines(problem, elig), strict=False)
     ]
     # The limit covers the call: a search that overruns it is left behind (the caller's executors
     # stop it), unless no search has answered with a plan yet: then the first plan that places jobs.
@@ -123,11 +137,23 @@ def _places_jobs(future: futures.Future) -> bool:
     return future.exception() is None and bool(future.result().assignments)
 
 
-def search_alone(problem: Problem, search: Search, deadline: float) -> Plan:
+def search_alone(problem: Problem, engine: Engine, deadline: float) -> Plan:
     """One search from scratch (eligibility included), as a worker process runs it."""
-    from models.dispatch import eligibility
+    return _run(problem, eligibility.compute(problem), engine, deadline)
 
-    return _search(problem, eligibility.compute(problem), search, deadline)
+
+def _run(problem: Problem, elig: Eligibility, engine: Engine, deadline: float) -> Plan:
+    if isinstance(engine, Hgs):
+        return route_hgs.solve(problem, elig, deadline, engine.seed)
+    return with_objective(problem, elig, _search(problem, elig, engine, deadline))
+
+
+def hgs_available() -> bool:
+    try:
+        import pyvrp  # noqa: F401
+    except ImportError:
+        return False
+    return True
 
 
 def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float) -> Plan:
@@ -140,7 +166,7 @@ def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float
     n_tech, n_jobs = len(techs), len(jobs)
     n_nodes = n_tech + n_jobs
     weights = problem.options.weights
-    origin, horizon = _time_frame(problem)
+    origin, horizon = time_frame(problem)
 
     km, minutes = travel(problem, np.arange(n_nodes), np.arange(n_nodes))
     duration = np.concatenate([np.zeros(n_tech), [j.duration_minutes for j in jobs]])
@@ -276,19 +302,7 @@ def _plan(
             previous, sequence = node, sequence + 1
             index = solution.Value(routing.NextVar(index))
         home_km += float(km[previous, v]) if previous != v else 0.0
-    unassigned = [elig.reasons[j] for j in sorted(elig.reasons)]
-    for j, job in enumerate(jobs):
-        if j in served or j in elig.reasons:
-            continue
-        qualified = int(elig.feasible[j].sum())
-        unassigned.append(
-            Unassigned(
-                job.job_id,
-                Reason.CAPACITY_EXHAUSTED,
-                f"does not fit the day of any of its {qualified} qualified technicians "
-                "(time, load or job count) beside jobs of higher value",
-            )
-        )
+    unassigned = leftover(problem, elig, served)
     return Plan(
         assignments=assignments,
         unassigned=unassigned,

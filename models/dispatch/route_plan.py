@@ -1,0 +1,62 @@
+"""What every ROUTE search shares: the plan's time frame, the jobs no route took, and the objective the
+portfolio compares plans on, whichever search made them."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+from models.dispatch.eligibility import Eligibility
+from models.dispatch.problem import TOP_TIER, Plan, Problem, Reason, Unassigned
+
+DAY_SECONDS = 24 * 3600  # the shortest horizon: times count whole seconds from the plan's origin
+
+
+def time_frame(problem: Problem) -> tuple[float, int]:
+    """(the plan's origin in Unix seconds, its horizon in seconds)."""
+    windows = [w for w in [j.window for j in problem.jobs] + [t.shift for t in problem.technicians] if w]
+    if not windows:
+        return 0.0, DAY_SECONDS
+    origin = min(w.start for w in windows)
+    return origin, max(DAY_SECONDS, math.ceil(max(w.end for w in windows) - origin) + 1)
+
+
+def leftover(problem: Problem, elig: Eligibility, served: set[int]) -> list[Unassigned]:
+    """Eligibility's reasons, then every other job no route took."""
+    unassigned = [elig.reasons[j] for j in sorted(elig.reasons)]
+    for j, job in enumerate(problem.jobs):
+        if j in served or j in elig.reasons:
+            continue
+        qualified = int(elig.feasible[j].sum())
+        unassigned.append(
+            Unassigned(
+                job.job_id,
+                Reason.CAPACITY_EXHAUSTED,
+                f"does not fit the day of any of its {qualified} qualified technicians "
+                "(time, load or job count) beside jobs of higher value",
+            )
+        )
+    return unassigned
+
+
+def objective(problem: Problem, elig: Eligibility, plan: Plan) -> float:
+    """Shifu's ROUTE objective of a plan, whichever search made it: travel, the drop penalties of the jobs
+    left out, the tier term of the jobs taken, and the balance term as the spread between the busiest
+    and the idlest technician's job count (as the OR-Tools model prices it)."""
+    w = problem.options.weights
+    index = {job.job_id: j for j, job in enumerate(problem.jobs)}
+    tier = {t.technician_id: t.tier for t in problem.technicians}
+    dropped = sum(float(elig.drop_penalty[index[u.job_id]]) for u in plan.unassigned)
+    tiers = sum(
+        w.tier * (TOP_TIER - tier[a.technician_id]) * (problem.jobs[index[a.job_id]].priority + 1)
+        for a in plan.assignments
+    )
+    counts = {t.technician_id: 0 for t in problem.technicians}
+    for a in plan.assignments:
+        counts[a.technician_id] += 1
+    spread = max(counts.values()) - min(counts.values()) if counts else 0
+    return w.travel_per_km * plan.travel_km + dropped + tiers + w.balance * spread
+
+
+def with_objective(problem: Problem, elig: Eligibility, plan: Plan) -> Plan:
+    return replace(plan, objective=objective(problem, elig, plan))
