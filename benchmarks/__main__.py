@@ -1,8 +1,8 @@
 """`python -m benchmarks [--data ../shared/data] [--full]`: every benchmark in turn, each printing its tables.
 
-Without --full the Solomon and GAP benchmarks run a representative subset of their instances (all of
-them take about 20 minutes more). Benchmarks on public data are skipped, with a line saying so, when
-the data is not there.
+Without --full the Homberger and GAP benchmarks run a representative subset of their instances (all of
+them take hours more); Solomon always runs all 29 beside PyVRP and VROOM (about 11 minutes).
+Benchmarks on public data are skipped, with a line saying so, when the data is not there.
 """
 
 from __future__ import annotations
@@ -18,11 +18,14 @@ from benchmarks import (
     gap,
     live_store,
     movielens,
+    route_city,
     service_load,
     solomon,
 )
 
-SOLOMON_SUBSET = "C101,C105,C108,R101,R105,R109,RC101,RC105,RC108"
+# Without --full: the first instance of each class, and the ones the issue measured.
+HOMBERGER_200 = "c1_2_1,r1_2_1,rc1_2_1,r1_2_5"
+HOMBERGER_1000 = "c1_10_1,r1_10_1,rc1_10_1"
 GAP_SUBSET = "c0515_1,c0824_1,c1060_1,c05100,d05100,c10200,d10200,c10400,d10400,d801600"
 
 
@@ -36,15 +39,22 @@ def _have(path: Path) -> bool:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the public data folder")
-    parser.add_argument("--full", action="store_true", help="every Solomon and GAP instance")
+    parser.add_argument("--full", action="store_true", help="every Homberger and GAP instance")
     args = parser.parse_args(argv)
     print("== dispatch: generated city ==")
     dispatch_city.main([])
-    print("\n== dispatch: Solomon VRPTW, ROUTE mode over gRPC ==")
+    print("\n== dispatch: a 5,000-job city day in ROUTE mode ==")
+    route_city.main([])
+    print("\n== dispatch: Solomon VRPTW, ROUTE mode over gRPC, beside PyVRP and VROOM ==")
     if _have(args.data / "solomon"):
-        solomon.main(
-            ["--data", str(args.data / "solomon")] + ([] if args.full else ["--instances", SOLOMON_SUBSET])
-        )
+        solomon.main(["--data", str(args.data / "solomon"), "--peers"])
+    for size, limit, subset in (("200", "20", HOMBERGER_200), ("1000", "60", HOMBERGER_1000)):
+        print(f"\n== dispatch: Homberger {size} customers, beside PyVRP and VROOM ==")
+        if _have(args.data / "homberger" / size):
+            chosen = [] if args.full else ["--instances", subset]
+            solomon.main(
+                ["--data", str(args.data / "homberger" / size), "--time-limit-s", limit, "--peers", *chosen]
+            )
     print("\n== dispatch: generalized assignment (OR-Library) ==")
     if _have(args.data / "gap"):
         gap.main(["--data", str(args.data / "gap")] + ([] if args.full else ["--instances", GAP_SUBSET]))

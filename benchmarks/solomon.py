@@ -115,13 +115,13 @@ def check(instance: dict, routes: list[list[int]]) -> tuple[float, list[str]]:
 
 
 def _integer_data(instance: dict) -> tuple[np.ndarray, np.ndarray]:
-    """The peers' integer data, as PyVRP's Solomon example makes it: distances (= travel times) and
-    the instance's times, in hundredths, rounded."""
+    """The peers' integer data: distances (= travel times) in hundredths, rounded up (so that a plan
+    feasible in these integers is feasible in real numbers, as the check recomputes it), and the
+    instance's times in hundredths."""
     xy = instance["rows"][:, 1:3]
     distance = np.sqrt(((xy[:, None, :] - xy[None, :, :]) ** 2).sum(axis=2))
-    return np.rint(distance * PEER_SCALE).astype(np.int64), np.rint(instance["rows"] * PEER_SCALE).astype(
-        np.int64
-    )
+    times = np.rint(instance["rows"] * PEER_SCALE).astype(np.int64)
+    return np.ceil(distance * PEER_SCALE - 1e-9).astype(np.int64), times
 
 
 def pyvrp_routes(instance: dict, seconds: float, seed: int) -> list[list[int]]:

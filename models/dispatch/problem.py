@@ -16,7 +16,7 @@ DEFAULT_TIER = 1  # a technician whose tier nobody set, nor computed
 DEFAULT_SPEED_KMH = 30.0  # travel speed when neither the request nor a duration matrix says
 MAX_PRIORITY = 10_000
 MAX_PAIRS = 50_000_000  # jobs × technicians in one request (10,000 × 3,000 takes 10 s and ~3 GB)
-MAX_ROUTE_LOCATIONS = 5_000
+MAX_ROUTE_LOCATIONS = 15_000  # a city-scale day is split into regions (models/dispatch/regions.py)
 # Upper bounds that keep every solver's integer arithmetic (costs × 1000, loads × 100, seconds) far
 # from overflowing int64, whatever the request sends; no real dispatch day comes near them.
 MAX_DURATION_MINUTES = 7 * 24 * 60

@@ -1,16 +1,20 @@
-"""ROUTE mode: a day plan per technician, with OR-Tools' vehicle routing.
+"""ROUTE mode: a day plan per technician.
 
-One vehicle per technician, starting and ending at its location, its shift as the vehicle's time
-window. Dimensions: time (travel plus time on site, waiting allowed, each job inside its window), load
-(`demand` against `vehicle_capacity`) and count (`max_jobs`). A job may only go to the technicians the
-eligibility checks allow (skills, vehicle capacity, radius, its window reachable within the shift), a
-pinned job only to its technician; leaving a job out costs its drop penalty (a disjunction). Arc costs
-are travel, plus the tier term of the job entered, with one cost matrix per tier. The balance term is
-approximated by the spread between the busiest and the idlest technician's job count.
-Two searches run side by side, one per core: local cheapest insertion improved by guided local search,
-and savings improved by tabu search; on days of up to 200 jobs each gets 30% of the time limit, then
-ruin and recreate (remove a cluster of nearby jobs, let the local search put them back) improves its
-best plan for the rest. The better plan wins.
+Which search a day gets (`engines`): PyVRP's hybrid genetic search (models/dispatch/route_hgs.py) where
+the day maps onto PyVRP's model, two seeds side by side (one beside OR-Tools when the balance term
+counts); OR-Tools' vehicle routing, below, where it does not; a city-scale day is split into regions
+first (models/dispatch/regions.py). Every plan is compared on Shifu's objective (route_plan.py).
+
+The OR-Tools model: one vehicle per technician, starting and ending at its location, its shift as
+the vehicle's time window. Dimensions: time (travel plus time on site, waiting allowed, each job
+started within its window), load (`demand` against `vehicle_capacity`) and count (`max_jobs`). A job
+may only go to the technicians the eligibility checks allow (skills, vehicle capacity, radius, its
+window reachable within the shift), a pinned job only to its technician; leaving a job out costs its
+drop penalty (a disjunction). Arc costs are travel, plus the tier term of the job entered, with one
+cost matrix per tier. The balance term is priced by the busiest technician's job count (a global span).
+Two searches: local cheapest insertion improved by guided local search, and savings improved by tabu
+search; on days of up to 200 jobs each gets 30% of the time limit, then ruin and recreate (remove a
+cluster of nearby jobs, let the local search put them back) improves its best plan for the rest.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from models.dispatch import eligibility, route_hgs, ruin_recreate
+from models.dispatch import eligibility, regions, route_hgs, ruin_recreate
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import (
     COST_SCALE,
@@ -94,14 +98,18 @@ def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
 
 
 def solve_route(problem: Problem, elig: Eligibility) -> Plan:
-    """The first engine in this process, with the whole time limit."""
-    return _run(problem, elig, engines(problem, elig)[0], time.time() + problem.options.time_limit_s)
+    """The first engine in this process, with the whole time limit (a city-scale day region by region)."""
+    if regions.should_split(problem):
+        return regions.solve(problem, ())
+    return run(problem, elig, engines(problem, elig)[0], time.time() + problem.options.time_limit_s)
 
 
 def solve_route_portfolio(problem: Problem, executors: Sequence[futures.Executor]) -> Plan:
     """The better of two searches (`engines`), each in its own executor (the service passes worker
     processes, one per core), by Shifu's objective. A search that fails leaves the other's plan
     standing; only when both fail does the call fail, with the first search's error."""
+    if regions.should_split(problem):
+        return regions.solve(problem, executors)
     limit = problem.options.time_limit_s
     deadline = time.time() + limit
     elig = eligibility.compute(problem)
@@ -139,10 +147,10 @@ def _places_jobs(future: futures.Future) -> bool:
 
 def search_alone(problem: Problem, engine: Engine, deadline: float) -> Plan:
     """One search from scratch (eligibility included), as a worker process runs it."""
-    return _run(problem, eligibility.compute(problem), engine, deadline)
+    return run(problem, eligibility.compute(problem), engine, deadline)
 
 
-def _run(problem: Problem, elig: Eligibility, engine: Engine, deadline: float) -> Plan:
+def run(problem: Problem, elig: Eligibility, engine: Engine, deadline: float) -> Plan:
     if isinstance(engine, Hgs):
         return route_hgs.solve(problem, elig, deadline, engine.seed)
     return with_objective(problem, elig, _search(problem, elig, engine, deadline))

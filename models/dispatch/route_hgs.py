@@ -7,8 +7,8 @@ left out for a prize (its drop penalty), its time window bounding the start of s
 window, `latest_start`), its duration the service time. Which technician may take which job
 (skills, radius, capacity, pins: the eligibility matrix) and the tier term (per job entered, by the
 technician's tier) become routing profiles: one matrix per group of technicians alike in both, with
-arcs into the jobs they may not take made too long to use. A day whose technicians fall into more
-than MAX_PROFILES such groups does not map (each profile is a full matrix) and stays with OR-Tools.
+arcs into the jobs they may not take made too long to use. A day whose profiles' matrices would
+pass PROFILE_CELLS does not map and stays with OR-Tools (a city-scale day is split into regions first).
 
 The balance term is not part of PyVRP's objective: the portfolio compares every plan on Shifu's own
 objective (`objective`), so a plan that crowds one technician loses to one that does not.
@@ -27,7 +27,9 @@ from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Status
 from models.dispatch.route_plan import leftover, time_frame, with_objective
 from models.dispatch.travel import travel
 
-MAX_PROFILES = 8
+# Each routing profile is a full distance and a full duration matrix: this many cells in all at most
+# (two int64 matrices of 8M cells: 128 MB).
+PROFILE_CELLS = 8_000_000
 COST_UNITS = 1000  # integer costs: a thousandth of a unit (a metre at 1 per km)
 LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
 # PyVRP stops at its time limit and the plan is read back in milliseconds; it is given the time left
@@ -35,28 +37,32 @@ LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
 MARGIN_S = 0.05
 MAX_PRIZE = 2.0**53  # integer costs stay exact in a double
 PENALTY_FLOOR = 1e5  # PyVRP's default largest penalty
+STALL_ITERATIONS = 100_000  # iterations without a better plan that end the search before its limit
 
 
-def profiles(problem: Problem, elig: Eligibility) -> np.ndarray | None:
+def profiles(problem: Problem, elig: Eligibility, cells: float = PROFILE_CELLS) -> np.ndarray | None:
     """Each technician's profile (technicians alike in the jobs they may take and, when the tier term
-    counts, in tier), or None when there are more than MAX_PROFILES."""
+    counts, in tier), or None when their matrices would pass PROFILE_CELLS."""
     tiers = np.array([t.tier for t in problem.technicians])
     if problem.options.weights.tier == 0:
         tiers = np.zeros_like(tiers)
     keys = [elig.feasible[:, t].tobytes() + bytes([int(tiers[t])]) for t in range(len(problem.technicians))]
     distinct: dict[bytes, int] = {}
     of_tech = np.array([distinct.setdefault(key, len(distinct)) for key in keys], dtype=np.int64)
-    return of_tech if len(distinct) <= MAX_PROFILES else None
+    nodes = len(problem.technicians) + len(problem.jobs)
+    return of_tech if len(distinct) * nodes * nodes <= cells else None
 
 
-def solve(problem: Problem, elig: Eligibility, deadline: float, seed: int) -> Plan:
+def solve(
+    problem: Problem, elig: Eligibility, deadline: float, seed: int, cells: float = PROFILE_CELLS
+) -> Plan:
     import pyvrp
-    from pyvrp.stop import MaxRuntime
+    from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
     started = time.perf_counter()
-    groups = profiles(problem, elig)
+    groups = profiles(problem, elig, cells)
     if groups is None:
-        raise ValueError(f"the technicians form more than {MAX_PROFILES} routing profiles")
+        raise ValueError(f"the technicians' routing profiles would pass {PROFILE_CELLS:,} matrix cells")
     jobs, techs = problem.jobs, problem.technicians
     n_tech = len(techs)
     routed = np.array(
@@ -111,28 +117,41 @@ def solve(problem: Problem, elig: Eligibility, deadline: float, seed: int) -> Pl
                 required=False,
             )
         )
-    vehicle_types = []
+    # Technicians alike in home, shift, vehicle, job count and profile are one vehicle type with that
+    # many vehicles (a fleet at one depot is PyVRP's own model, which it searches best); homes in one
+    # place are one depot.
+    depot_of: dict[tuple[float, float], int] = {}
+    depot_location: list[int] = []
+    kinds: dict[tuple, list[int]] = {}
     for t, tech in enumerate(techs):
+        home = (tech.location.lat, tech.location.lng)
+        if home not in depot_of:
+            depot_of[home] = len(depot_location)
+            depot_location.append(t)
         early, late = 0, horizon
         if tech.shift is not None:
             early = max(0, math.ceil(tech.shift.start - origin))
             late = max(early, min(horizon, math.floor(tech.shift.end - origin)))
         capacity = int(np.rint(tech.vehicle_capacity * LOAD_SCALE)) if tech.vehicle_capacity else total_load
-        vehicle_types.append(
-            pyvrp.VehicleType(
-                num_available=1,
-                capacity=[capacity, int(elig.capacity[t])],
-                start_depot=t,
-                end_depot=t,
-                tw_early=early,
-                tw_late=late,
-                profile=int(groups[t]),
-            )
+        alike = (depot_of[home], early, late, capacity, int(elig.capacity[t]), int(groups[t]))
+        kinds.setdefault(alike, []).append(t)
+    vehicle_types = [
+        pyvrp.VehicleType(
+            num_available=len(members),
+            capacity=[capacity, count],
+            start_depot=depot,
+            end_depot=depot,
+            tw_early=early,
+            tw_late=late,
+            profile=profile,
         )
+        for (depot, early, late, capacity, count, profile), members in kinds.items()
+    ]
+    fleets = [list(members) for members in kinds.values()]  # the technicians each type's routes go to
     data = pyvrp.ProblemData(
         locations=[pyvrp.Location(0, 0) for _ in nodes],
         clients=clients,
-        depots=[pyvrp.Depot(location=t) for t in range(n_tech)],
+        depots=[pyvrp.Depot(location=t) for t in depot_location],
         vehicle_types=vehicle_types,
         distance_matrices=distances,  # type: ignore[arg-type]
         duration_matrices=durations,  # type: ignore[arg-type]
@@ -142,20 +161,22 @@ def solve(problem: Problem, elig: Eligibility, deadline: float, seed: int) -> Pl
     # every job by overloading a technician looks better than one that leaves a job out.
     penalty = pyvrp.PenaltyParams(max_penalty=max(PENALTY_FLOOR, 10.0 * float(prizes.max(initial=0))))
     params = pyvrp.SolveParams(penalty=penalty)
-    best = pyvrp.solve(
-        data, MaxRuntime(budget), seed=seed, params=params, display=False, collect_stats=False
-    ).best
+    # Stopped by the clock, or by a long run without improvement: a small day then gets the same plan
+    # every time, whatever the machine's speed.
+    stop = MultipleCriteria([MaxRuntime(budget), NoImprovement(STALL_ITERATIONS)])
+    best = pyvrp.solve(data, stop, seed=seed, params=params, display=False, collect_stats=False).best
     if not best.is_feasible():
         return Plan([], [elig.reasons[j] for j in sorted(elig.reasons)], Status.NO_SOLUTION, math.nan,
                     (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
 
     assignments, served, home_km = [], set(), 0.0
     for route in best.routes():
-        t = route.vehicle_type()
+        kind = int(route.vehicle_type())
+        t = fleets[kind].pop(0)
         previous, sequence = t, 0
         # The earliest schedule of the route's order (PyVRP's own may start late and arrive at the end
         # of a window; a customer is better served early, and the earliest is feasible when any is).
-        clock = vehicle_types[t].tw_early
+        clock = vehicle_types[kind].tw_early
         for activity in route.schedule():
             if not activity.is_client():
                 continue

@@ -42,7 +42,8 @@ def leftover(problem: Problem, elig: Eligibility, served: set[int]) -> list[Unas
 def objective(problem: Problem, elig: Eligibility, plan: Plan) -> float:
     """Shifu's ROUTE objective of a plan, whichever search made it: travel, the drop penalties of the jobs
     left out, the tier term of the jobs taken, and the balance term as the spread between the busiest
-    and the idlest technician's job count (as the OR-Tools model prices it)."""
+    and the idlest technician's job count (the OR-Tools model prices the busiest's count, a global span
+    whose start is zero for everyone, which pulls the same way)."""
     w = problem.options.weights
     index = {job.job_id: j for j, job in enumerate(problem.jobs)}
     tier = {t.technician_id: t.tier for t in problem.technicians}

@@ -1,0 +1,257 @@
+"""City-scale ROUTE days: regions solved apart, side by side, then joined and repaired across borders.
+
+A day of thousands of locations is too large for one routing model (one matrix of 6,000 × 6,000 locations
+per profile, a search whose every neighbourhood scan takes seconds), yet a technician's day is local:
+nobody crosses the city for a 60-minute job. So the jobs are clustered by place (k-means on their
+coordinates, about JOBS_PER_REGION each), every technician joins the region nearest home, and each
+region is an ordinary ROUTE day (PyVRP's search where it maps, else OR-Tools), solved in the
+executors given (the service's solver processes) with a share of the time by its size. Jobs a region
+could not place (no qualified technician there, or no room) are then inserted, cheapest first, into
+the routes of any qualified technician where their windows, the shift, the vehicle and `max_jobs`
+allow and the detour costs less than leaving them out.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import time
+from collections.abc import Sequence
+from concurrent import futures
+
+import numpy as np
+
+from models.dispatch import eligibility
+from models.dispatch.eligibility import Eligibility
+from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Status
+from models.dispatch.route_plan import leftover, with_objective
+from models.dispatch.travel import travel
+
+SPLIT_ABOVE_LOCATIONS = 2000  # days with more jobs and technicians together are split into regions
+JOBS_PER_REGION = 400
+TECHNICIANS_PER_JOB = 2  # a region keeps at most this many technicians per job (the nearest to it)
+KMEANS_ITERATIONS = 20
+REPAIR_CANDIDATES = 40  # technicians tried per left-out job, the nearest qualified ones
+REPAIR_SHARE = 0.1  # of the time limit, kept for joining the regions and repairing across borders
+
+
+@dataclasses.dataclass(frozen=True)
+class Region:
+    jobs: np.ndarray  # job indices of the whole problem
+    technicians: np.ndarray  # technician indices
+
+
+def should_split(problem: Problem) -> bool:
+    return len(problem.jobs) + len(problem.technicians) > SPLIT_ABOVE_LOCATIONS and len(problem.jobs) > 1
+
+
+def split(problem: Problem, seed: int = 0) -> list[Region]:
+    """Regions of nearby jobs, each with the technicians who live nearest to it."""
+    jobs = np.array([(j.location.lat, j.location.lng) for j in problem.jobs])
+    homes = np.array([(t.location.lat, t.location.lng) for t in problem.technicians])
+    # Degrees of longitude shrink with latitude: scale them so that distances are roughly isotropic.
+    scale = np.array([1.0, math.cos(math.radians(float(jobs[:, 0].mean())))])
+    points, home_points = jobs * scale, homes * scale
+    k = max(1, math.ceil(len(problem.jobs) / JOBS_PER_REGION))
+    rng = np.random.default_rng(seed)
+    centres = points[rng.choice(len(points), k, replace=False)]
+    for _ in range(KMEANS_ITERATIONS):
+        nearest = _nearest(points, centres)
+        for c in range(k):
+            members = points[nearest == c]
+            if members.size:
+                centres[c] = members.mean(axis=0)
+    of_job, of_tech = _nearest(points, centres), _nearest(home_points, centres)
+    regions = []
+    for c in range(k):
+        mine, theirs = np.flatnonzero(of_job == c), np.flatnonzero(of_tech == c)
+        keep = max(TECHNICIANS_PER_JOB * mine.size, 1)
+        if theirs.size > keep:  # far more technicians than work: the nearest ones (the rest stay free)
+            gap = ((home_points[theirs] - centres[c]) ** 2).sum(axis=1)
+            theirs = np.sort(theirs[np.argsort(gap, kind="stable")[:keep]])
+        if mine.size and theirs.size:
+            regions.append(Region(mine, theirs))
+    return regions
+
+
+def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
+    d = (points**2).sum(axis=1)[:, None] - 2 * points @ centres.T + (centres**2).sum(axis=1)[None, :]
+    return np.argmin(d, axis=1)
+
+
+def subproblem(problem: Problem, region: Region) -> Problem:
+    """The region as a day of its own (the request's matrices cut to its locations)."""
+    options = problem.options
+    n_tech, n = len(problem.technicians), len(problem.technicians) + len(problem.jobs)
+    nodes = np.concatenate([region.technicians, n_tech + region.jobs])
+    cut = {}
+    for name in ("distance_km", "duration_min"):
+        matrix = getattr(options, name)
+        if matrix is not None:
+            cut[name] = matrix.reshape(n, n)[np.ix_(nodes, nodes)].ravel()
+    return Problem(
+        tuple(problem.jobs[j] for j in region.jobs),
+        tuple(problem.technicians[t] for t in region.technicians),
+        dataclasses.replace(options, **cut),
+    )
+
+
+def solve_for(problem: Problem, seconds: float, deadline: float) -> Plan:
+    """One region in a worker: its best engine for `seconds` from when it starts (not past `deadline`)."""
+    from models.dispatch import route
+
+    elig = eligibility.compute(problem)
+    until = min(time.time() + seconds, deadline)
+    return route.run(problem, elig, route.engines(problem, elig)[0], until)
+
+
+def solve(problem: Problem, executors: Sequence[futures.Executor]) -> Plan:
+    started = time.perf_counter()
+    limit = problem.options.time_limit_s
+    deadline = time.time() + limit
+    elig = eligibility.compute(problem)
+    regions = split(problem)
+    solve_until = deadline - REPAIR_SHARE * limit
+    # Longest first, each to the executor with the least work so far; a region's time is its share of
+    # the time the executors have together.
+    lanes = max(1, len(executors))
+    sizes = np.array([r.jobs.size for r in regions], dtype=float)
+    available = max(0.1, solve_until - time.time()) * lanes
+    work = [0.0] * lanes
+    pending = []
+    for r in np.argsort(-sizes, kind="stable").tolist():
+        seconds = available * sizes[r] / sizes.sum()
+        lane = int(np.argmin(work))
+        work[lane] += seconds
+        sub = subproblem(problem, regions[r])
+        if executors:
+            pending.append(executors[lane].submit(solve_for, sub, seconds, solve_until))
+        else:
+            pending.append(_done(solve_for(sub, seconds / lanes, solve_until)))
+    routes: dict[int, list[int]] = {t: [] for t in range(len(problem.technicians))}
+    job_index = {job.job_id: j for j, job in enumerate(problem.jobs)}
+    tech_index = {t.technician_id: i for i, t in enumerate(problem.technicians)}
+    for future in futures.as_completed(pending, timeout=max(1.0, deadline - time.time()) + 30.0):
+        plan = future.result()
+        for a in sorted(plan.assignments, key=lambda a: (a.technician_id, a.sequence)):
+            routes[tech_index[a.technician_id]].append(job_index[a.job_id])
+    repair(problem, elig, routes, deadline)
+    return _plan(problem, elig, routes, started)
+
+
+def _done(plan: Plan) -> futures.Future:
+    future: futures.Future = futures.Future()
+    future.set_result(plan)
+    return future
+
+
+class _Day:
+    """Routes of the whole day, with what it takes to check and price an insertion."""
+
+    def __init__(self, problem: Problem, elig: Eligibility) -> None:
+        self.problem, self.elig = problem, elig
+        self.n_tech = len(problem.technicians)
+        jobs = problem.jobs
+        self.duration_s = np.array([60.0 * j.duration_minutes for j in jobs])
+        self.early = np.array([j.window.start if j.window else -math.inf for j in jobs])
+        self.late = np.array([j.latest_start() for j in jobs])
+        self.demand = np.array([j.demand for j in jobs])
+
+    def legs(self, t: int, route: list[int]) -> tuple[np.ndarray, np.ndarray]:
+        """(km, seconds) of each leg: home → first job → … → last job → home."""
+        nodes = np.array([t, *(self.n_tech + j for j in route), t])
+        km, minutes = travel(self.problem, nodes[:-1], nodes[1:])
+        return np.diagonal(km).copy(), 60.0 * np.diagonal(minutes)
+
+    def schedule(self, t: int, route: list[int]) -> list[float] | None:
+        """The earliest arrivals along the route, or None when it breaks a window or the shift."""
+        tech = self.problem.technicians[t]
+        _, seconds = self.legs(t, route)
+        clock = tech.shift.start if tech.shift else -math.inf
+        if not math.isfinite(clock):
+            clock = min((self.early[j] for j in route), default=0.0)
+            clock = 0.0 if not math.isfinite(clock) else clock - seconds[0]
+        arrivals = []
+        for leg, j in zip(seconds, route, strict=False):
+            clock = max(clock + leg, self.early[j])
+            if clock > self.late[j] + 1e-6:
+                return None
+            arrivals.append(clock)
+            clock += self.duration_s[j]
+        end = clock + seconds[-1]
+        if tech.shift and end > tech.shift.end + 1e-6:
+            return None
+        return arrivals
+
+    def fits(self, t: int, route: list[int]) -> bool:
+        tech = self.problem.technicians[t]
+        if len(route) > self.elig.capacity[t]:
+            return False
+        if tech.vehicle_capacity and self.demand[route].sum() > tech.vehicle_capacity + 1e-9:
+            return False
+        return self.schedule(t, route) is not None
+
+    def pair_cost(self, j: int, t: int) -> float:
+        w = self.problem.options.weights
+        return w.tier * (TOP_TIER - self.problem.technicians[t].tier) * (self.problem.jobs[j].priority + 1)
+
+
+def repair(problem: Problem, elig: Eligibility, routes: dict[int, list[int]], deadline: float) -> None:
+    """Puts the jobs no region placed into the cheapest feasible place of a qualified technician's route,
+    when that costs less than leaving them out; the most valuable jobs first."""
+    day = _Day(problem, elig)
+    placed = {j for route in routes.values() for j in route}
+    waiting = [j for j in range(len(problem.jobs)) if j not in placed and j not in elig.reasons]
+    waiting.sort(key=lambda j: -elig.drop_penalty[j])
+    per_km = problem.options.weights.travel_per_km
+    for j in waiting:
+        if time.time() > deadline:
+            break
+        qualified = np.flatnonzero(elig.feasible[j])
+        nearest = qualified[np.argsort(elig.km[j, qualified], kind="stable")[:REPAIR_CANDIDATES]]
+        best: tuple[float, int, int] | None = None
+        for t in nearest.tolist():
+            route = routes[t]
+            if len(route) >= elig.capacity[t]:
+                continue
+            km_now, _ = day.legs(t, route)
+            for at in range(len(route) + 1):
+                trial = [*route[:at], j, *route[at:]]
+                if not day.fits(t, trial):
+                    continue
+                km_trial, _ = day.legs(t, trial)
+                cost = per_km * (km_trial.sum() - km_now.sum()) + day.pair_cost(j, t)
+                if best is None or cost < best[0]:
+                    best = (cost, t, at)
+        if best is not None and best[0] < elig.drop_penalty[j]:
+            _, t, at = best
+            routes[t].insert(at, j)
+
+
+def _plan(problem: Problem, elig: Eligibility, routes: dict[int, list[int]], started: float) -> Plan:
+    day = _Day(problem, elig)
+    assignments: list[Assignment] = []
+    travel_km = 0.0
+    served: set[int] = set()
+    for t, route in routes.items():
+        if not route:
+            continue
+        arrivals = day.schedule(t, route)
+        km, _ = day.legs(t, route)
+        travel_km += float(km.sum())
+        tech_id = problem.technicians[t].technician_id
+        for sequence, j in enumerate(route):
+            arrival = arrivals[sequence] if arrivals is not None else None
+            assignments.append(
+                Assignment(problem.jobs[j].job_id, tech_id, sequence, arrival, float(km[sequence]))
+            )
+            served.add(j)
+    plan = Plan(
+        assignments=assignments,
+        unassigned=leftover(problem, elig, served),
+        status=Status.FEASIBLE,
+        objective=math.nan,
+        solve_ms=(time.perf_counter() - started) * 1000.0,
+        travel_km=travel_km,
+    )
+    return with_objective(problem, elig, plan)
