@@ -61,7 +61,8 @@ class LiveRecommender:
             view = self._view
             if view is not None and view[0] is base and view[1] == version:
                 return view[2]
-            built = base.with_catalog(base.catalog.with_changes(self._changes))
+            changes = self._changes
+            built = base.with_catalog(base.catalog.with_changes(changes)) if changes else base
             self._view = (base, version, built)
             metrics.CATALOG_ITEMS.set(int(built.catalog.live().sum()))
             return built

@@ -53,8 +53,7 @@ def split(problem: Problem, seed: int = 0) -> list[Region]:
     scale = np.array([1.0, math.cos(math.radians(float(jobs[:, 0].mean())))])
     points, home_points = jobs * scale, homes * scale
     k = max(1, math.ceil(len(problem.jobs) / JOBS_PER_REGION))
-    rng = np.random.default_rng(seed)
-    centres = points[rng.choice(len(points), k, replace=False)]
+    centres = _spread_centres(points, k, np.random.default_rng(seed))
     for _ in range(KMEANS_ITERATIONS):
         nearest = _nearest(points, centres)
         for c in range(k):
@@ -72,6 +71,19 @@ def split(problem: Problem, seed: int = 0) -> list[Region]:
         if mine.size and theirs.size:
             regions.append(Region(mine, theirs))
     return regions
+
+
+def _spread_centres(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """k-means++ seeding: each next centre drawn with probability by its squared distance to the
+    nearest centre so far, so that separate parts of a city each get one."""
+    centres = [points[rng.integers(len(points))]]
+    gap = ((points - centres[0]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        total = gap.sum()
+        chosen = rng.choice(len(points), p=gap / total) if total > 0 else rng.integers(len(points))
+        centres.append(points[chosen])
+        gap = np.minimum(gap, ((points - points[chosen]) ** 2).sum(axis=1))
+    return np.array(centres, dtype=float)
 
 
 def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:

@@ -41,12 +41,12 @@ def test_regions_run_in_the_executors_and_answer_within_the_limit() -> None:
 
 
 def test_jobs_their_region_cannot_place_are_repaired_into_a_neighbours_routes() -> None:
-    """The technicians living in the west lack the skill the western jobs need; those in the east, 5 km
+    """The technicians living in the west lack the skill the western jobs need; those in the east, 10 km
     away, have it and room: the western jobs cross the border."""
-    west, east = GeoPoint(31.20, 121.40), GeoPoint(31.20, 121.46)
+    west, east = GeoPoint(31.20, 121.40), GeoPoint(31.20, 121.505)
     shift = Window(DAY + 8 * HOUR, DAY + 20 * HOUR)
     jobs = tuple(
-        Job(f"{side}{k}", GeoPoint(at.lat + 0.001 * k, at.lng), skills, duration_minutes=20.0)
+        Job(f"{side}{k}", GeoPoint(at.lat + 0.0005 * k, at.lng), skills, duration_minutes=20.0)
         for side, at, skills in (("w", west, frozenset({"repair"})), ("e", east, frozenset()))
         for k in range(20)
     )
