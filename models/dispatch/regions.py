@@ -25,14 +25,14 @@ from models.dispatch import eligibility
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Status
 from models.dispatch.route_plan import leftover, with_objective
-from models.dispatch.travel import travel
+from models.dispatch.travel import legs, locations
 
 SPLIT_ABOVE_LOCATIONS = 2000  # days with more jobs and technicians together are split into regions
 JOBS_PER_REGION = 400
 TECHNICIANS_PER_JOB = 2  # a region keeps at most this many technicians per job (the nearest to it)
 KMEANS_ITERATIONS = 20
 REPAIR_CANDIDATES = 40  # technicians tried per left-out job, the nearest qualified ones
-REPAIR_SHARE = 0.1  # of the time limit, kept for joining the regions and repairing across borders
+REPAIR_SHARE = 0.04  # of the time limit, kept for joining the regions and repairing across borders
 
 
 @dataclasses.dataclass(frozen=True)
@@ -168,12 +168,13 @@ class _Day:
         self.early = np.array([j.window.start if j.window else -math.inf for j in jobs])
         self.late = np.array([j.latest_start() for j in jobs])
         self.demand = np.array([j.demand for j in jobs])
+        self.points = locations(problem)
 
     def legs(self, t: int, route: list[int]) -> tuple[np.ndarray, np.ndarray]:
         """(km, seconds) of each leg: home → first job → … → last job → home."""
         nodes = np.array([t, *(self.n_tech + j for j in route), t])
-        km, minutes = travel(self.problem, nodes[:-1], nodes[1:])
-        return np.diagonal(km).copy(), 60.0 * np.diagonal(minutes)
+        km, minutes = legs(self.problem, self.points, nodes[:-1], nodes[1:])
+        return km, 60.0 * minutes
 
     def schedule(self, t: int, route: list[int]) -> list[float] | None:
         """The earliest arrivals along the route, or None when it breaks a window or the shift."""

@@ -40,7 +40,7 @@ PENALTY_FLOOR = 1e5  # PyVRP's default largest penalty
 STALL_ITERATIONS = 100_000  # iterations without a better plan that end the search before its limit
 
 
-def profiles(problem: Problem, elig: Eligibility, cells: float = PROFILE_CELLS) -> np.ndarray | None:
+def profiles(problem: Problem, elig: Eligibility, cells: float | None = None) -> np.ndarray | None:
     """Each technician's profile (technicians alike in the jobs they may take and, when the tier term
     counts, in tier), or None when their matrices would pass PROFILE_CELLS."""
     tiers = np.array([t.tier for t in problem.technicians])
@@ -50,11 +50,11 @@ def profiles(problem: Problem, elig: Eligibility, cells: float = PROFILE_CELLS) 
     distinct: dict[bytes, int] = {}
     of_tech = np.array([distinct.setdefault(key, len(distinct)) for key in keys], dtype=np.int64)
     nodes = len(problem.technicians) + len(problem.jobs)
-    return of_tech if len(distinct) * nodes * nodes <= cells else None
+    return of_tech if len(distinct) * nodes * nodes <= (PROFILE_CELLS if cells is None else cells) else None
 
 
 def solve(
-    problem: Problem, elig: Eligibility, deadline: float, seed: int, cells: float = PROFILE_CELLS
+    problem: Problem, elig: Eligibility, deadline: float, seed: int, cells: float | None = None
 ) -> Plan:
     import pyvrp
     from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement

@@ -41,6 +41,30 @@ def _coordinates(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
     return np.array([p.lat for p in points], dtype=float), np.array([p.lng for p in points], dtype=float)
 
 
+def locations(problem: Problem) -> np.ndarray:
+    """Unit vectors of every location (technicians first, then jobs), for `legs`."""
+    return unit_vectors(*_coordinates(problem))
+
+
+def legs(
+    problem: Problem, points: np.ndarray, origins: np.ndarray, ends: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kilometres, minutes) from each origin to the end at the same position: a route's legs, without
+    the matrix `travel` makes. `points` from `locations`."""
+    options = problem.options
+    n = len(problem.technicians) + len(problem.jobs)
+    if options.distance_km is not None:
+        km = options.distance_km.reshape(n, n)[origins, ends]
+    else:
+        chord = np.sqrt(np.clip(2.0 - 2.0 * (points[origins] * points[ends]).sum(axis=1), 0.0, 4.0))
+        km = 2 * EARTH_RADIUS_KM * np.arcsin(0.5 * chord)
+    if options.duration_min is not None:
+        minutes = options.duration_min.reshape(n, n)[origins, ends]
+    else:
+        minutes = km * (60.0 / options.speed_kmh)
+    return km, minutes
+
+
 def travel(problem: Problem, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(kilometres, minutes) from each location in `rows` to each in `cols`.
 
