@@ -3,7 +3,8 @@
 A day of thousands of locations is too large for one routing model (one matrix of 6,000 × 6,000 locations
 per profile, a search whose every neighbourhood scan takes seconds), yet a technician's day is local:
 nobody crosses the city for a 60-minute job. So the jobs are clustered by place (k-means on their
-coordinates, about JOBS_PER_REGION each), every technician joins the region nearest home, and each
+coordinates, about JOBS_PER_REGION each), every technician joins the region nearest home (then the
+nearest technicians move from regions with spare capacity to regions short of it), and each
 region is an ordinary ROUTE day (PyVRP's search where it maps, else OR-Tools), solved in the
 executors given (the service's solver processes) with a share of the time by its size. Jobs a region
 could not place (no qualified technician there, or no room) are then inserted, cheapest first, into
@@ -22,7 +23,7 @@ from concurrent import futures
 import numpy as np
 
 from models.dispatch import eligibility
-from models.dispatch.eligibility import Eligibility
+from models.dispatch.eligibility import Eligibility, remaining_capacity
 from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Status
 from models.dispatch.route_plan import leftover, with_objective
 from models.dispatch.travel import legs, locations
@@ -30,6 +31,7 @@ from models.dispatch.travel import legs, locations
 SPLIT_ABOVE_LOCATIONS = 2000  # days with more jobs and technicians together are split into regions
 JOBS_PER_REGION = 400
 TECHNICIANS_PER_JOB = 2  # a region keeps at most this many technicians per job (the nearest to it)
+JOBS_A_DAY = 8  # what a technician without a max_jobs counts for when regions are balanced
 KMEANS_ITERATIONS = 20
 REPAIR_CANDIDATES = 40  # technicians tried per left-out job, the nearest qualified ones
 REPAIR_SHARE = 0.04  # of the time limit, kept for joining the regions and repairing across borders
@@ -61,6 +63,8 @@ def split(problem: Problem, seed: int = 0) -> list[Region]:
             if members.size:
                 centres[c] = members.mean(axis=0)
     of_job, of_tech = _nearest(points, centres), _nearest(home_points, centres)
+    supply = np.minimum(remaining_capacity(problem), JOBS_A_DAY).astype(float)
+    of_tech = _balance(of_tech, np.bincount(of_job, minlength=k).astype(float), supply, home_points, centres)
     regions = []
     for c in range(k):
         mine, theirs = np.flatnonzero(of_job == c), np.flatnonzero(of_tech == c)
@@ -71,6 +75,29 @@ def split(problem: Problem, seed: int = 0) -> list[Region]:
         if mine.size and theirs.size:
             regions.append(Region(mine, theirs))
     return regions
+
+
+def _balance(
+    of_tech: np.ndarray, demand: np.ndarray, supply: np.ndarray, homes: np.ndarray, centres: np.ndarray
+) -> np.ndarray:
+    """Technicians moved from regions with more capacity than their share of the work to the regions
+    with less, the nearest one to the short region each time, until no region is short by more than one
+    technician's day: a region's own technicians can then take its jobs, and the repair is left with the
+    few that still do not fit."""
+    of_tech = of_tech.copy()
+    k = len(centres)
+    share = supply.sum() / max(demand.sum(), 1.0)
+    for _ in range(len(of_tech)):
+        surplus = np.bincount(of_tech, weights=supply, minlength=k) - demand * share
+        short = int(np.argmin(surplus))
+        if -surplus[short] <= supply.mean():
+            break
+        movable = np.flatnonzero((surplus[of_tech] >= supply) & (of_tech != short))
+        if not movable.size:
+            break
+        nearest = movable[np.argmin(((homes[movable] - centres[short]) ** 2).sum(axis=1))]
+        of_tech[nearest] = short
+    return of_tech
 
 
 def _spread_centres(points: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
