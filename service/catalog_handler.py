@@ -22,13 +22,7 @@ def _batch(size: int, field: str) -> None:
 
 
 def to_change(item: pb.CatalogItem, where: str) -> ItemChange:
-    price = None
-    if item.HasField("price"):
-        price = item.price
-        if not math.isfinite(price) or not 0 <= price <= limits.MAX_PRICE:
-            raise FieldError(
-                f"{where}.price", f"must be a number from 0 to {limits.MAX_PRICE:g}, got {price}"
-            )
+    price = limits.amount(item.price, f"{where}.price") if item.HasField("price") else None
     if item.HasField("category") and not item.category:
         raise FieldError(f"{where}.category", "must not be empty")
     return ItemChange(

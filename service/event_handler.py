@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import math
-
 import grpc
 
 from models.dispatch.problem import EARLIEST_TIME, LATEST_TIME
@@ -26,13 +24,7 @@ def to_event(message: pb.Event, where: str) -> Event:
         raise FieldError(
             f"{where}.event_type", f"must be one of {', '.join(EVENT_TYPES)}, got {message.event_type!r}"
         )
-    value = None
-    if message.HasField("value"):
-        value = message.value
-        if not math.isfinite(value) or not 0 <= value <= limits.MAX_PRICE:
-            raise FieldError(
-                f"{where}.value", f"must be a number from 0 to {limits.MAX_PRICE:g}, got {value}"
-            )
+    value = limits.amount(message.value, f"{where}.value") if message.HasField("value") else None
     return Event(
         event_id=limits.text(message.event_id, f"{where}.event_id", required=True),
         timestamp=seconds,

@@ -9,6 +9,7 @@ call may be, the answer is RESOURCE_EXHAUSTED (SizeError), otherwise INVALID_ARG
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Mapping
 
 from models.errors import FieldError, SizeError
@@ -51,6 +52,13 @@ def mapping(values: Mapping[str, str], field: str, most: int) -> dict[str, str]:
         text(key, f"{field}.key", required=True)
         text(value, f"{field}[{key}]")
     return dict(values)
+
+
+def amount(value: float, field: str) -> float:
+    """A price or an order's value: a finite number from 0 to MAX_PRICE."""
+    if not math.isfinite(value) or not 0 <= value <= MAX_PRICE:
+        raise FieldError(field, f"must be a number from 0 to {MAX_PRICE:g}, got {value}")
+    return value
 
 
 def count(size: int, field: str, most: int) -> None:

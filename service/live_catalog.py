@@ -9,7 +9,6 @@ a poll and a rebuild. A new model version gets the same changes.
 
 from __future__ import annotations
 
-import logging
 import threading
 
 from models.recommend.catalog import ItemChange
@@ -17,8 +16,7 @@ from models.recommend.catalog_store import CatalogStore
 from models.recommend.recommender import Recommender
 from service import metrics
 from service.registry import VersionRegistry
-
-log = logging.getLogger(__name__)
+from service.watcher import Watcher
 
 
 class LiveRecommender:
@@ -29,8 +27,7 @@ class LiveRecommender:
         self._version = -1  # of the store, as last read
         self._view: tuple[Recommender, int, Recommender] | None = None  # (base, store version, view)
         self._lock = threading.Lock()  # one reader of the store and one rebuild at a time
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._watcher = Watcher("catalog-watch", self.refresh)
 
     @property
     def root(self) -> object:
@@ -74,20 +71,7 @@ class LiveRecommender:
         return version
 
     def start(self, poll_seconds: float) -> None:
-        self.refresh()
-        self._thread = threading.Thread(
-            target=self._watch, args=(poll_seconds,), name="catalog-watch", daemon=True
-        )
-        self._thread.start()
+        self._watcher.start(poll_seconds)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-
-    def _watch(self, poll_seconds: float) -> None:
-        while not self._stop.wait(poll_seconds):
-            try:
-                self.refresh()
-            except Exception:  # the watcher must outlive a locked or broken store; calls keep the last view
-                log.exception("catalog refresh failed")
+        self._watcher.stop()

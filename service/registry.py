@@ -21,6 +21,7 @@ from models.recommend.recommender import Recommender
 from models.recommend.touchpoints import TouchpointRules
 from service import metrics
 from service.logs import audit
+from service.watcher import Watcher
 
 log = logging.getLogger(__name__)
 Loaded = TypeVar("Loaded")
@@ -71,8 +72,7 @@ class VersionRegistry(Generic[Loaded]):
         self._still_wanted = still_wanted
         self._skipped: set[str] = set()  # not promoted, last time they were looked at
         self._lock = threading.Lock()  # one refresh at a time; readers never take it
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._watcher = Watcher(f"{kind}-watch", self.refresh)
 
     def current(self) -> Loaded | None:
         return self._current
@@ -116,23 +116,10 @@ class VersionRegistry(Generic[Loaded]):
         return set(self._refused)
 
     def start(self, poll_seconds: float) -> None:
-        self.refresh()
-        self._thread = threading.Thread(
-            target=self._watch, args=(poll_seconds,), name=f"{self.kind}-watch", daemon=True
-        )
-        self._thread.start()
+        self._watcher.start(poll_seconds)
 
     def stop(self) -> None:
-        self._stop.set()
-        if self._thread:
-            self._thread.join()
-
-    def _watch(self, poll_seconds: float) -> None:
-        while not self._stop.wait(poll_seconds):
-            try:
-                self.refresh()
-            except Exception:  # the watcher must outlive any one bad directory listing
-                log.exception("%s refresh failed", self.kind)
+        self._watcher.stop()
 
 
 def recommender_registry(
