@@ -12,8 +12,10 @@ import scipy.sparse as sp
 # Substitutes: an item of the anchor's category ranks above every item of another, whatever the rest.
 SAME_KIND = 10.0
 # Complements: the anchor's own co-purchases decide; how often its category is bought with each other
-# category (times the item's popularity) only orders what no co-purchase separates, then popularity.
+# category (times the item's popularity) only orders what no co-purchase separates, then shared content
+# (the purifier's own brand of filter), then popularity.
 CATEGORY_AFFINITY = 1e-2
+SHARED_CONTENT = 1e-3
 POPULARITY = 1e-4
 
 
@@ -85,8 +87,10 @@ class ItemRelations:
         return (
             self.co_purchase(anchor)
             + CATEGORY_AFFINITY * self.category_affinity(anchor) * (0.5 + 0.5 * self._popularity)
+            + SHARED_CONTENT * self.content_similarity(anchor)
             + POPULARITY * self._popularity
         )
 
     def category_name(self, item: int) -> str:
-        return str(self._category_names[self._category[item]])
+        """The item's category as a person reads it ("water purifier")."""
+        return str(self._category_names[self._category[item]]).replace("_", " ")

@@ -65,3 +65,15 @@ def test_an_item_nobody_bought_gets_the_categories_bought_with_its_own() -> None
     assert affinity[0] == affinity[1] == 1.0 and np.isclose(affinity[4], 2 / 3) and affinity[6] == 0.0
     scores = model.complements(never)
     assert min(scores[0], scores[1]) > scores[4] > scores[6]
+
+
+def test_among_complements_nobody_bought_with_it_the_items_sharing_its_content_come_first() -> None:
+    categories = np.array(["purifier", "purifier", "filter", "filter"])
+    features = content.catalog_features(
+        categories, np.array(["angel", "other", "other", "angel"]), np.full(4, np.nan), np.array([""] * 4)
+    )
+    ordered = sp.csr_matrix((np.ones(4), ([0, 0, 1, 1], [1, 2, 1, 3])), shape=(2, 4))
+    model = ItemRelations(categories, content.one_hot(features, {}), ordered)
+    scores = model.complements(0)  # an Angel purifier nobody has bought yet
+    assert not model.co_purchase(0).any()
+    assert scores[3] > scores[2]  # the Angel filter before the other brand's, equally popular
