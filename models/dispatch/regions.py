@@ -15,6 +15,7 @@ allow and the detour costs less than leaving them out.
 from __future__ import annotations
 
 import dataclasses
+import logging
 import math
 import time
 from collections.abc import Sequence
@@ -27,6 +28,8 @@ from models.dispatch.eligibility import Eligibility, remaining_capacity
 from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Status
 from models.dispatch.route_plan import leftover, with_objective
 from models.dispatch.travel import legs, locations
+
+log = logging.getLogger(__name__)
 
 SPLIT_ABOVE_LOCATIONS = 2000  # days with more jobs and technicians together are split into regions
 JOBS_PER_REGION = 400
@@ -171,7 +174,11 @@ def solve(problem: Problem, executors: Sequence[futures.Executor]) -> Plan:
     job_index = {job.job_id: j for j, job in enumerate(problem.jobs)}
     tech_index = {t.technician_id: i for i, t in enumerate(problem.technicians)}
     for future in futures.as_completed(pending, timeout=max(1.0, deadline - time.time()) + 30.0):
-        plan = future.result()
+        try:
+            plan = future.result()
+        except Exception as error:  # a region that failed leaves its jobs to the repair, not the call
+            log.warning("a region's search failed: %r", error)
+            continue
         for a in sorted(plan.assignments, key=lambda a: (a.technician_id, a.sequence)):
             routes[tech_index[a.technician_id]].append(job_index[a.job_id])
     repair(problem, elig, routes, deadline)
