@@ -5,9 +5,10 @@ event-log format (`DIR/YYYY-MM-DD/events-wN.jsonl`, the day of the event in UTC)
 A batch is acknowledged only after its lines are written and fsynced. Which event ids are on disk is
 kept in SQLite beside the files (shared by the server processes of the host), so a retried batch is
 not written twice, whichever process takes the retry. The files are the truth: each process appends to
-files of its own (a writer slot, held by a file lock), and at start it reads what its slot's files hold
-past the last offset SQLite knows, so that events fsynced just before a crash count as recorded, and
-cuts a line the crash left half written (never acknowledged, so the client sends it again).
+files of its own (a writer slot, held by a file lock), and at start it reads what its slot's files, and
+those of every slot no live process holds, hold past the last offset SQLite knows, so that events
+fsynced just before a crash count as recorded (whichever process comes back), and cuts a line the crash
+left half written (never acknowledged, so the client sends it again).
 
 The same SQLite file keeps each user's last day of events (not impressions), the session of their next
 Recommend when it sends none.
@@ -103,7 +104,25 @@ class EventLog:
         self._database = database
         self._lock = threading.Lock()
         self._batches = 0
-        self._recover()
+        self._recover_unheld()
+
+    def _recover_unheld(self) -> None:
+        """Recovers this process's slot and every slot no live process holds: a server restarted with
+        fewer workers must still count what a crashed worker of another slot fsynced."""
+        self._recover(self.writer)
+        for lock in sorted((self.directory / ".writers").glob("w*.lock")):
+            writer = lock.stem
+            if writer == self.writer:
+                continue
+            fd = os.open(lock, os.O_RDWR)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                continue  # a live process writes there, and recovered it when it started
+            else:
+                self._recover(writer)
+            finally:
+                os.close(fd)
 
     def _take_slot(self) -> tuple[int, str]:
         """The first writer slot no live process holds: its files are this process's alone."""
@@ -121,10 +140,10 @@ class EventLog:
     def _file(self, day: str) -> Path:
         return self.directory / day / f"events-{self.writer}.jsonl"
 
-    def _recover(self) -> None:
-        """Makes SQLite agree with this slot's files after a crash (see the module's docstring)."""
+    def _recover(self, writer: str) -> None:
+        """Makes SQLite agree with a slot's files after a crash (see the module's docstring)."""
         known = dict(self._db.execute("SELECT path, offset FROM event_files").fetchall())
-        for path in sorted(self.directory.glob(f"*/events-{self.writer}.jsonl")):
+        for path in sorted(self.directory.glob(f"*/events-{writer}.jsonl")):
             offset = int(known.get(str(path), 0))
             with path.open("r+b") as file:
                 file.seek(offset)

@@ -77,3 +77,18 @@ def test_a_users_last_day_of_events_is_their_session(tmp_path: Path) -> None:
     )
     assert open_log(tmp_path).session("u1", NOW) == ("i3", "i2")
     assert log.session("nobody", NOW) == ()
+
+
+def test_a_restart_with_fewer_processes_still_counts_what_a_crashed_slot_fsynced(tmp_path: Path) -> None:
+    """Measured before: two workers killed mid-intake, one started again: a batch the second worker had
+    fsynced but not indexed was written a second time on the client's retry."""
+    first, second = open_log(tmp_path), open_log(tmp_path)
+    assert second.writer == "w1"
+    second.record([event(1)])
+    path = next((tmp_path / "events").glob("*/events-w1.jsonl"))
+    path.write_bytes(path.read_bytes() + event(2).line().encode())  # fsynced, then the crash
+    first.close()
+    second.close()
+    alone = open_log(tmp_path)  # one process comes back, in slot w0
+    assert alone.writer == "w0"
+    assert alone.record([event(1), event(2), event(3)]) == (1, 2)
