@@ -24,8 +24,8 @@ from benchmarks import (
 )
 
 # Without --full: the first instance of each class, and the ones the issue measured.
-HOMBERGER_200 = "c1_2_1,r1_2_1,rc1_2_1,r1_2_5"
-HOMBERGER_1000 = "c1_10_1,r1_10_1,rc1_10_1"
+HOMBERGER_200 = "c1_2_1,r1_2_1,rc1_2_1,r1_2_5,c1_2_5,r1_2_9,rc1_2_5,rc1_2_9"
+HOMBERGER_1000 = "c1_10_1,r1_10_1,rc1_10_1,r1_10_5,rc1_10_5"
 GAP_SUBSET = "c0515_1,c0824_1,c1060_1,c05100,d05100,c10200,d10200,c10400,d10400,d801600"
 
 
