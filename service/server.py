@@ -8,6 +8,7 @@ import multiprocessing
 import multiprocessing.connection
 import os
 import signal
+import sqlite3
 import sys
 import tempfile
 import threading
@@ -164,17 +165,14 @@ def start(settings: Settings) -> RunningServer:
         set_status(RECOMMEND, SERVING)
         set_status(CATALOG, SERVING)
 
-    def on_no_model() -> None:
-        set_status(RECOMMEND, NOT_SERVING)
-
     rules = touchpoints.load(Path(settings.touchpoints)) if settings.touchpoints else None
     registry = recommender_registry(settings.model_dir, on_change=on_model, rules=rules)
     tier_table = tier_registry(settings.tiers_dir)
     solvers = SolverPool(settings.solves() if "dispatch" in services else 0, settings.solver_niceness)
     live = events = None
     if "recommend" in services:
-        live = LiveRecommender(registry, CatalogStore(settings.state() / STATE_FILE))
-        events = EventLog(settings.events(), settings.state() / STATE_FILE)
+        store, events = open_state(settings)
+        live = LiveRecommender(registry, store)
         recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(live, events), server)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogHandler(live), server)
         events_pb2_grpc.add_EventServiceServicer_to_server(EventHandler(events), server)
@@ -254,6 +252,23 @@ def serve(settings: Settings) -> None:
     running.shutdown()
 
 
+def open_state(settings: Settings) -> tuple[CatalogStore, EventLog]:
+    """The live catalog and the event log under the state directory; OSError naming the file when it
+    cannot be used (unreadable, not a database, a folder without write access), not a traceback."""
+    path = settings.state() / STATE_FILE
+    try:
+        store = CatalogStore(path)
+    except (OSError, sqlite3.Error) as error:
+        raise OSError(f"cannot open the live catalog {path}: {error} (see --state-dir)") from None
+    try:
+        return store, EventLog(settings.events(), path)
+    except (OSError, RuntimeError, sqlite3.Error) as error:
+        store.close()
+        raise OSError(
+            f"cannot open the event log in {settings.events()}: {error} (see --events-dir)"
+        ) from None
+
+
 def serve_workers(settings: Settings) -> None:
     """`settings.workers` processes on one port (SO_REUSEPORT): the kernel spreads connections over
     them, so every core serves, which threads in one Python process cannot do. This process serves the
@@ -263,6 +278,10 @@ def serve_workers(settings: Settings) -> None:
         return
     if settings.port == 0:
         raise ValueError("several workers need a fixed port, not 0")
+    if "recommend" in settings.service_names():
+        store, events = open_state(settings)  # a broken state stops here, once, not in every worker
+        events.close()
+        store.close()
     # Set before the workers start, so that their prometheus_client writes to files this process sums.
     os.environ[metrics.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="shifu-metrics-")
     metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None

@@ -210,3 +210,18 @@ def test_sigterm_under_load_fails_no_call_that_had_started(model_dir: Path, worl
     after = [code for sent, code in outcomes if sent > signalled + 0.5]
     assert len(before) > 20 and set(before) == {grpc.StatusCode.OK}
     assert after and set(after) <= {grpc.StatusCode.UNAVAILABLE}
+
+
+def test_a_broken_state_file_stops_the_start_with_one_line_naming_it(model_dir: Path, tmp_path: Path) -> None:
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "state.db").write_bytes(b"not a database, whatever it once was" * 100)
+    for workers in ("1", "2"):
+        done = subprocess.run(
+            [sys.executable, "-m", "service", "--model-dir", str(model_dir), "--state-dir", str(state),
+             "--port", str(free_port()), "--metrics-port", "0", "--workers", workers, "--log-format", "text"],
+            cwd=ROOT, capture_output=True, text=True, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 1
+        assert "Traceback" not in done.stderr
+        assert f"cannot open the live catalog {state / 'state.db'}" in done.stderr
