@@ -15,12 +15,6 @@ from service.pb.shifu.v1 import catalog_pb2 as pb
 from service.pb.shifu.v1 import catalog_pb2_grpc
 
 
-def _batch(size: int, field: str) -> None:
-    if size == 0:
-        raise FieldError(field, "must not be empty")
-    limits.count(size, field, limits.MAX_BATCH)
-
-
 def to_change(item: pb.CatalogItem, where: str) -> ItemChange:
     price = limits.amount(item.price, f"{where}.price") if item.HasField("price") else None
     if item.HasField("category") and not item.category:
@@ -39,7 +33,7 @@ def to_change(item: pb.CatalogItem, where: str) -> ItemChange:
 
 
 def to_ids(ids: list[str], field: str) -> tuple[str, ...]:
-    _batch(len(ids), field)
+    limits.batch(len(ids), field)
     return limits.texts(ids, field, limits.MAX_BATCH)
 
 
@@ -58,7 +52,7 @@ class CatalogHandler(catalog_pb2_grpc.CatalogServiceServicer):
     def UpsertItems(
         self, request: pb.UpsertItemsRequest, context: grpc.ServicerContext
     ) -> pb.UpsertItemsResponse:
-        _batch(len(request.items), "items")
+        limits.batch(len(request.items), "items")
         changes = [to_change(item, f"items[{i}]") for i, item in enumerate(request.items)]
         first: dict[str, int] = {}
         for i, change in enumerate(changes):

@@ -7,7 +7,6 @@ import grpc
 from models.dispatch.problem import EARLIEST_TIME, LATEST_TIME
 from models.errors import FieldError
 from service import limits, metrics
-from service.catalog_handler import _batch
 from service.errors import rpc
 from service.event_log import EVENT_TYPES, Event, EventLog
 from service.pb.shifu.v1 import events_pb2 as pb
@@ -46,7 +45,7 @@ class EventHandler(events_pb2_grpc.EventServiceServicer):
     def RecordEvents(
         self, request: pb.RecordEventsRequest, context: grpc.ServicerContext
     ) -> pb.RecordEventsResponse:
-        _batch(len(request.events), "events")
+        limits.batch(len(request.events), "events")
         events = [to_event(message, f"events[{i}]") for i, message in enumerate(request.events)]
         recorded, duplicates = self._log.record(events)
         metrics.EVENTS.labels("recorded").inc(recorded)

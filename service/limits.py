@@ -61,6 +61,13 @@ def amount(value: float, field: str) -> float:
     return value
 
 
+def batch(size: int, field: str) -> None:
+    """A batch of items or events: at least one, at most MAX_BATCH."""
+    if size == 0:
+        raise FieldError(field, "must not be empty")
+    count(size, field, MAX_BATCH)
+
+
 def count(size: int, field: str, most: int) -> None:
     """A list longer than one call may carry: RESOURCE_EXHAUSTED, naming the field."""
     if size > most:
