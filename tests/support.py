@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime
 import hashlib
@@ -9,17 +10,22 @@ import json
 import socket
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import grpc
+import numpy as np
+import pandas as pd
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from models.dispatch.problem import GeoPoint, Job, Technician
 from service.config import Settings
 from service.server import RunningServer, start
-from training import demo
+from training import demo, engines
 from training.components import ModelConfig
+from training.event_store import EventStore
+from training.readers import DEFAULT_EVENT_WEIGHTS
 from training.train import TrainConfig
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -31,6 +37,18 @@ FAST_TRAINING = TrainConfig(
 SMALL_WORLD = demo.DemoSize(
     users=600, items=400, sessions_per_user=4.0, technicians=30, jobs=80, job_log_technicians=150
 )
+
+
+@contextlib.contextmanager
+def event_store(
+    events: pd.DataFrame, catalog: list[str] | None = None, fraction: float = 0.5, engine: str = "duckdb"
+) -> Iterator[EventStore]:
+    """An event table loaded, checked and split (default event weights; positives: click and up)."""
+    with engines.opened(engine, memory_gb=1.0) as opened:
+        store = EventStore(opened, DEFAULT_EVENT_WEIGHTS, None if catalog is None else np.array(catalog))
+        store.load_frame(events)
+        store.split(DEFAULT_EVENT_WEIGHTS["click"], fraction)
+        yield store
 
 
 def start_server(model_dir: Path, tiers_dir: Path | None = None, **overrides: Any) -> RunningServer:

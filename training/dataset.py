@@ -1,7 +1,9 @@
-"""Validated tables in, the arrays every model trains on out: users × items confidences, what was
+"""Aggregated events in, the arrays every model trains on out: users × items confidences, what was
 ordered, LightFM's contexts (a user in a scene at a touchpoint) and the features of both sides."""
 
 from __future__ import annotations
+
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -9,17 +11,8 @@ import scipy.sparse as sp
 
 from models.recommend import content
 from models.recommend.component import TrainingData
-
-
-def event_confidence(
-    events: pd.DataFrame, weights: dict[str, float], half_life_days: float | None
-) -> np.ndarray:
-    """Each event's weight by type, halved for every `half_life_days` it lies before the newest event."""
-    weight = events["event_type"].map(weights).to_numpy(dtype=np.float64)
-    if half_life_days:
-        age_days = (events["timestamp"].max() - events["timestamp"].to_numpy()) / 86400.0
-        weight = weight * np.power(0.5, age_days / half_life_days)
-    return weight
+from training import engines
+from training.event_store import Aggregates, EventStore, Part
 
 
 def _row_normalised(matrix: sp.csr_matrix) -> sp.csr_matrix:
@@ -43,91 +36,81 @@ def item_feature_matrix(items: pd.DataFrame) -> tuple[sp.csr_matrix, np.ndarray]
 
 
 def build(
-    events: pd.DataFrame,
+    aggregates: Aggregates, items: pd.DataFrame, users: pd.DataFrame | None, full_weight: float
+) -> TrainingData:
+    """The arrays every component fits on, from one fitting's aggregates (training/event_store.py).
+    `full_weight`: the weight of one full interaction (an order)."""
+    a = aggregates
+    item_ids = items["item_id"].to_numpy().astype(str)
+    shape = (len(a.user_ids), len(item_ids))
+    confidence = sp.csr_matrix((a.pair_confidence, (a.pair_users, a.pair_items)), shape=shape)
+    confidence.sort_indices()  # pairs arrive sorted and unique: the entries line up with pair_ordered
+
+    attributes = _user_attributes(users, a.user_ids)
+    cities = attributes.get("city", pd.Series("", index=a.user_ids)).to_numpy().astype(str)
+    vocabulary: dict[str, int] = {}
+    columns = list(attributes.columns)
+    own = [
+        [f"user:{u}"] + [f"{c}:{v}" for c, v in zip(columns, row, strict=True) if v]
+        for u, row in zip(a.user_ids.tolist(), attributes.to_numpy().tolist(), strict=True)
+    ]
+    user_features = content.one_hot(own, vocabulary)
+    # A context's features: its user's own, then its scene and touchpoint (when given).
+    scenes = content.one_hot([[f"scene:{s}"] if s else [] for s in a.context_scenes], vocabulary)
+    touchpoints = content.one_hot(
+        [[f"touchpoint:{t}"] if t else [] for t in a.context_touchpoints], vocabulary
+    )
+    n_features = len(vocabulary)
+    context_features = (
+        _pad(user_features, n_features)[a.context_users] + _pad(scenes, n_features) + touchpoints
+    )
+    n_contexts = len(a.context_users)
+    context_items = sp.coo_matrix(
+        (np.ones(len(a.positive_items), dtype=np.float32), (a.positive_contexts, a.positive_items)),
+        shape=(n_contexts, len(item_ids)),
+    )
+    names = np.empty(n_features, dtype=object)
+    for name, index in vocabulary.items():
+        names[index] = name
+    item_features, item_feature_names = item_feature_matrix(items)
+    return TrainingData(
+        item_ids=item_ids,
+        user_ids=a.user_ids,
+        confidence=confidence,
+        ordered=a.pair_ordered,
+        user_cities=cities,
+        context_user=a.context_users,
+        context_features=_row_normalised(sp.csr_matrix(context_features)),
+        context_items=context_items,
+        feature_names=names.astype(str),
+        user_features=_pad(user_features, n_features),
+        item_features=item_features,
+        item_feature_names=item_feature_names,
+        event_items=a.popularity_items,
+        event_weights=a.popularity_weights,
+        event_scenes=a.popularity_scenes,
+        event_cities=a.popularity_cities,
+        full_weight=full_weight,
+    )
+
+
+def from_events(
+    events: Path | pd.DataFrame,
     items: pd.DataFrame,
     users: pd.DataFrame | None,
     weights: dict[str, float],
     half_life_days: float | None,
     positive_weight: float,
 ) -> TrainingData:
-    """`positive_weight`: events of at least this weight are LightFM positives (click and up by default)."""
-    weight = event_confidence(events, weights, half_life_days)
-    item_ids = items["item_id"].to_numpy().astype(str)
-    every_event = (
-        pd.Index(item_ids).get_indexer(events["item_id"]),
-        weight,
-        events["scene"].to_numpy(),
-        events["user_id"].to_numpy().astype(str).tolist(),
-    )
-    keep = weight > 0
-    events, weight = events[keep], weight[keep]
-    user_ids, user_codes = np.unique(events["user_id"].to_numpy().astype(str), return_inverse=True)
-    item_codes = pd.Index(item_ids).get_indexer(events["item_id"])
-    shape = (len(user_ids), len(item_ids))
-    confidence = sp.csr_matrix((weight.astype(np.float32), (user_codes, item_codes)), shape=shape)
-    confidence.sum_duplicates()
-    confidence.sort_indices()
-    is_order = (events["event_type"] == "order").to_numpy().astype(np.float32)
-    orders = sp.csr_matrix((is_order, (user_codes, item_codes)), shape=shape)
-    rows = np.repeat(np.arange(shape[0]), np.diff(confidence.indptr))
-    ordered = np.asarray(orders[rows, confidence.indices]).ravel() > 0
-
-    attributes = _user_attributes(users, user_ids)
-    cities = attributes.get("city", pd.Series("", index=user_ids)).to_numpy().astype(str)
-    own = [[f"user:{u}"] + [f"{c}:{v}" for c, v in attributes.loc[u].items() if v] for u in user_ids]
-    vocabulary: dict[str, int] = {}
-    user_features = content.one_hot(own, vocabulary)
-
-    positive = weight >= positive_weight
-    contexts = pd.DataFrame(
-        {
-            "user": user_codes[positive],
-            "scene": events["scene"].to_numpy()[positive],
-            "touchpoint": events["touchpoint"].to_numpy()[positive],
-            "item": item_codes[positive],
-        }
-    )
-    keys = contexts[["user", "scene", "touchpoint"]].drop_duplicates().reset_index(drop=True)
-    row_of = pd.MultiIndex.from_frame(keys).get_indexer(
-        pd.MultiIndex.from_frame(contexts[["user", "scene", "touchpoint"]])
-    )
-    context_names = [
-        own[k.user]
-        + ([f"scene:{k.scene}"] if k.scene else [])
-        + ([f"touchpoint:{k.touchpoint}"] if k.touchpoint else [])
-        for k in keys.itertuples(index=False)
-    ]
-    context_features = content.one_hot(context_names, vocabulary)
-    n_features = len(vocabulary)
-    context_items = sp.coo_matrix(
-        (np.ones(len(contexts), dtype=np.float32), (row_of, contexts["item"].to_numpy())),
-        shape=(len(keys), len(item_ids)),
-    ).tocsr()
-    context_items.data[:] = 1.0
-    names = np.empty(n_features, dtype=object)
-    for name, index in vocabulary.items():
-        names[index] = name
-    city_of = dict(zip(user_ids.tolist(), cities.tolist(), strict=True))
-    item_features, item_feature_names = item_feature_matrix(items)
-    return TrainingData(
-        item_ids=item_ids,
-        user_ids=user_ids,
-        confidence=confidence,
-        ordered=ordered,
-        user_cities=cities,
-        context_user=keys["user"].to_numpy(),
-        context_features=_row_normalised(_pad(context_features, n_features)),
-        context_items=context_items.tocoo(),
-        feature_names=names.astype(str),
-        user_features=_pad(user_features, n_features),
-        item_features=item_features,
-        item_feature_names=item_feature_names,
-        event_items=every_event[0].astype(np.int64),
-        event_weights=every_event[1],
-        event_scenes=np.asarray(every_event[2]).astype(str),
-        event_cities=np.array([city_of.get(u, "") for u in every_event[3]], dtype=str),
-        full_weight=max(weights.values()),
-    )
+    """The training data of a whole log (a file, folder or glob, or a table in memory), for tools and
+    tests; the training job keeps its engine open across its three fittings instead."""
+    with engines.opened("duckdb", memory_gb=2.0) as engine:
+        store = EventStore(engine, weights, items["item_id"].to_numpy().astype(str))
+        store.load(events) if isinstance(events, Path) else store.load_frame(events)
+        store.split(positive_weight, 0.5)  # the split is not used: everything is fitted on
+        cities = users[["user_id", "city"]] if users is not None and "city" in users else None
+        aggregates = store.aggregates(Part.EVERYTHING, half_life_days, positive_weight, cities)
+    return build(aggregates, items, users, max(weights.values()))
 
 
 def _pad(matrix: sp.csr_matrix, n_columns: int) -> sp.csr_matrix:

@@ -1,10 +1,8 @@
-"""Time-based holdout and ranking metrics, computed through the serving code's own scoring.
+"""Ranking metrics on the time-based holdout, computed through the serving code's own scoring.
 
-Holdout: per user, events sorted by (time, item); among the user's positive events (a click or
-heavier by default), the latest `fraction` (rounded up) are the test set, and the user's training
-events are those before the first test event. Users with fewer than two positive events stay whole in
-training. Each (user, scene, touchpoint) of the test events is one query whose relevant items are the
-test items the user had not touched in training; recommendations exclude the user's training items.
+The holdout itself is split in SQL (training/event_store.py). Each (user, scene, touchpoint) of the test
+events is one query whose relevant items are the test items the user had not touched in training;
+recommendations exclude the user's training items.
 """
 
 from __future__ import annotations
@@ -35,59 +33,34 @@ class EvalQuery:
     context: tuple[tuple[str, str], ...] = ()  # the request's context, e.g. (("city", "shanghai"),)
 
 
-def holdout(
-    events: pd.DataFrame, weights: dict[str, float], positive_weight: float, fraction: float
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(training events, test events)."""
-    ordered = events.sort_values(["user_id", "timestamp", "item_id"], kind="stable")
-    positive = ordered["event_type"].map(weights).to_numpy() >= positive_weight
-    user = ordered["user_id"].to_numpy()
-    positives_so_far = pd.Series(positive.astype(int)).groupby(user).cumsum().to_numpy()
-    total = pd.Series(positive.astype(int)).groupby(user).transform("sum").to_numpy()
-    n_test = np.where(total >= 2, np.ceil(fraction * total), 0)
-    is_test = positive & (positives_so_far > total - n_test)
-    # Everything of a user from the first test event on is outside training.
-    after_cut = pd.Series(is_test.astype(int)).groupby(user).cummax().to_numpy().astype(bool)
-    return ordered[~after_cut], ordered[is_test]
-
-
-def queries(test: pd.DataFrame, train: pd.DataFrame, item_ids: np.ndarray) -> list[EvalQuery]:
-    index = pd.Index(item_ids)
-    seen = train.groupby("user_id")["item_id"].agg(set).to_dict()
+def queries(relevant: pd.DataFrame) -> list[EvalQuery]:
+    """One query per (user, scene, touchpoint) of the test rows (training/event_store.py TestRows)."""
     result = []
-    for (user, scene, touchpoint), rows in test.groupby(["user_id", "scene", "touchpoint"], sort=True):
-        relevant = {i for i in set(rows["item_id"]) - seen.get(user, set())}
-        codes = frozenset(int(c) for c in index.get_indexer(list(relevant)) if c >= 0)
-        if codes:
-            result.append(EvalQuery(str(user), str(scene), str(touchpoint), codes))
+    for (user, scene, touchpoint), rows in relevant.groupby(["user_id", "scene", "touchpoint"], sort=True):
+        codes = frozenset(int(c) for c in rows["item_code"].tolist())
+        result.append(EvalQuery(str(user), str(scene), str(touchpoint), codes))
     return result
 
 
-SESSION_SECONDS = 2 * 3600  # a visit: what the user touched in the two hours before the first test event
-
-
 def visitor_queries(
-    queries_: list[EvalQuery],
-    train: pd.DataFrame,
-    test: pd.DataFrame,
-    cities: dict[str, str] | None = None,
-    session_items: int = 3,
+    queries_: list[EvalQuery], sessions: pd.DataFrame, cities: dict[str, str] | None = None
 ) -> list[EvalQuery]:
     """The same queries asked as production asks them for a visitor the model does not know: the
-    session is what the user touched in this visit (the training events in the `SESSION_SECONDS` before
-    the query's first test event, latest `session_items`), and the context carries the user's city."""
-    first = test.groupby(["user_id", "scene", "touchpoint"])["timestamp"].min().to_dict()
-    by_user = {user: rows for user, rows in train.groupby("user_id")}
+    session is what the user touched in this visit (the latest items of the two hours before the query,
+    event_store.SESSION_SECONDS), and the context carries the user's city."""
+    by_query: dict[tuple[str, str, str], list[str]] = defaultdict(list)
+    ordered = sessions.sort_values(
+        ["user_id", "scene", "touchpoint", "recent"], ascending=[True, True, True, False]
+    )
+    for user, scene, touchpoint, item in zip(
+        ordered["user_id"], ordered["scene"], ordered["touchpoint"], ordered["item_id"], strict=True
+    ):
+        by_query[(str(user), str(scene), str(touchpoint))].append(str(item))
     result = []
     for q in queries_:
-        rows = by_user.get(q.user_id)
-        start = first.get((q.user_id, q.scene, q.touchpoint))
-        if rows is None or start is None:
-            continue
-        visit = rows[(rows["timestamp"] < start) & (rows["timestamp"] >= start - SESSION_SECONDS)]
-        session = tuple(visit.drop_duplicates("item_id", keep="last")["item_id"].iloc[-session_items:])
         city = (cities or {}).get(q.user_id, "")
         context = (("city", city),) if city else ()
+        session = tuple(by_query.get((q.user_id, q.scene, q.touchpoint), ()))
         result.append(EvalQuery("", q.scene, q.touchpoint, q.relevant, session, context))
     return result
 

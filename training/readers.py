@@ -55,8 +55,9 @@ class ReadReport:
     def rows_kept(self) -> int:
         return self.rows_read - sum(self.dropped.values())
 
-    def drop(self, reason: str, rows: pd.DataFrame | list[str]) -> None:
-        count = len(rows)
+    def drop(self, reason: str, rows: pd.DataFrame | list[str], count: int | None = None) -> None:
+        """`rows` dropped for `reason` (or their first examples, of `count` in all)."""
+        count = len(rows) if count is None else count
         if not count:
             return
         self.dropped[reason] += count
@@ -244,35 +245,6 @@ def read_users(path: Path) -> tuple[pd.DataFrame, ReadReport]:
     frame = _keep(frame, frame["user_id"] != "", "missing_user_id", report)
     frame = _keep(frame, ~frame.duplicated("user_id", keep="last"), "duplicate_user_id", report)
     return frame.reset_index(drop=True), report.finished()
-
-
-def read_events(
-    path: Path, event_weights: dict[str, float], item_ids: set[str] | None = None
-) -> tuple[pd.DataFrame, ReadReport]:
-    """Columns: timestamp (Unix seconds), user_id, item_id, event_type, touchpoint, scene, value (float,
-    NaN when absent), recommendation_id. Event types must have a weight; items must be in the catalog
-    when one is given."""
-    report = ReadReport(str(path))
-    frame = read_table(path, report)
-    _require(frame, path, ["timestamp", "user_id", "item_id", "event_type"])
-    for optional in ("touchpoint", "scene", "value", "recommendation_id"):
-        if optional not in frame.columns:
-            frame[optional] = ""
-    for required in ("user_id", "item_id", "event_type", "timestamp"):
-        frame = _keep(frame, frame[required] != "", f"missing_{required}", report)
-    timestamps = parse_timestamps(frame["timestamp"])
-    frame = _keep(frame.assign(timestamp=timestamps), timestamps.notna(), "malformed_timestamp", report)
-    frame = frame.assign(event_type=frame["event_type"].str.lower())
-    frame = _keep(frame, frame["event_type"].isin(list(event_weights)), "unknown_event_type", report)
-    value = pd.to_numeric(frame["value"].where(frame["value"] != ""), errors="coerce")
-    frame = _keep(frame, (frame["value"] == "") | value.notna(), "malformed_value", report)
-    if item_ids is not None:
-        frame = _keep(frame, frame["item_id"].isin(item_ids), "unknown_item", report)
-    frame = _keep(frame, ~frame.duplicated(keep="first"), "duplicate", report)
-    frame = frame.assign(value=pd.to_numeric(frame["value"].where(frame["value"] != ""), errors="coerce"))
-    return frame[list(EVENT_COLUMNS)].sort_values(
-        ["timestamp", "user_id", "item_id"], kind="stable"
-    ).reset_index(drop=True), report.finished()
 
 
 JOB_TIMES = ["created_at", "accepted_at", "completed_at", "time_window_start", "time_window_end"]

@@ -1,5 +1,7 @@
 """The recommender training job: logs in, an evaluated and (when good enough) promoted version out.
 
+0. Read, check and split the event log in the SQL engine (training/event_store.py); each fitting below
+   takes its aggregates from there, so the log itself never has to fit in memory.
 1. Hold out each user's latest positive events (test); hold out the latest of the rest again
    (validation). Fit every model on what is left, pick EASE's λ and the blend weights on validation.
 2. Refit on everything but the test set and measure every model and the blend on it.
@@ -23,9 +25,10 @@ from models.recommend.artifact import FORMAT, RecommenderArtifact
 from models.recommend.component import Component
 from models.recommend.components import COMPONENTS, FALLBACK
 from models.recommend.recommender import Recommender
-from training import blend, components, dataset, evaluate
+from training import blend, components, dataset, engines, evaluate
 from training.components import ModelConfig
-from training.readers import ReadReport, input_files, read_events, read_items, read_users
+from training.event_store import EventStore, Part
+from training.readers import ReadReport, input_files, read_items, read_users
 from training.touchpoint_report import touchpoint_report
 
 log = logging.getLogger(__name__)
@@ -39,10 +42,17 @@ class TrainConfig:
     k: int = 10
     coverage_tradeoff: float = 0.02  # NDCG@k the blend may give up (relative) for catalog coverage
     force_promote: bool = False
+    engine: str = "duckdb"  # where the event log is read and aggregated: duckdb or spark
+    master: str = "local[2]"  # Spark's master URL (engine spark)
+    engine_memory_gb: float = 4.0  # the engine's memory (DuckDB spills to disk beyond it)
 
     def __post_init__(self) -> None:
         if not 0 < self.holdout_fraction < 1:
             raise ValueError("holdout fraction must be between 0 and 1")
+        if self.engine not in engines.ENGINES:
+            raise ValueError(f"engine must be one of {', '.join(engines.ENGINES)}, got {self.engine!r}")
+        if self.engine_memory_gb <= 0:
+            raise ValueError("engine memory must be > 0 GB")
         weights = self.model.event_weights
         for name in (self.model.session_event, self.model.positive_event):
             if name not in weights:
@@ -75,21 +85,23 @@ class Fitted:
 
 
 class _Trainer:
-    def __init__(self, items: pd.DataFrame, users: pd.DataFrame | None, config: TrainConfig) -> None:
-        self.items, self.users, self.config = items, users, config
+    def __init__(
+        self, store: EventStore, items: pd.DataFrame, users: pd.DataFrame | None, config: TrainConfig
+    ) -> None:
+        self.store, self.items, self.users, self.config = store, items, users, config
         self.model = config.model
         self.cities: dict[str, str] = {}
         if users is not None and "city" in users.columns:
             self.cities = dict(zip(users["user_id"], users["city"], strict=True))
 
-    def dataset(self, events: pd.DataFrame) -> dataset.TrainingData:
+    def dataset(self, part: Part) -> dataset.TrainingData:
         m = self.model
-        return dataset.build(
-            events, self.items, self.users, m.event_weights, m.half_life_days, m.positive_weight
-        )
+        cities = pd.DataFrame({"user_id": list(self.cities), "city": list(self.cities.values())})
+        aggregates = self.store.aggregates(part, m.half_life_days, m.positive_weight, cities)
+        return dataset.build(aggregates, self.items, self.users, max(m.event_weights.values()))
 
-    def fit(self, events: pd.DataFrame, chosen: dict[str, Any]) -> Fitted:
-        data = self.dataset(events)
+    def fit(self, part: Part, chosen: dict[str, Any]) -> Fitted:
+        data = self.dataset(part)
         return Fitted(data, components.fit_all(data, self.model, chosen))
 
     def artifact(self, fitted: Fitted, chosen: blend.Blend) -> RecommenderArtifact:
@@ -101,25 +113,20 @@ class _Trainer:
     def recommender(self, fitted: Fitted, chosen: blend.Blend) -> Recommender:
         return Recommender(self.artifact(fitted, chosen), "evaluation")
 
-    def split(
-        self, events: pd.DataFrame
-    ) -> tuple[pd.DataFrame, list[evaluate.EvalQuery], list[evaluate.EvalQuery]]:
-        """(training events, queries of known users, the same queries asked by visitors)."""
-        m = self.model
-        train, test = evaluate.holdout(
-            events, m.event_weights, m.positive_weight, self.config.holdout_fraction
-        )
-        queries = evaluate.queries(test, train, self.items["item_id"].to_numpy().astype(str))
-        return train, queries, evaluate.visitor_queries(queries, train, test, self.cities)
+    def queries(self, part: Part) -> tuple[list[evaluate.EvalQuery], list[evaluate.EvalQuery]]:
+        """(queries of known users, the same queries asked by visitors) against models fitted on `part`."""
+        rows = self.store.test_rows(part)
+        known = evaluate.queries(rows.relevant)
+        return known, evaluate.visitor_queries(known, rows.sessions, self.cities)
 
-    def tune(self, events: pd.DataFrame) -> tuple[blend.Blend, dict[str, Any], dict[str, Any]]:
+    def tune(self) -> tuple[blend.Blend, dict[str, Any], dict[str, Any]]:
         """The blend, and each component's parameters where it offers candidates, chosen on the
         validation split."""
-        inner, validation, visitors = self.split(events)
+        validation, visitors = self.queries(Part.VALIDATION_TRAIN)
         if not validation:
             raise ValueError("no validation queries: too few users with two or more positive events")
         k = self.config.k
-        fitted = self.fit(inner, {})
+        fitted = self.fit(Part.VALIDATION_TRAIN, {})
         chosen: dict[str, Any] = {}
         candidate_ndcg: dict[str, list[dict[str, Any]]] = {}
         for component in COMPONENTS:
@@ -159,10 +166,10 @@ class _Trainer:
         }
         return fitted_blend, chosen, tuning
 
-    def measure(self, events: pd.DataFrame, chosen: blend.Blend, params: dict[str, Any]) -> dict[str, Any]:
+    def measure(self, chosen: blend.Blend, params: dict[str, Any]) -> dict[str, Any]:
         """Every component alone and the blend, on the test split."""
-        train, test, visitors = self.split(events)
-        fitted = self.fit(train, params)
+        test, visitors = self.queries(Part.TEST_TRAIN)
+        fitted = self.fit(Part.TEST_TRAIN, params)
         served = self.recommender(fitted, chosen)
         results = {"blend": evaluate.evaluate(served, test, self.config.k)}
         for name in fitted.components:
@@ -214,30 +221,36 @@ def train(
     events_path: Path, items_path: Path, users_path: Path | None, out_dir: Path, config: TrainConfig
 ) -> TrainResult:
     items, items_report = read_items(items_path)
-    events, events_report = read_events(events_path, config.model.event_weights, set(items["item_id"]))
-    reports = [items_report, events_report]
     users = None
+    reports = [items_report]
     if users_path is not None:
         users, users_report = read_users(users_path)
         reports.append(users_report)
-    for report in reports:
-        log.info("%s", report.summary())
-    if events.empty:
-        raise ValueError("no events left to learn from")
     if len(items) < config.k:
         raise ValueError(
             f"the catalog has {len(items)} item(s); measuring the top {config.k} needs at least {config.k} "
             f"(add items, or lower --k)"
         )
-
-    trainer = _Trainer(items, users, config)
+    m = config.model
     started = time.perf_counter()
-    log.info("step 1/3: fitting on the validation split, choosing parameters and the blend")
-    chosen, params, tuning = trainer.tune(events)
-    log.info("step 2/3: measuring on the test split (%.0f s so far)", time.perf_counter() - started)
-    metrics = trainer.measure(events, chosen, params)
-    log.info("step 3/3: fitting on everything (%.0f s so far)", time.perf_counter() - started)
-    everything = trainer.fit(events, params)
+    with engines.opened(config.engine, config.engine_memory_gb, config.master) as engine:
+        store = EventStore(engine, m.event_weights, items["item_id"].to_numpy().astype(str))
+        reports.insert(1, store.load(events_path))
+        for report in reports:
+            log.info("%s", report.summary())
+        if reports[1].rows_kept == 0:
+            raise ValueError("no events left to learn from")
+        store.split(m.positive_weight, config.holdout_fraction)
+        n_events = store.count()
+        log.info("events read, checked and split in %s in %.0f s", engine.name, time.perf_counter() - started)
+        trainer = _Trainer(store, items, users, config)
+        log.info("step 1/3: fitting on the validation split, choosing parameters and the blend")
+        chosen, params, tuning = trainer.tune()
+        log.info("step 2/3: measuring on the test split (%.0f s so far)", time.perf_counter() - started)
+        metrics = trainer.measure(chosen, params)
+        log.info("step 3/3: fitting on everything (%.0f s so far)", time.perf_counter() - started)
+        everything = trainer.fit(Part.EVERYTHING, params)
+        touchpoints = touchpoint_report(store)
     final = trainer.artifact(everything, chosen)
     relations = evaluate.item_relations(
         Recommender(final, "evaluation"), final.item_categories, final.item_tags, config.k
@@ -254,7 +267,7 @@ def train(
 
     def write(directory: Path) -> dict:
         final.save(directory)
-        touchpoint_report(events).to_csv(directory / TOUCHPOINT_REPORT, index=False, float_format="%.4f")
+        touchpoints.to_csv(directory / TOUCHPOINT_REPORT, index=False, float_format="%.4f")
         return {
             "format": FORMAT,
             "promoted": promoted,
@@ -272,7 +285,7 @@ def train(
             "tuning": tuning,
             "metrics": metrics,
             "relations": relations,
-            "counts": {"users": len(final.user_ids), "items": len(final.item_ids), "events": len(events)},
+            "counts": {"users": len(final.user_ids), "items": len(final.item_ids), "events": n_events},
             "read_reports": [
                 {"source": r.source, "read": r.rows_read, "kept": r.rows_kept, "dropped": dict(r.dropped)}
                 for r in reports

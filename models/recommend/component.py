@@ -62,7 +62,7 @@ class TrainingData:
     user_features: sp.csr_matrix  # users × features: each known user's own features (id, attributes)
     item_features: sp.csr_matrix  # items × item-side features, rows summing to 1
     item_feature_names: np.ndarray  # str: "item:ID" (identity), then content (models/recommend/content.py)
-    # Every weighted event: its item, (decayed) weight, scene and the user's city.
+    # Events grouped by item, scene and the user's city: summed (decayed) weights.
     event_items: np.ndarray  # int64
     event_weights: np.ndarray  # float64
     event_scenes: np.ndarray  # str

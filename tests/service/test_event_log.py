@@ -8,7 +8,7 @@ import time
 from pathlib import Path
 
 from service.event_log import Event, EventLog
-from training.readers import read_events
+from training.event_store import read_events
 
 NOW = time.time()
 WEIGHTS = {"impression": 0.0, "view": 1.0, "click": 2.0, "cart": 4.0, "order": 8.0}

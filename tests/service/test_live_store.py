@@ -26,7 +26,7 @@ from service.pb.shifu.v1 import catalog_pb2_grpc, events_pb2_grpc, recommend_pb2
 from service.pb.shifu.v1 import events_pb2 as epb
 from service.pb.shifu.v1 import recommend_pb2 as rpb
 from tests.support import FAST_TRAINING, free_port, start_server, wait_for_health
-from training.readers import read_events
+from training.event_store import read_events
 from training.train import train
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -33,7 +33,7 @@ USERS = pd.DataFrame({"user_id": ["u1", "u2"], "city": ["shanghai", ""]})
 
 
 def build(half_life_days: float | None = None) -> TrainingData:
-    return dataset.build(
+    return dataset.from_events(
         EVENTS, ITEMS, USERS, DEFAULT_EVENT_WEIGHTS, half_life_days, DEFAULT_EVENT_WEIGHTS["click"]
     )
 

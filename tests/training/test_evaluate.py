@@ -8,8 +8,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.support import event_store
 from training import evaluate
-from training.readers import DEFAULT_EVENT_WEIGHTS
+from training.event_store import Part
 
 
 def test_ranking_metrics_match_hand_computed_values() -> None:
@@ -52,23 +53,29 @@ def test_the_holdout_takes_each_users_latest_positives_and_everything_after_them
     events = _events(
         [
             ("a", "i1", "click", 1), ("a", "i2", "order", 2), ("a", "i3", "view", 3), ("a", "i4", "click", 4),
-            ("a", "i5", "click", 5),
+            ("a", "i5", "click", 5), ("a", "i6", "view", 6),
             ("b", "i1", "click", 1),  # one positive only: stays whole in training
         ]
     )  # fmt: skip
-    train, test = evaluate.holdout(events, DEFAULT_EVENT_WEIGHTS, DEFAULT_EVENT_WEIGHTS["click"], 0.5)
+    with event_store(events, fraction=0.5) as store:
+        parts = store.engine.frame("SELECT user_id, item_id, part FROM events ORDER BY user_id, timestamp")
     # a has 4 positives; the latest ceil(0.5 * 4) = 2 are tested; training ends before the first of them.
-    assert test["item_id"].tolist() == ["i4", "i5"]
-    assert sorted(train[train["user_id"] == "a"]["item_id"]) == ["i1", "i2", "i3"]
-    assert train[train["user_id"] == "b"]["item_id"].tolist() == ["i1"]
+    a, b = parts[parts["user_id"] == "a"], parts[parts["user_id"] == "b"]
+    assert a[a["part"] == "test"]["item_id"].tolist() == ["i4", "i5"]
+    assert a[a["part"] == "after"]["item_id"].tolist() == ["i6"]
+    # Within a's training events the validation split again: 2 positives, the latest one.
+    assert a[a["part"] == "validation"]["item_id"].tolist() == ["i2"]
+    assert a[a["part"].isin(["train", "gap"])]["item_id"].tolist() == ["i1", "i3"]
+    assert b["part"].tolist() == ["train"]
 
 
 def test_queries_ask_for_test_items_not_seen_in_training() -> None:
-    train = _events([("a", "i1", "click", 1)])
-    test = _events([("a", "i1", "click", 5), ("a", "i2", "click", 6), ("a", "unknown", "click", 7)])
-    (query,) = evaluate.queries(test, train, np.array(["i0", "i1", "i2"]))
+    events = _events([("a", "i1", "click", 1), ("a", "i1", "click", 5), ("a", "i2", "click", 6)])
+    with event_store(events, ["i0", "i1", "i2"], fraction=0.5) as store:
+        rows = store.test_rows(Part.TEST_TRAIN)
+    (query,) = evaluate.queries(rows.relevant)
     assert query.user_id == "a" and query.relevant == frozenset({2})
-    visitors = evaluate.visitor_queries([query], train, test, {"a": "shanghai"})
+    visitors = evaluate.visitor_queries([query], rows.sessions, {"a": "shanghai"})
     assert visitors[0].user_id == "" and visitors[0].relevant == query.relevant
     assert visitors[0].session == ("i1",) and visitors[0].context == (("city", "shanghai"),)
 
@@ -76,12 +83,16 @@ def test_queries_ask_for_test_items_not_seen_in_training() -> None:
 def test_a_visitors_session_is_the_visit_before_the_query_not_older_history() -> None:
     """Production sessions are the current visit; sessions from weeks before made them look useless."""
     hour = 3600
-    train = _events(
-        [("a", "old", "click", 0), ("a", "v1", "view", 100 * hour), ("a", "v2", "click", 101 * hour)]
-    )
-    test = _events([("a", "i2", "click", 102 * hour)])
-    (query,) = evaluate.queries(test, train, np.array(["i0", "i1", "i2"]))
-    (visitor,) = evaluate.visitor_queries([query], train, test)
+    events = _events(
+        [
+            ("a", "old", "click", 0), ("a", "v1", "view", 100 * hour), ("a", "v2", "click", 101 * hour),
+            ("a", "i2", "click", 102 * hour),
+        ]
+    )  # fmt: skip
+    with event_store(events, ["old", "v1", "v2", "i2"], fraction=0.3) as store:
+        rows = store.test_rows(Part.TEST_TRAIN)
+    (query,) = evaluate.queries(rows.relevant)
+    (visitor,) = evaluate.visitor_queries([query], rows.sessions)
     assert visitor.session == ("v1", "v2") and visitor.context == ()
 
 

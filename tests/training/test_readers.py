@@ -8,7 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_events, read_items, read_jobs, read_users
+from training.event_store import read_events
+from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_items, read_jobs, read_users
 
 EVENTS = [
     {
@@ -188,10 +189,12 @@ def test_dropped_rows_are_shown_as_they_were_written_and_missing_fields_named(tm
         "timestamp,user_id,item_id,event_type\n"
         "2026-10-01T08:00:00Z,u1,i1,view\n"
         "2026-10-01T09:00:00Z,u1,i1,teleport\n"
-        "2026-10-01T10:00:00Z,u2,i1\n"  # a row that stops short: no event type
+        "2026-10-01T10:00:00Z,u2,i1\n"  # a row that stops short: a malformed line
+        "2026-10-01T11:00:00Z,u2,,view\n"
     )
     _, report = read_events(path, DEFAULT_EVENT_WEIGHTS)
-    assert report.dropped == {"unknown_event_type": 1, "missing_event_type": 1}
+    assert report.dropped == {"unknown_event_type": 1, "missing_item_id": 1, "malformed_line": 1}
     assert report.examples["unknown_event_type"] == ["record 2: 2026-10-01T09:00:00Z,u1,i1,teleport"]
-    assert report.examples["missing_event_type"] == ["record 3: 2026-10-01T10:00:00Z,u2,i1,"]
+    assert report.examples["missing_item_id"] == ["record 3: 2026-10-01T11:00:00Z,u2,,view"]
+    assert report.examples["malformed_line"] == ["wrong number of fields: 2026-10-01T10:00:00Z,u2,i1"]
     assert report.raw is None  # not kept once read

@@ -13,11 +13,11 @@ import pandas as pd
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from training.event_store import read_events
 from training.readers import (
     DEFAULT_EVENT_WEIGHTS,
     DataError,
     ReadReport,
-    read_events,
     read_items,
     read_jobs,
     read_users,

@@ -13,9 +13,10 @@ import pytest
 
 from models import versions
 from models.recommend.artifact import RecommenderArtifact
-from tests.support import FAST_TRAINING
+from tests.support import FAST_TRAINING, event_store
 from training import demo
 from training.__main__ import main
+from training.touchpoint_report import touchpoint_report
 
 TINY = demo.DemoSize(
     users=120, items=200, sessions_per_user=3.0, technicians=5, jobs=10, job_log_technicians=8
@@ -179,21 +180,25 @@ def test_a_worse_retrain_is_not_promoted_and_the_service_keeps_the_old_one(
     assert registry.current().version == forced.version_dir.name
 
 
-def test_touchpoint_report_credits_orders_to_the_slot_that_showed_them() -> None:
-    from training.touchpoint_report import touchpoint_report
+def _logged(rows: list[tuple[str, str, str, str, str]]) -> pd.DataFrame:
+    """One user's events, a second apart."""
+    columns = ["event_type", "touchpoint", "scene", "recommendation_id", "item_id"]
+    return pd.DataFrame(rows, columns=columns).assign(user_id="u1", timestamp=range(len(rows)))
 
-    events = pd.DataFrame(
+
+def test_touchpoint_report_credits_orders_to_the_slot_that_showed_them() -> None:
+    events = _logged(
         [
-            ("impression", "home_feed", "browse", "r1"),
-            ("impression", "home_feed", "browse", "r1"),
-            ("click", "home_feed", "browse", "r1"),
-            ("order", "cart", "browse", "r1"),
-            ("impression", "cart", "after_order", ""),
-            ("order", "cart", "after_order", ""),
-        ],
-        columns=["event_type", "touchpoint", "scene", "recommendation_id"],
+            ("impression", "home_feed", "browse", "r1", "i1"),
+            ("impression", "home_feed", "browse", "r1", "i2"),
+            ("click", "home_feed", "browse", "r1", "i1"),
+            ("order", "cart", "browse", "r1", "i1"),
+            ("impression", "cart", "after_order", "", "i3"),
+            ("order", "cart", "after_order", "", "i3"),
+        ]
     )
-    table = touchpoint_report(events).set_index(["touchpoint", "scene"])
+    with event_store(events) as store:
+        table = touchpoint_report(store).set_index(["touchpoint", "scene"])
     feed = table.loc[("home_feed", "browse")]
     assert (feed["impressions"], feed["clicks"], feed["orders"]) == (2, 1, 1)
     assert feed["click_through_rate"] == 0.5 and feed["conversion_rate"] == 0.5
@@ -203,9 +208,7 @@ def test_touchpoint_report_credits_orders_to_the_slot_that_showed_them() -> None
 
 def test_touchpoint_rates_cannot_pass_one_hundred_percent() -> None:
     """Measured before: a cart conversion rate of 1.93, organic orders over few recommended impressions."""
-    from training.touchpoint_report import touchpoint_report
-
-    events = pd.DataFrame(
+    events = _logged(
         [
             ("impression", "cart", "browse", "r1", "i1"),
             ("impression", "cart", "browse", "r1", "i2"),
@@ -215,10 +218,10 @@ def test_touchpoint_rates_cannot_pass_one_hundred_percent() -> None:
             ("order", "cart", "browse", "", "i7"),  # organic orders: counted, not a conversion
             ("order", "cart", "browse", "", "i8"),
             ("order", "cart", "browse", "", "i9"),
-        ],
-        columns=["event_type", "touchpoint", "scene", "recommendation_id", "item_id"],
+        ]
     )
-    row = touchpoint_report(events).set_index(["touchpoint", "scene"]).loc[("cart", "browse")]
+    with event_store(events) as store:
+        row = touchpoint_report(store).set_index(["touchpoint", "scene"]).loc[("cart", "browse")]
     assert (row["impressions"], row["clicks"], row["orders"]) == (2, 2, 4)
     assert row["click_through_rate"] == 0.5 and row["conversion_rate"] == 0.5
 

@@ -15,15 +15,16 @@ import pytest
 from models.recommend.component import ArtifactError, Component, QueryContext, Reason, TrainingData
 from models.recommend.components import COMPONENTS, FALLBACK, NAMES
 from training import dataset
-from training.readers import DEFAULT_EVENT_WEIGHTS, read_events, read_items, read_users
+from training.readers import DEFAULT_EVENT_WEIGHTS, read_items, read_users
 
 
 @pytest.fixture(scope="module")
 def data(world: dict[str, Path]) -> TrainingData:
     items, _ = read_items(world["items.csv"])
-    events, _ = read_events(world["events.csv"], DEFAULT_EVENT_WEIGHTS, set(items["item_id"]))
     users, _ = read_users(world["users.csv"])
-    return dataset.build(events, items, users, DEFAULT_EVENT_WEIGHTS, None, DEFAULT_EVENT_WEIGHTS["click"])
+    return dataset.from_events(
+        world["events.csv"], items, users, DEFAULT_EVENT_WEIGHTS, None, DEFAULT_EVENT_WEIGHTS["click"]
+    )
 
 
 @pytest.fixture(scope="module", params=COMPONENTS, ids=NAMES)

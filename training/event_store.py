@@ -1,0 +1,447 @@
+"""The event log out of core: read, validated, split and aggregated in a SQL engine, so that only the
+aggregates (users × items confidences, LightFM contexts, popularity counts, evaluation queries) meet
+numpy and pandas.
+
+Every rule is one SQL statement here, run unchanged by either engine (training/engines.py): DuckDB,
+embedded and spilling to disk, by default; Spark for logs that outgrow one machine. The engines only
+differ in how they read files into `raw_events` (every column as text) and in two expressions.
+
+Rules, in the order a row is judged (the first broken one names the drop):
+missing user_id / item_id / event_type / timestamp; malformed_timestamp (Unix seconds or ISO 8601);
+unknown_event_type (no weight); malformed_value (not a finite number); unknown_item (not in the
+catalog, when one is given); duplicate (the same event again: every field equal; the first is kept).
+
+Order: events are ordered by (timestamp, then every other field), so that both engines, and any order of
+the input files, give the same split and the same aggregates.
+
+Holdout (evaluate.py explains the queries): per user, among the positive events (a click or heavier by
+default), the latest `fraction` (rounded up) are the test set; the user's training events are those before
+the first test event; users with fewer than two positive events stay whole in training. Done twice: the
+test split of everything (part `test`) and, within what is left, the validation split (part
+`validation`): `train` is what the validation models learn from.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from training import engines
+from training.engines import Engine
+from training.readers import EVENT_COLUMNS, EXAMPLES_KEPT, ReadReport, input_files
+
+TEXT_COLUMNS = EVENT_COLUMNS  # what raw_events carries, as text ("" when absent)
+LARGEST = "1.7976931348623157e308"  # |x| <= this is false for NaN and ±inf in both engines
+# The total order of events (after duplicates are gone no two events tie).
+ORDER = "timestamp, user_id, item_id, event_type, scene, touchpoint, recommendation_id, value_text"
+ORDER_IN_USER = "timestamp, item_id, event_type, scene, touchpoint, recommendation_id, value_text"
+SESSION_SECONDS = 2 * 3600  # a visit: what the user touched in the two hours before the query
+SESSION_ITEMS = 3
+
+
+class Part(Enum):
+    """Which events a model is fitted on (SQL predicates over `events.part`)."""
+
+    VALIDATION_TRAIN = "part = 'train'"
+    TEST_TRAIN = "part IN ('train', 'validation', 'gap')"
+    EVERYTHING = "TRUE"
+
+
+# The events queried against each fitting's models.
+QUERIES_OF = {Part.VALIDATION_TRAIN: "part = 'validation'", Part.TEST_TRAIN: "part = 'test'"}
+
+
+@dataclass(frozen=True)
+class Aggregates:
+    """One fitting's data, as numpy arrays: what training/dataset.py turns into TrainingData."""
+
+    user_ids: np.ndarray  # str, sorted: users with a weighted event
+    pair_users: np.ndarray  # int64 user index per (user, item) with weight, sorted by (user, item)
+    pair_items: np.ndarray  # int64 item index (catalog order)
+    pair_confidence: np.ndarray  # float32, summed (decayed) weights
+    pair_ordered: np.ndarray  # bool
+    context_users: np.ndarray  # int64 user index per context: (user, scene, touchpoint) with positives
+    context_scenes: np.ndarray  # str
+    context_touchpoints: np.ndarray  # str
+    positive_contexts: np.ndarray  # int64 context index per (context, item) positive
+    positive_items: np.ndarray  # int64
+    popularity_items: np.ndarray  # int64, per (item, scene, city) with events
+    popularity_scenes: np.ndarray  # str
+    popularity_cities: np.ndarray  # str
+    popularity_weights: np.ndarray  # float64
+
+
+@dataclass(frozen=True)
+class TestRows:
+    """What evaluate.py makes queries of: the test items per (user, scene, touchpoint) the user had not
+    touched in training, and each such visit's session (latest first)."""
+
+    relevant: pd.DataFrame  # user_id, scene, touchpoint, item_code
+    sessions: pd.DataFrame  # user_id, scene, touchpoint, item_id, recent (1 = latest)
+
+
+class EventStore:
+    """The validated events of one training job in an engine. `weights` gives every accepted event type;
+    `catalog` the item ids in catalog order (their index is the item code), or None to accept any item."""
+
+    def __init__(self, engine: Engine, weights: dict[str, float], catalog: np.ndarray | None) -> None:
+        self.engine, self.weights, self.catalog = engine, weights, catalog
+        self.engine.register(
+            "event_weights", pd.DataFrame({"event_type": list(weights), "weight": list(weights.values())})
+        )
+        if catalog is not None:
+            self.engine.register(
+                "catalog",
+                pd.DataFrame({"item_id": catalog.astype(str), "item_code": np.arange(catalog.size)}),
+            )
+
+    # Reading and validating.
+
+    def load(self, path: Path) -> ReadReport:
+        """Reads a file, folder or glob into `valid` and returns what was kept and dropped."""
+        report = ReadReport(str(path))
+        self.engine.read(input_files(path), report)
+        self._validate(report)
+        return report.finished()
+
+    def load_frame(self, frame: pd.DataFrame, source: str = "events") -> ReadReport:
+        """The same rules over a table already in memory (tests, small tools)."""
+        report = ReadReport(source)
+        text = pd.DataFrame({c: _text(frame[c]) if c in frame else "" for c in TEXT_COLUMNS})
+        text.insert(0, "_row", np.arange(len(text), dtype=np.int64))
+        text["_raw"] = frame.astype(str).agg(",".join, axis=1) if len(frame) else ""
+        report.rows_read = len(text)
+        self.engine.register("raw_events", text)
+        self._validate(report)
+        return report.finished()
+
+    def _validate(self, report: ReadReport) -> None:
+        unknown_item = "WHEN item_code IS NULL THEN 'unknown_item'" if self.catalog is not None else ""
+        catalog = "LEFT JOIN catalog c ON c.item_id = p.item_id" if self.catalog is not None else ""
+        code = "c.item_code" if self.catalog is not None else "CAST(NULL AS BIGINT)"
+        iso = self.engine.iso_seconds("ts_text")
+        self.engine.table(
+            "checked",
+            f"""
+            WITH t AS (
+                SELECT _row,
+                    trim(coalesce(timestamp, '')) AS ts_text, trim(coalesce(user_id, '')) AS user_id,
+                    trim(coalesce(item_id, '')) AS item_id,
+                    lower(trim(coalesce(event_type, ''))) AS event_type,
+                    trim(coalesce(touchpoint, '')) AS touchpoint, trim(coalesce(scene, '')) AS scene,
+                    trim(coalesce(value, '')) AS value_text,
+                    trim(coalesce(recommendation_id, '')) AS recommendation_id
+                FROM raw_events),
+            p AS (SELECT *, coalesce(try_cast(ts_text AS DOUBLE), {iso}) AS timestamp,
+                         try_cast(value_text AS DOUBLE) AS value FROM t),
+            j AS (SELECT p.*, w.weight, {code} AS item_code FROM p
+                  LEFT JOIN event_weights w ON w.event_type = p.event_type {catalog})
+            SELECT *, CASE
+                WHEN user_id = '' THEN 'missing_user_id'
+                WHEN item_id = '' THEN 'missing_item_id'
+                WHEN event_type = '' THEN 'missing_event_type'
+                WHEN ts_text = '' THEN 'missing_timestamp'
+                WHEN NOT coalesce(abs(timestamp) <= {LARGEST}, FALSE) THEN 'malformed_timestamp'
+                WHEN weight IS NULL THEN 'unknown_event_type'
+                WHEN value_text <> '' AND NOT coalesce(abs(value) <= {LARGEST}, FALSE) THEN 'malformed_value'
+                {unknown_item}
+                ELSE '' END AS reason
+            FROM j""",
+        )
+        self.engine.table(
+            "valid",
+            f"""
+            SELECT * FROM (
+                SELECT *, row_number() OVER (PARTITION BY {ORDER} ORDER BY _row) AS copy
+                FROM checked WHERE reason = '')
+            """,
+        )
+        dropped = self.engine.frame(
+            """
+            SELECT reason, count(*) AS n FROM checked WHERE reason <> '' GROUP BY reason
+            UNION ALL SELECT 'duplicate' AS reason, count(*) AS n FROM valid WHERE copy > 1
+            """
+        )
+        examples = self.engine.frame(
+            f"""
+            SELECT x.reason, x._row, r._raw FROM (
+                SELECT reason, _row, row_number() OVER (PARTITION BY reason ORDER BY _row) AS k FROM (
+                    SELECT reason, _row FROM checked WHERE reason <> ''
+                    UNION ALL SELECT 'duplicate' AS reason, _row FROM valid WHERE copy > 1) d) x
+            JOIN raw_events r ON r._row = x._row
+            WHERE x.k <= {EXAMPLES_KEPT} ORDER BY x.reason, x._row
+            """
+        )
+        shown = {str(reason): rows for reason, rows in examples.groupby("reason", sort=True)}
+        for reason, count in sorted(zip(dropped["reason"], dropped["n"], strict=True)):
+            rows = shown.get(str(reason), examples.iloc[:0])
+            lines = [
+                self.engine.example(int(r), str(raw))
+                for r, raw in zip(rows["_row"], rows["_raw"], strict=True)
+            ]
+            report.drop(str(reason), lines, int(count))
+        self.engine.drop("raw_events")
+
+    def frame(self) -> pd.DataFrame:
+        """The validated events as a table (small logs only: tests and tools), in event order."""
+        return self.engine.frame(
+            f"SELECT {', '.join(EVENT_COLUMNS)} FROM valid WHERE copy = 1 ORDER BY {ORDER}"
+        )
+
+    # The holdout.
+
+    def split(self, positive_weight: float, fraction: float) -> None:
+        """`events`: the valid events with their `part` (module docstring)."""
+        first = _holdout("SELECT * FROM valid WHERE copy = 1", positive_weight, fraction)
+        self.engine.table("split_test", first)
+        second = _holdout(f"SELECT {_FIELDS} FROM split_test WHERE NOT cut", positive_weight, fraction)
+        self.engine.table(
+            "events",
+            f"""
+            SELECT {_FIELDS}, CASE WHEN is_test THEN 'validation' WHEN cut THEN 'gap' ELSE 'train' END AS part
+            FROM ({second}) s
+            UNION ALL
+            SELECT {_FIELDS}, CASE WHEN is_test THEN 'test' ELSE 'after' END AS part
+            FROM split_test WHERE cut
+            """,
+        )
+        self.engine.drop("split_test")
+        self.engine.drop("checked")
+        self.engine.drop("valid")
+
+    def count(self, part: Part = Part.EVERYTHING) -> int:
+        return int(self.engine.frame(f"SELECT count(*) AS n FROM events WHERE {part.value}")["n"][0])
+
+    # Aggregates.
+
+    def aggregates(
+        self, part: Part, half_life_days: float | None, positive_weight: float, cities: pd.DataFrame | None
+    ) -> Aggregates:
+        """`cities`: user_id, city (from the users table), for popularity per city."""
+        if cities is None:
+            cities = pd.DataFrame({"user_id": pd.Series(dtype=str), "city": pd.Series(dtype=str)})
+        decay = (
+            f"power(0.5, (m.newest - e.timestamp) / 86400.0 / {float(half_life_days)!r})"
+            if half_life_days
+            else "1.0"
+        )
+        self.engine.register("user_cities", cities[["user_id", "city"]].astype(str))
+        self.engine.table(
+            "fitting",
+            f"""
+            SELECT e.user_id, e.item_code, e.event_type, e.scene, e.touchpoint, e.weight * {decay} AS w
+            FROM events e CROSS JOIN (SELECT max(timestamp) AS newest FROM events WHERE {part.value}) m
+            WHERE {part.value}
+            """,
+        )
+        self.engine.table(
+            "fitting_users",
+            """
+            SELECT user_id, row_number() OVER (ORDER BY user_id) - 1 AS user_code
+            FROM (SELECT DISTINCT user_id FROM fitting WHERE w > 0) u
+            """,
+        )
+        users = self.engine.frame("SELECT user_id FROM fitting_users ORDER BY user_code")
+        pairs = self.engine.frame(
+            """
+            SELECT u.user_code, f.item_code, sum(f.w) AS confidence,
+                   max(CASE WHEN f.event_type = 'order' THEN 1 ELSE 0 END) AS ordered
+            FROM fitting f JOIN fitting_users u ON u.user_id = f.user_id
+            WHERE f.w > 0 GROUP BY u.user_code, f.item_code ORDER BY u.user_code, f.item_code
+            """
+        )
+        self.engine.table(
+            "fitting_positives",
+            f"""
+            SELECT DISTINCT u.user_code, f.scene, f.touchpoint, f.item_code
+            FROM fitting f JOIN fitting_users u ON u.user_id = f.user_id WHERE f.w >= {positive_weight!r}
+            """,
+        )
+        self.engine.table(
+            "fitting_contexts",
+            """
+            SELECT user_code, scene, touchpoint,
+                   row_number() OVER (ORDER BY user_code, scene, touchpoint) - 1 AS context_code
+            FROM (SELECT DISTINCT user_code, scene, touchpoint FROM fitting_positives) c
+            """,
+        )
+        contexts = self.engine.frame(
+            "SELECT user_code, scene, touchpoint FROM fitting_contexts ORDER BY context_code"
+        )
+        positives = self.engine.frame(
+            """
+            SELECT c.context_code, p.item_code FROM fitting_positives p JOIN fitting_contexts c
+              ON c.user_code = p.user_code AND c.scene = p.scene AND c.touchpoint = p.touchpoint
+            ORDER BY c.context_code, p.item_code
+            """
+        )
+        popularity = self.engine.frame(
+            """
+            SELECT f.item_code, f.scene, coalesce(c.city, '') AS city, sum(f.w) AS w
+            FROM fitting f LEFT JOIN user_cities c ON c.user_id = f.user_id
+            GROUP BY f.item_code, f.scene, coalesce(c.city, '')
+            ORDER BY f.item_code, f.scene, city
+            """
+        )
+        for name in ("fitting_contexts", "fitting_positives", "fitting_users", "fitting"):
+            self.engine.drop(name)
+        return Aggregates(
+            user_ids=users["user_id"].to_numpy().astype(str),
+            pair_users=pairs["user_code"].to_numpy(dtype=np.int64),
+            pair_items=pairs["item_code"].to_numpy(dtype=np.int64),
+            pair_confidence=pairs["confidence"].to_numpy(dtype=np.float32),
+            pair_ordered=pairs["ordered"].to_numpy() > 0,
+            context_users=contexts["user_code"].to_numpy(dtype=np.int64),
+            context_scenes=contexts["scene"].to_numpy().astype(str),
+            context_touchpoints=contexts["touchpoint"].to_numpy().astype(str),
+            positive_contexts=positives["context_code"].to_numpy(dtype=np.int64),
+            positive_items=positives["item_code"].to_numpy(dtype=np.int64),
+            popularity_items=popularity["item_code"].to_numpy(dtype=np.int64),
+            popularity_scenes=popularity["scene"].to_numpy().astype(str),
+            popularity_cities=popularity["city"].to_numpy().astype(str),
+            popularity_weights=popularity["w"].to_numpy(dtype=np.float64),
+        )
+
+    def test_rows(self, part: Part) -> TestRows:
+        """The queries of the models fitted on `part` (the validation or the test split)."""
+        train, test = part.value, QUERIES_OF[part]
+        relevant = self.engine.frame(
+            f"""
+            WITH seen AS (SELECT DISTINCT user_id, item_id FROM events WHERE {train}),
+                 tested AS (SELECT DISTINCT user_id, scene, touchpoint, item_id, item_code
+                            FROM events WHERE {test})
+            SELECT t.user_id, t.scene, t.touchpoint, t.item_code FROM tested t
+            LEFT JOIN seen s ON s.user_id = t.user_id AND s.item_id = t.item_id
+            WHERE s.user_id IS NULL
+            ORDER BY t.user_id, t.scene, t.touchpoint, t.item_code
+            """
+        )
+        sessions = self.engine.frame(
+            f"""
+            WITH starts AS (SELECT user_id, scene, touchpoint, min(timestamp) AS start
+                            FROM events WHERE {test} GROUP BY user_id, scene, touchpoint),
+                 visit AS (
+                    SELECT q.user_id, q.scene, q.touchpoint, r.item_id, r.timestamp,
+                           r.event_type AS r_type, r.scene AS r_scene, r.touchpoint AS r_touchpoint,
+                           r.recommendation_id AS r_rec, r.value_text AS r_value,
+                           row_number() OVER (
+                               PARTITION BY q.user_id, q.scene, q.touchpoint, r.item_id
+                               ORDER BY r.timestamp DESC, r.event_type DESC, r.scene DESC,
+                                        r.touchpoint DESC, r.recommendation_id DESC, r.value_text DESC
+                           ) AS latest
+                    FROM starts q JOIN (SELECT * FROM events WHERE {train}) r
+                      ON r.user_id = q.user_id AND r.timestamp < q.start
+                     AND r.timestamp >= q.start - {SESSION_SECONDS}),
+                 ranked AS (
+                    SELECT user_id, scene, touchpoint, item_id, row_number() OVER (
+                        PARTITION BY user_id, scene, touchpoint
+                        ORDER BY timestamp DESC, item_id DESC, r_type DESC, r_scene DESC,
+                                 r_touchpoint DESC, r_rec DESC, r_value DESC) AS recent
+                    FROM visit WHERE latest = 1)
+            SELECT user_id, scene, touchpoint, item_id, recent FROM ranked WHERE recent <= {SESSION_ITEMS}
+            ORDER BY user_id, scene, touchpoint, recent
+            """
+        )
+        return TestRows(relevant, sessions)
+
+    # Reports.
+
+    def touchpoint_counts(self) -> tuple[pd.DataFrame, pd.DataFrame]:
+        """(events per touchpoint, scene and type, attributed to the recommendation's origin; recommended
+        impressions and how many converted, per the origin's touchpoint and scene), for
+        training/touchpoint_report.py."""
+        origin = f"""
+            origin AS (SELECT recommendation_id, touchpoint, scene FROM (
+                SELECT recommendation_id, touchpoint, scene,
+                       row_number() OVER (PARTITION BY recommendation_id ORDER BY {ORDER}) AS k
+                FROM events WHERE event_type = 'impression' AND recommendation_id <> '') s WHERE k = 1)"""
+        counted = self.engine.frame(
+            f"""
+            WITH {origin},
+            attributed AS (
+                SELECT e.event_type,
+                       CASE WHEN o.recommendation_id IS NULL THEN e.touchpoint
+                            ELSE o.touchpoint END AS touchpoint,
+                       CASE WHEN o.recommendation_id IS NULL THEN e.scene ELSE o.scene END AS scene
+                FROM events e LEFT JOIN origin o ON o.recommendation_id = e.recommendation_id
+                WHERE e.event_type IN ('impression', 'click', 'order'))
+            SELECT touchpoint, scene,
+                   sum(CASE WHEN event_type = 'impression' THEN 1 ELSE 0 END) AS impressions,
+                   sum(CASE WHEN event_type = 'click' THEN 1 ELSE 0 END) AS clicks,
+                   sum(CASE WHEN event_type = 'order' THEN 1 ELSE 0 END) AS orders
+            FROM attributed WHERE touchpoint <> '' GROUP BY touchpoint, scene
+            """
+        )
+        converted = self.engine.frame(
+            f"""
+            WITH {origin},
+            pairs AS (
+                SELECT e.recommendation_id,
+                       sum(CASE WHEN e.event_type = 'impression' THEN 1 ELSE 0 END) AS shown,
+                       sum(CASE WHEN e.event_type = 'click' THEN 1 ELSE 0 END) AS clicked,
+                       sum(CASE WHEN e.event_type = 'order' THEN 1 ELSE 0 END) AS ordered
+                FROM events e JOIN origin o ON o.recommendation_id = e.recommendation_id
+                WHERE e.event_type IN ('impression', 'click', 'order')
+                GROUP BY e.recommendation_id, e.item_id)
+            SELECT o.touchpoint, o.scene, sum(p.shown) AS recommended_impressions,
+                   sum(least(p.clicked, p.shown)) AS clicked_impressions,
+                   sum(least(p.ordered, p.shown)) AS ordered_impressions
+            FROM pairs p JOIN origin o ON o.recommendation_id = p.recommendation_id
+            WHERE p.shown > 0 GROUP BY o.touchpoint, o.scene
+            """
+        )
+        return counted, converted
+
+
+def read_events(
+    path: Path, weights: dict[str, float], item_ids: set[str] | None = None
+) -> tuple[pd.DataFrame, ReadReport]:
+    """A small log's validated events as a table (tests and tools; training keeps them in the engine):
+    timestamp (Unix seconds), user_id, item_id, event_type, touchpoint, scene, value (NaN when absent),
+    recommendation_id, in event order."""
+    with engines.opened("duckdb", memory_gb=1.0) as engine:
+        store = EventStore(engine, weights, None if item_ids is None else np.array(sorted(item_ids)))
+        report = store.load(path)
+        return store.frame(), report
+
+
+# The columns `events` keeps of each valid event.
+_FIELDS = (
+    "user_id, item_id, item_code, event_type, weight, timestamp, touchpoint, scene, value, value_text, "
+    "recommendation_id"
+)
+
+
+def _holdout(source: str, positive_weight: float, fraction: float) -> str:
+    """`source` with `is_test` (among the user's latest positives) and `cut` (at or after the user's first
+    test event)."""
+    positive = f"CASE WHEN weight >= {positive_weight!r} THEN 1 ELSE 0 END"
+    in_user = (
+        f"PARTITION BY user_id ORDER BY {ORDER_IN_USER} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
+    )
+    return f"""
+        SELECT {_FIELDS}, is_test,
+               max(CASE WHEN is_test THEN 1 ELSE 0 END) OVER ({in_user}) = 1 AS cut
+        FROM (
+            SELECT *, {positive} = 1 AND total >= 2 AND so_far > total - ceil({fraction!r} * total) AS is_test
+            FROM (
+                SELECT *, sum({positive}) OVER ({in_user}) AS so_far,
+                       sum({positive}) OVER (PARTITION BY user_id) AS total
+                FROM ({source}) s) counted) flagged
+    """
+
+
+def _text(column: pd.Series) -> pd.Series:
+    """A column as the text a file would hold: "" for missing, 1.0 written as 1."""
+
+    def one(value: object) -> str:
+        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+            return format(value, "g")
+        return repr(value) if isinstance(value, float) else str(value)
+
+    return column.astype(object).where(column.notna(), "").map(one)
