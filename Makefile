@@ -19,11 +19,11 @@ PB := service/pb
 run: $(MODELS)/.trained $(TIERS)/.computed
 	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --touchpoints $(DEMO)/touchpoints.toml --port $(PORT)
 
-test: $(VENV)/.installed $(PB)/.generated
+test: $(VENV)/.installed $(VENV)/.spark $(PB)/.generated
 	$(PY) -m pytest -q
 
-bench: $(VENV)/.installed $(PB)/.generated
-	$(PIP) install -q -e ".[dev,bench]"
+bench: $(VENV)/.installed $(VENV)/.spark $(PB)/.generated
+	$(PIP) install -q --no-build-isolation -e ".[dev,bench,spark]"
 	$(PY) -m benchmarks --data $(DATA)
 
 lint: $(VENV)/.installed $(PB)/.generated
@@ -47,6 +47,11 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install -q numpy==2.3.5 scipy==1.17.1
 	$(PIP) install -q --no-build-isolation --no-use-pep517 lightfm==1.17
 	$(PIP) install -q --no-build-isolation -e ".[dev]"
+	touch $@
+
+# Spark (the second training engine) is heavy: `make test` and `make bench` install it, `make run` does not.
+$(VENV)/.spark: $(VENV)/.installed
+	$(PIP) install -q --no-build-isolation -e ".[dev,spark]"
 	touch $@
 
 # Generated code is not committed: protoc writes it here and the imports are made package-relative.

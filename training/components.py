@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Collection
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -76,12 +77,14 @@ def fit_one(component: type[Component], data: TrainingData, params: Any, seed: i
 
 
 def fit_all(
-    data: TrainingData, config: ModelConfig, chosen: dict[str, Any] | None = None
+    data: TrainingData, config: ModelConfig, chosen: dict[str, Any] | None = None, skip: Collection[str] = ()
 ) -> dict[str, Component]:
-    """Every registered component that can be fitted on `data`, with its `chosen` parameters (else its
-    first candidate)."""
+    """Every registered component that can be fitted on `data` (but those in `skip`, fitted elsewhere),
+    with its `chosen` parameters (else its first candidate)."""
     fitted = {}
     for component in COMPONENTS:
+        if component.name in skip:
+            continue
         params = (chosen or {}).get(component.name) or component.candidates(config.params_of(component.name))[
             0
         ]

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import gzip
 import tempfile
+import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any, Protocol
@@ -217,15 +218,23 @@ class Spark:
     def __init__(self, master: str = "local[2]", memory_gb: float = 4.0) -> None:
         from pyspark.sql import SparkSession
 
+        # PySpark 4.3 warns on pandas 3 at every conversion; the conversions used here are checked by
+        # the parity test (tests/training/test_engines.py).
+        warnings.filterwarnings(
+            "ignore", message="PySpark does not yet fully support pandas", category=FutureWarning
+        )
+
         self.spark = (
             SparkSession.builder.master(master)
             .appName("shifu-training")
             .config("spark.driver.memory", f"{int(memory_gb * 1024)}m")
             .config("spark.sql.session.timeZone", "UTC")
             .config("spark.sql.ansi.enabled", "false")
-            .config("spark.sql.shuffle.partitions", "8" if master.startswith("local") else "200")
+            # Local mode: a few shuffle partitions (the default 200 costs seconds a query on small data).
+            .config("spark.sql.shuffle.partitions", "4" if master.startswith("local") else "200")
             .config("spark.sql.execution.arrow.pyspark.enabled", "true")
             .config("spark.ui.enabled", "false")
+            .config("spark.ui.showConsoleProgress", "false")
             .getOrCreate()
         )
         self.spark.sparkContext.setLogLevel("ERROR")
@@ -338,9 +347,38 @@ class Spark:
     def example(self, row: int, raw: str) -> str:
         return raw[:200]  # Spark's row ids are not positions in the input
 
+    def als(
+        self, pairs_sql: str, n_users: int, n_items: int, params: Any, seed: int
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(user factors, item factors) of MLlib's ALS with implicit preferences on `pairs_sql`
+        (user_code, item_code, confidence). A user or item without a weighted pair keeps zero factors."""
+        from pyspark.ml.recommendation import ALS
+
+        pairs = self.spark.sql(
+            f"SELECT CAST(user_code AS INT) AS user_code, CAST(item_code AS INT) AS item_code, "
+            f"CAST(confidence AS FLOAT) AS confidence FROM ({pairs_sql}) p"
+        )
+        model = ALS(
+            rank=params.factors, maxIter=params.iterations, regParam=params.regularization,
+            alpha=params.alpha, implicitPrefs=True, userCol="user_code", itemCol="item_code",
+            ratingCol="confidence", seed=seed,
+        ).fit(pairs)  # fmt: skip
+        return (
+            _factors(model.userFactors.toPandas(), n_users, params.factors),
+            _factors(model.itemFactors.toPandas(), n_items, params.factors),
+        )
+
     def close(self) -> None:
         for name in list(self._cached):
             self.drop(name)
+
+
+def _factors(rows: pd.DataFrame, n: int, k: int) -> np.ndarray:
+    factors = np.zeros((n, k), dtype=np.float32)
+    if len(rows):
+        vectors = np.stack(rows["features"].to_numpy()).astype(np.float32)
+        factors[rows["id"].to_numpy(dtype=np.int64)] = vectors
+    return factors
 
 
 def _csv_header(path: Path) -> list[str]:

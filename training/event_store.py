@@ -27,10 +27,12 @@ import math
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from models.recommend.components.als import Als
 from training import engines
 from training.engines import Engine
 from training.readers import EVENT_COLUMNS, EXAMPLES_KEPT, ReadReport, input_files
@@ -77,7 +79,7 @@ class Aggregates:
 
 
 @dataclass(frozen=True)
-class TestRows:
+class QueryRows:
     """What evaluate.py makes queries of: the test items per (user, scene, touchpoint) the user had not
     touched in training, and each such visit's session (latest first)."""
 
@@ -225,36 +227,10 @@ class EventStore:
         """`cities`: user_id, city (from the users table), for popularity per city."""
         if cities is None:
             cities = pd.DataFrame({"user_id": pd.Series(dtype=str), "city": pd.Series(dtype=str)})
-        decay = (
-            f"power(0.5, (m.newest - e.timestamp) / 86400.0 / {float(half_life_days)!r})"
-            if half_life_days
-            else "1.0"
-        )
         self.engine.register("user_cities", cities[["user_id", "city"]].astype(str))
-        self.engine.table(
-            "fitting",
-            f"""
-            SELECT e.user_id, e.item_code, e.event_type, e.scene, e.touchpoint, e.weight * {decay} AS w
-            FROM events e CROSS JOIN (SELECT max(timestamp) AS newest FROM events WHERE {part.value}) m
-            WHERE {part.value}
-            """,
-        )
-        self.engine.table(
-            "fitting_users",
-            """
-            SELECT user_id, row_number() OVER (ORDER BY user_id) - 1 AS user_code
-            FROM (SELECT DISTINCT user_id FROM fitting WHERE w > 0) u
-            """,
-        )
+        self._fitting(part, half_life_days)
         users = self.engine.frame("SELECT user_id FROM fitting_users ORDER BY user_code")
-        pairs = self.engine.frame(
-            """
-            SELECT u.user_code, f.item_code, sum(f.w) AS confidence,
-                   max(CASE WHEN f.event_type = 'order' THEN 1 ELSE 0 END) AS ordered
-            FROM fitting f JOIN fitting_users u ON u.user_id = f.user_id
-            WHERE f.w > 0 GROUP BY u.user_code, f.item_code ORDER BY u.user_code, f.item_code
-            """
-        )
+        pairs = self.engine.frame(f"{_PAIRS} ORDER BY u.user_code, f.item_code")
         self.engine.table(
             "fitting_positives",
             f"""
@@ -307,7 +283,43 @@ class EventStore:
             popularity_weights=popularity["w"].to_numpy(dtype=np.float64),
         )
 
-    def test_rows(self, part: Part) -> TestRows:
+    def _fitting(self, part: Part, half_life_days: float | None) -> None:
+        """`fitting`: the part's events with their decayed weight `w`; `fitting_users`: its users with
+        a weighted event, coded in id order."""
+        decay = (
+            f"power(0.5, (m.newest - e.timestamp) / 86400.0 / {float(half_life_days)!r})"
+            if half_life_days
+            else "1.0"
+        )
+        self.engine.table(
+            "fitting",
+            f"""
+            SELECT e.user_id, e.item_code, e.event_type, e.scene, e.touchpoint, e.weight * {decay} AS w
+            FROM events e CROSS JOIN (SELECT max(timestamp) AS newest FROM events WHERE {part.value}) m
+            WHERE {part.value}
+            """,
+        )
+        self.engine.table(
+            "fitting_users",
+            """
+            SELECT user_id, row_number() OVER (ORDER BY user_id) - 1 AS user_code
+            FROM (SELECT DISTINCT user_id FROM fitting WHERE w > 0) u
+            """,
+        )
+
+    def engine_als(self, part: Part, half_life_days: float | None, params: Any, seed: int) -> Als:
+        """ALS fitted where the confidences are (Spark MLlib, implicit preferences), for a user × item
+        matrix too large for one machine; its user rows are those of aggregates() for the same part."""
+        if not isinstance(self.engine, engines.Spark) or self.catalog is None:
+            raise ValueError("ALS in the engine needs the Spark engine (--engine spark) and a catalog")
+        self._fitting(part, half_life_days)
+        n_users = self.engine.frame("SELECT count(*) AS n FROM fitting_users")["n"][0]
+        user_factors, item_factors = self.engine.als(_PAIRS, int(n_users), self.catalog.size, params, seed)
+        self.engine.drop("fitting_users")
+        self.engine.drop("fitting")
+        return Als(user_factors, item_factors, params.regularization, params.alpha)
+
+    def test_rows(self, part: Part) -> QueryRows:
         """The queries of the models fitted on `part` (the validation or the test split)."""
         train, test = part.value, QUERIES_OF[part]
         relevant = self.engine.frame(
@@ -347,7 +359,7 @@ class EventStore:
             ORDER BY user_id, scene, touchpoint, recent
             """
         )
-        return TestRows(relevant, sessions)
+        return QueryRows(relevant, sessions)
 
     # Reports.
 
@@ -409,6 +421,13 @@ def read_events(
         report = store.load(path)
         return store.frame(), report
 
+
+# A fitting's (user, item) pairs with weight: summed weight, and whether the user ordered the item.
+_PAIRS = """
+    SELECT u.user_code, f.item_code, sum(f.w) AS confidence,
+           max(CASE WHEN f.event_type = 'order' THEN 1 ELSE 0 END) AS ordered
+    FROM fitting f JOIN fitting_users u ON u.user_id = f.user_id
+    WHERE f.w > 0 GROUP BY u.user_code, f.item_code"""
 
 # The columns `events` keeps of each valid event.
 _FIELDS = (

@@ -45,6 +45,9 @@ class TrainConfig:
     engine: str = "duckdb"  # where the event log is read and aggregated: duckdb or spark
     master: str = "local[2]"  # Spark's master URL (engine spark)
     engine_memory_gb: float = 4.0  # the engine's memory (DuckDB spills to disk beyond it)
+    # Where ALS is fitted: "implicit" (on this machine, from the aggregates) or "mllib" (Spark MLlib, in
+    # the engine: for a user × item matrix that does not fit one machine; needs --engine spark).
+    als_engine: str = "implicit"
 
     def __post_init__(self) -> None:
         if not 0 < self.holdout_fraction < 1:
@@ -53,6 +56,10 @@ class TrainConfig:
             raise ValueError(f"engine must be one of {', '.join(engines.ENGINES)}, got {self.engine!r}")
         if self.engine_memory_gb <= 0:
             raise ValueError("engine memory must be > 0 GB")
+        if self.als_engine not in ("implicit", "mllib"):
+            raise ValueError(f"ALS engine must be implicit or mllib, got {self.als_engine!r}")
+        if self.als_engine == "mllib" and self.engine != "spark":
+            raise ValueError("--als-engine mllib needs --engine spark")
         weights = self.model.event_weights
         for name in (self.model.session_event, self.model.positive_event):
             if name not in weights:
@@ -102,7 +109,15 @@ class _Trainer:
 
     def fit(self, part: Part, chosen: dict[str, Any]) -> Fitted:
         data = self.dataset(part)
-        return Fitted(data, components.fit_all(data, self.model, chosen))
+        if self.config.als_engine == "implicit":
+            return Fitted(data, components.fit_all(data, self.model, chosen))
+        fitted = components.fit_all(data, self.model, chosen, skip={"als"})
+        started = time.perf_counter()
+        m = self.model
+        als = self.store.engine_als(part, m.half_life_days, m.params_of("als"), m.seed)
+        log.info("fitted als in Spark MLlib on %d users × %d items in %.1f s", *data.confidence.shape,
+                 time.perf_counter() - started)  # fmt: skip
+        return Fitted(data, {"als": als, **fitted})
 
     def artifact(self, fitted: Fitted, chosen: blend.Blend) -> RecommenderArtifact:
         return components.artifact(
