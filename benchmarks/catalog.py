@@ -1,6 +1,11 @@
 """Recommend latency on a large generated catalog, through the real training job and the real service.
 
-    python -m benchmarks.catalog [--items 200000] [--users 20000] [--workers 2] [--calls 3000]
+    python -m benchmarks.catalog [--items 200000 1000000] [--users 20000] [--calls 3000]
+
+Above models/recommend/retrieval.py's threshold the version carries HNSW indexes built by training;
+this measures the answers' recall@100 against scoring the whole catalog, faiss beside hnswlib on the
+same item rows, Recommend latency at concurrency 1 and 16 and throughput with 1 and 2 processes, and
+each process's memory.
 
 The catalog has a few hundred categories of very different sizes; users favour a few categories and,
 within them, popular items; their events are views, clicks, carts and orders. Requests are a mix of
@@ -10,13 +15,22 @@ known users, visitors with session items and anonymous visitors, each in a scene
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import tempfile
+import time
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 
 from benchmarks import load
+from models import versions
+from models.recommend import retrieval
+from models.recommend.artifact import RecommenderArtifact
+from models.recommend.recommender import Query, Recommender
 from service.pb.shifu.v1 import recommend_pb2
 
 SCENES = ["browse", "new_home", "after_order", "service_reminder"]
@@ -87,45 +101,155 @@ def requests(events: Path, n: int, seed: int) -> list[recommend_pb2.RecommendReq
     return result
 
 
+ANN_CANDIDATES = 400  # per component, as the service asks for a 100-item answer
+RECALL_LIMIT = 100
+
+
+def _queries(model: Recommender, mix: list[recommend_pb2.RecommendRequest], limit: int) -> list[Query]:
+    return [
+        Query(user_id=r.user_id, scene=r.scene, touchpoint=r.touchpoint, limit=limit,
+              recent_item_ids=tuple(r.recent_item_ids))
+        for r in mix
+    ]  # fmt: skip
+
+
+def blend_recall(version: Path, mix: list[recommend_pb2.RecommendRequest]) -> dict:
+    """Recall@100 of the served answers (candidates, then the exact blend) against scoring the whole
+    catalog, over the request mix; and the share of queries that took the candidate path."""
+    artifact = RecommenderArtifact.load(version)
+    served = Recommender(artifact, "served")
+    exact = Recommender(dataclasses.replace(artifact, retrieval={}), "exact")
+    recalls, retrieved = [], 0
+    for query in _queries(served, mix, RECALL_LIMIT):
+        ctx = served.context(query, served.rules.default)
+        retrieved += served.scorer.retrieve(ctx, ANN_CANDIDATES) is not None
+        want = {i.item_id for i in exact.recommend(query)}
+        got = {i.item_id for i in served.recommend(query)}
+        recalls.append(len(want & got) / max(len(want), 1))
+    return {"recall_at_100": float(np.mean(recalls)), "worst": float(np.min(recalls)),
+            "retrieved_share": retrieved / len(mix)}  # fmt: skip
+
+
+def ann_libraries(version: Path, mix: list[recommend_pb2.RecommendRequest]) -> list[dict]:
+    """faiss (as the service builds it) and hnswlib (the same degree, build effort and lifting) over the
+    linear components' rows side by side: build time, and recall of the top 400 against the exact top 100
+    of the blend's query, with search latency."""
+    import faiss
+    import hnswlib
+
+    artifact = RecommenderArtifact.load(version)
+    model = Recommender(artifact, "served")
+    scorer = model.scorer
+    assert scorer.retrieval is not None, "the catalog is under the retrieval threshold"
+    plain = np.hstack(list(retrieval.linear_rows(artifact.components).values()))
+    rows = retrieval.lift(plain)  # what the graphs hold; the queries' last coordinate is 0
+    queries = []
+    for query in _queries(model, mix, RECALL_LIMIT):
+        found = scorer.search_queries(model.context(query, model.rules.default))
+        if found is not None:
+            queries.append(scorer.retrieval.combined(found[0]))
+    exact = [set(np.argpartition(-(rows @ q), RECALL_LIMIT)[:RECALL_LIMIT].tolist()) for q in queries]
+    started = time.perf_counter()
+    graph = faiss.deserialize_index(retrieval.build_index(plain))
+    faiss_build = time.perf_counter() - started
+    started = time.perf_counter()
+    other = hnswlib.Index("l2", rows.shape[1])
+    other.init_index(rows.shape[0], ef_construction=retrieval.HNSW_BUILD_EFFORT, M=retrieval.HNSW_NEIGHBOURS)
+    other.add_items(rows, num_threads=2)
+    hnsw_build = time.perf_counter() - started
+    effort = int(ANN_CANDIDATES * retrieval.SEARCH_EFFORT)
+    other.set_ef(effort)
+    params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+    params.efSearch = effort
+    results = []
+    for library, build_s, search in (
+        ("faiss", faiss_build, partial(_faiss_search, graph, params)),
+        ("hnswlib", hnsw_build, partial(_hnswlib_search, other)),
+    ):
+        recall, p50, p99 = _measure(search, queries, exact)
+        results.append({"library": library, "dims": rows.shape[1], "build_s": build_s,
+                        "recall_at_100": recall, "p50_ms": p50, "p99_ms": p99})  # fmt: skip
+    return results
+
+
+def _faiss_search(graph: Any, params: Any, query: np.ndarray) -> np.ndarray:
+    return graph.search(query[None], ANN_CANDIDATES, params=params)[1][0]
+
+
+def _hnswlib_search(graph: Any, query: np.ndarray) -> np.ndarray:
+    return graph.knn_query(query[None], k=ANN_CANDIDATES)[0][0]
+
+
+def _measure(
+    search: Callable[[np.ndarray], np.ndarray], queries: list[np.ndarray], exact: list[set[int]]
+) -> tuple[float, float, float]:
+    """(mean recall@100, p50 ms, p99 ms) of one library's searches."""
+    recalls, times = [], []
+    for query, want in zip(queries, exact, strict=True):
+        started = time.perf_counter()
+        found = search(query.astype(np.float32))
+        times.append(time.perf_counter() - started)
+        recalls.append(len(want & set(np.asarray(found).tolist())) / RECALL_LIMIT)
+    return (
+        float(np.mean(recalls)),
+        1000 * float(np.percentile(times, 50)),
+        1000 * float(np.percentile(times, 99)),
+    )
+
+
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(
         prog="python -m benchmarks.catalog",
         description=__doc__,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("--items", type=int, default=200_000)
+    parser.add_argument("--items", type=int, nargs="+", default=[200_000, 1_000_000])
     parser.add_argument("--users", type=int, default=20_000)
-    parser.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="server processes (one process lets BLAS use both cores for one call)",
-    )
-
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=3)
     args = parser.parse_args(argv)
+    report: dict = {}
+    for n_items in args.items:
+        report[n_items] = _one_size(n_items, args)
+    return report
+
+
+def _one_size(n_items: int, args: argparse.Namespace) -> dict:
     with tempfile.TemporaryDirectory(prefix="shifu-catalog-") as tmp:
-        paths = generate(Path(tmp), args.items, args.users, args.seed)
+        paths = generate(Path(tmp), n_items, args.users, args.seed)
+        models = Path(tmp) / "models"
         train_seconds = load.run_training(
-            paths["events"],
-            paths["items"],
-            Path(tmp) / "models",
-            extra=("--lightfm-epochs", "10", "--force-promote"),
+            paths["events"], paths["items"], models, extra=("--lightfm-epochs", "10", "--force-promote")
         )
+        version = models / versions.list_versions(models)[-1]
         mix = requests(paths["events"], 600, args.seed)
-        with load.service_process(Path(tmp) / "models", args.workers) as port:
-            results = [load.run_load(port, mix, c, args.calls) for c in (1, 16)]
-    print(f"generated catalog: {args.items} items, {args.users} users; training job {train_seconds:.0f} s")
-    print(
-        f"Recommend over gRPC, {args.workers} server processes; known users, visitors with a session, "
-        "anonymous visitors in turn:"
-    )
+        recall = blend_recall(version, mix[:300])
+        libraries = ann_libraries(version, mix[:300])
+        runs, memory = [], {}
+        for workers in (1, 2):
+            with load.service_process(models, workers) as port:
+                memory[workers] = load.process_rss_bytes(load.pid_on_port(port))
+                runs += [
+                    (workers, load.run_load(port, mix, c, args.calls))
+                    for c in ((1, 16) if workers == 1 else (16,))
+                ]
+    print(f"\n{n_items:,} items, {args.users:,} users; training job {train_seconds:.0f} s (indexes included)")
+    print(f"answers from candidates vs the whole catalog: recall@100 {recall['recall_at_100']:.4f} (worst "
+          f"query {recall['worst']:.2f}; {recall['retrieved_share']:.0%} of queries retrieved)")  # fmt: skip
+    print(f"{'library':<9}{'dims':>5}{'build s':>9}{'recall@100 of 400':>19}{'p50 ms':>8}{'p99 ms':>8}")
+    for r in libraries:
+        print(f"{r['library']:<9}{r['dims']:>5}{r['build_s']:>9.1f}{r['recall_at_100']:>19.4f}"
+              f"{r['p50_ms']:>8.2f}{r['p99_ms']:>8.2f}")  # fmt: skip
+    print("Recommend over gRPC (known users, visitors with a session, anonymous visitors in turn):")
     print(load.HEADER)
-    for result in results:
-        print(result.row(f"Shifu, {args.items} items"))
-    print(f"p99 at concurrency 1: {results[0].p99_ms:.2f} ms (target ≤ 10 ms)")
-    return {"train_seconds": train_seconds, "load": [vars(r) for r in results]}
+    for workers, result in runs:
+        print(result.row(f"{workers} process{'es' if workers > 1 else ''}, {n_items:,} items"))
+    for workers, sizes in memory.items():
+        print(f"memory with {workers} process(es): " + ", ".join(f"{s / 2**30:.2f} GB" for s in sizes))
+    target = 5.0 if n_items <= 200_000 else 10.0
+    print(f"p99 at concurrency 1: {runs[0][1].p99_ms:.2f} ms (target ≤ {target:.0f} ms)")
+    return {"train_seconds": train_seconds, "recall": recall, "libraries": libraries,
+            "load": [{"workers": w, **vars(r)} for w, r in runs], "memory": memory}  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -126,6 +126,40 @@ def _process(command: list[str]) -> Iterator[subprocess.Popen]:
             process.kill()
 
 
+def process_rss_bytes(pid: int) -> list[int]:
+    """Resident memory of a process and of each of its descendants (a server's workers), one by one."""
+    sizes, stack = [], [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            status = Path(f"/proc/{current}/status").read_text()
+            sizes.append(
+                next(int(line.split()[1]) * 1024 for line in status.splitlines() if line.startswith("VmRSS:"))
+            )
+            for task in Path(f"/proc/{current}/task").iterdir():
+                stack.extend(int(c) for c in (task / "children").read_text().split())
+        except (FileNotFoundError, ProcessLookupError, StopIteration):
+            continue
+    return sizes
+
+
+def pid_on_port(port: int) -> int:
+    """The `python -m service` process started with --port `port`."""
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                argv = (entry / "cmdline").read_bytes().split(b"\0")
+            except OSError:
+                continue
+            if (
+                b"service" in argv
+                and b"--port" in argv
+                and argv[argv.index(b"--port") + 1] == str(port).encode()
+            ):
+                return int(entry.name)
+    raise LookupError(f"no service process on port {port}")
+
+
 def run_load(
     port: int, requests: list[recommend_pb2.RecommendRequest], concurrency: int, calls: int
 ) -> LoadResult:

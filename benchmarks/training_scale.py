@@ -26,6 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pacsv
 
+from benchmarks import load
+
 ROOT = Path(__file__).resolve().parent.parent
 N_ITEMS = 5_000
 N_CATEGORIES = 50
@@ -104,23 +106,6 @@ class Run:
         return f"{n_events:>12,} {self.label:<28} {self.seconds:>9.0f} {self.peak_gb:>12.2f}{status}"
 
 
-def _tree_rss_bytes(pid: int) -> int:
-    """Resident memory of a process and all its descendants (a Spark JVM included)."""
-    total, stack = 0, [pid]
-    while stack:
-        current = stack.pop()
-        try:
-            with open(f"/proc/{current}/status") as status:
-                for line in status:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) * 1024
-            for task in Path(f"/proc/{current}/task").iterdir():
-                stack.extend(int(c) for c in (task / "children").read_text().split())
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            continue
-    return total
-
-
 def run_job(
     label: str, tree: Path, paths: dict[str, Path], out: Path, extra: tuple[str, ...], limit_s: float
 ) -> Run:
@@ -135,7 +120,7 @@ def run_job(
     with open(log, "w") as sink:
         process = subprocess.Popen(command, cwd=tree, stdout=sink, stderr=subprocess.STDOUT, env=env)
         while process.poll() is None:
-            peak = max(peak, _tree_rss_bytes(process.pid))
+            peak = max(peak, sum(load.process_rss_bytes(process.pid)))
             if time.perf_counter() - started > limit_s:
                 process.kill()
                 process.wait()
@@ -157,7 +142,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--events", type=int, nargs="+", default=[10_000_000, 50_000_000])
-    parser.add_argument("--engine", nargs="+", default=["duckdb"], choices=["duckdb", "spark"])
+    parser.add_argument(
+        "--engine", nargs="*", default=["duckdb"], choices=["duckdb", "spark"], help="none: the baseline only"
+    )
     parser.add_argument("--baseline-tree", type=Path, help="a checkout of today's path, run beside")
     parser.add_argument(
         "--baseline-max-events", type=int, default=10_000_000, help="larger logs than this skip the baseline"

@@ -11,6 +11,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 import time
@@ -21,6 +22,7 @@ from typing import Any
 import pandas as pd
 
 from models import versions
+from models.recommend import retrieval
 from models.recommend.artifact import FORMAT, RecommenderArtifact
 from models.recommend.component import Component
 from models.recommend.components import COMPONENTS, FALLBACK
@@ -267,6 +269,11 @@ def train(
         everything = trainer.fit(Part.EVERYTHING, params)
         touchpoints = touchpoint_report(store)
     final = trainer.artifact(everything, chosen)
+    started = time.perf_counter()
+    final = dataclasses.replace(final, retrieval=retrieval.build(final.components, len(final.item_ids)))
+    if final.retrieval:
+        log.info("retrieval indexes for %s built in %.0f s", ", ".join(final.retrieval),
+                 time.perf_counter() - started)  # fmt: skip
     relations = evaluate.item_relations(
         Recommender(final, "evaluation"), final.item_categories, final.item_tags, config.k
     )

@@ -4,7 +4,7 @@ the catalog, the users and their histories, the blend, and each component's own 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +16,8 @@ from models.recommend.components import BY_NAME, FALLBACK
 FORMAT = "shifu.recommender/4"
 ARRAYS_FILE = "recommender.npz"
 COMPONENT_NAMES = "component_names"
+RETRIEVAL = "retrieval"  # key prefix of the retrieval indexes
+_NESTED = ("components", RETRIEVAL)  # fields saved under their own keys, not as one array each
 
 __all__ = ["ARRAYS_FILE", "FORMAT", "ArtifactError", "RecommenderArtifact"]
 
@@ -50,11 +52,14 @@ class RecommenderArtifact:
     blend_visitor_weights: np.ndarray  # float64: for visitors the model has not seen
     # The fitted components, by name, in the registry's order.
     components: dict[str, Component]
+    # A large catalog's retrieval indexes, by component (models/recommend/retrieval.py); none when small.
+    retrieval: dict[str, np.ndarray] = field(default_factory=dict)
 
     def save(self, directory: Path) -> Path:
         path = directory / ARRAYS_FILE
-        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name != "components"}
+        arrays = {f.name: getattr(self, f.name) for f in fields(self) if f.name not in _NESTED}
         arrays[COMPONENT_NAMES] = np.array(list(self.components), dtype=str)
+        arrays.update({f"{RETRIEVAL}.{name}": index for name, index in self.retrieval.items()})
         for name, component in self.components.items():
             arrays.update({f"{name}.{key}": value for key, value in component.arrays().items()})
         np.savez(path, **arrays)
@@ -68,7 +73,7 @@ class RecommenderArtifact:
                 arrays = {name: npz[name] for name in npz.files}
         except (OSError, ValueError, EOFError) as error:
             raise ArtifactError(f"{path}: {error}") from error
-        common = [f.name for f in fields(cls) if f.name != "components"]
+        common = [f.name for f in fields(cls) if f.name not in _NESTED]
         missing = [name for name in [*common, COMPONENT_NAMES] if name not in arrays]
         if missing:
             raise ArtifactError(f"{path}: missing arrays {', '.join(missing)}")
@@ -79,7 +84,10 @@ class RecommenderArtifact:
                 raise ArtifactError(f"{path}: unknown component {name!r}")
             own = {key.split(".", 1)[1]: value for key, value in arrays.items() if key.startswith(f"{name}.")}
             components[name] = BY_NAME[name].from_arrays(own, n_items, n_users)
-        artifact = cls(**{name: arrays[name] for name in common}, components=components)
+        retrieval = {
+            key.split(".", 1)[1]: value for key, value in arrays.items() if key.startswith(f"{RETRIEVAL}.")
+        }
+        artifact = cls(**{name: arrays[name] for name in common}, components=components, retrieval=retrieval)
         artifact.check()
         return artifact
 

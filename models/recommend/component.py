@@ -128,6 +128,16 @@ class Component(ABC):
     def score(self, ctx: QueryContext) -> np.ndarray | None:
         """A score per catalog item, or None when this component has nothing to say about the query."""
 
+    def item_rows(self) -> np.ndarray | None:
+        """For a linear component, the fixed item matrix its scores are rows @ query(ctx) of (large
+        catalogs retrieve candidates with it: models/recommend/retrieval.py); None otherwise."""
+        return None
+
+    def query(self, ctx: QueryContext) -> np.ndarray | None:
+        """A linear component's query vector (score = item_rows() @ query), None when it has nothing to
+        say about the query."""
+        return None
+
     def closeness(self, anchors: np.ndarray, targets: np.ndarray) -> np.ndarray:
         """Personal components: how close each anchor item (rows) is to each target item (columns)."""
         raise NotImplementedError(f"{self.name} is not personal")

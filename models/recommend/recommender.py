@@ -39,6 +39,9 @@ DEFAULT_LIMIT = 10  # items per answer when the request does not say
 EXPLAIN_HISTORY = 50
 # Among item-to-item similarities, each later one only breaks the ties of the one before.
 TIE_BREAK = 1e-3
+# Large catalogs (models/recommend/retrieval.py): candidates asked of each component per query.
+RETRIEVED_MIN = 200
+RETRIEVED_PER_PLACE = 4
 
 
 class UnknownItemError(KeyError):
@@ -257,7 +260,7 @@ class Recommender:
         _, _, ordered = self.scorer.history(ctx.user)
         once_only = ordered & ~self._in_categories(rule.repeatable_categories)[ctx.history]
         mask[ctx.history[once_only]] = False
-        scores, terms = self.scorer.blend(ctx)
+        scores, terms, mask = self._scores(ctx, mask, query.limit)
         if self.catalog.size > self.catalog.n_trained:
             scores = np.concatenate([scores, self._new_item_scores(ctx, terms)])
         top = _top(scores, mask, query.limit, self.catalog.categories, rule.max_per_category)
@@ -265,6 +268,29 @@ class Recommender:
         items = np.array([i for i, _ in top], dtype=np.int64)
         reasons = self._explain(items, ctx, terms)
         return [ScoredItem(self._ids[i], s, r) for (i, s), r in zip(top, reasons, strict=True)]
+
+    def _scores(
+        self, ctx: QueryContext, mask: np.ndarray, limit: int
+    ) -> tuple[np.ndarray, dict[str, Term], np.ndarray]:
+        """(blended scores of the version's items, their terms, the mask to choose with). A large
+        catalog scores only its retrieved candidates (the others −inf and masked out; over-fetched so
+        that filters and per-category caps still fill the answer), unless filters leave fewer than
+        `limit` of them: then the whole catalog."""
+        wanted = max(RETRIEVED_MIN, RETRIEVED_PER_PLACE * limit)
+        retrieved = self.scorer.retrieve(ctx, wanted)
+        if retrieved is not None:
+            candidates, terms = retrieved
+            n_trained = self.catalog.n_trained
+            chosen = candidates[mask[candidates]]
+            if chosen.size >= limit:
+                scores = np.full(n_trained, -np.inf, dtype=np.float32)
+                scores[chosen] = sum(term.at(chosen) for term in terms.values())
+                narrowed = np.zeros_like(mask)
+                narrowed[chosen] = True
+                narrowed[n_trained:] = mask[n_trained:]
+                return scores, terms, narrowed
+        scores, terms = self.scorer.blend(ctx)
+        return scores, terms, mask
 
     def similar(
         self,
@@ -381,7 +407,7 @@ class Recommender:
             component = self._a.components[FALLBACK if name == NOVELTY else name]
             raw = component.score_new_items(ctx, self._new_features)
             if raw is None:
-                raw = self._category_means(term.raw)
+                raw = self._category_means(term.full())
             total += (term.scale * (raw - term.mean)).astype(np.float32)
         return total
 

@@ -3,6 +3,7 @@ the blend with this same code, so what is measured offline is what the service a
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -10,32 +11,56 @@ import numpy as np
 from models.recommend.artifact import RecommenderArtifact
 from models.recommend.component import QueryContext
 from models.recommend.components import FALLBACK
+from models.recommend.retrieval import Moments, Retrieval
 
 NOVELTY = "novelty"  # the key of the long-tail term among a blend's contributions
+
+
+@dataclass(frozen=True)
+class Linear:
+    """A linear component's scores, rows @ query, evaluated only where asked (large catalogs); their mean
+    and deviation over the catalog come from the rows' moments."""
+
+    rows: np.ndarray
+    query: np.ndarray
+    moments: Moments
+
+    def at(self, items: np.ndarray) -> np.ndarray:
+        return self.rows[items] @ self.query
+
+    def full(self) -> np.ndarray:
+        return self.rows @ self.query
 
 
 @dataclass(frozen=True)
 class Term:
     """scale × (raw − mean): one standardised, weighted component, evaluated only where needed."""
 
-    raw: np.ndarray
+    raw: np.ndarray | Linear
     scale: float
     mean: float
 
     @classmethod
-    def standardising(cls, raw: np.ndarray, weight: float) -> Term:
+    def standardising(cls, raw: np.ndarray | Linear, weight: float) -> Term:
         """Zero mean, unit deviation over the catalog, times `weight`: components on different scales
         become comparable."""
-
-        mean = float(raw.mean(dtype=np.float64))
-        std = float(np.sqrt(max(float(np.dot(raw, raw)) / max(raw.size, 1) - mean * mean, 0.0)))
+        if isinstance(raw, Linear):
+            mean, std = raw.moments.mean_std(raw.query)
+        else:
+            mean = float(raw.mean(dtype=np.float64))
+            std = float(np.sqrt(max(float(np.dot(raw, raw)) / max(raw.size, 1) - mean * mean, 0.0)))
         return cls(raw, weight / std if std > 0 else 0.0, mean)
 
     def at(self, items: np.ndarray) -> np.ndarray:
-        return self.scale * (self.raw[items] - self.mean)
+        values = self.raw.at(items) if isinstance(self.raw, Linear) else self.raw[items]
+        return self.scale * (values - self.mean)
+
+    def full(self) -> np.ndarray:
+        """The raw scores of the whole catalog."""
+        return self.raw.full() if isinstance(self.raw, Linear) else self.raw
 
     def into(self, out: np.ndarray) -> np.ndarray:
-        np.subtract(self.raw, self.mean, out=out, dtype=np.float32, casting="unsafe")
+        np.subtract(self.full(), self.mean, out=out, dtype=np.float32, casting="unsafe")
         out *= np.float32(self.scale)
         return out
 
@@ -54,6 +79,7 @@ class Scorer:
         self.weights = artifact.weights()
         self.visitor_weights = artifact.weights(visitor=True)
         self.novelty = float(artifact.blend_novelty)
+        self.retrieval = Retrieval(artifact.components, artifact.retrieval) if artifact.retrieval else None
 
     def history(self, user: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(items, weights, ordered) of a known user; empty arrays otherwise."""
@@ -79,7 +105,7 @@ class Scorer:
 
     def terms(
         self,
-        components: dict[str, np.ndarray],
+        components: Mapping[str, np.ndarray | Linear],
         weights: dict[str, float] | None = None,
         novelty: float | None = None,
     ) -> dict[str, Term]:
@@ -98,6 +124,38 @@ class Scorer:
         if novelty > 0 and personal:
             terms[NOVELTY] = Term.standardising(components[FALLBACK], -novelty)
         return terms
+
+    def retrieve(self, ctx: QueryContext, n: int) -> tuple[np.ndarray, dict[str, Term]] | None:
+        """For a large catalog: about `n` candidate items and the blend's terms, exactly as blend()
+        would standardise them; None when the whole catalog is scored (a small catalog, or a component
+        of the blend that cannot be retrieved)."""
+        found = self.search_queries(ctx)
+        if found is None:
+            return None
+        queries, terms = found
+        assert self.retrieval is not None
+        return self.retrieval.candidates(queries, n), terms
+
+    def search_queries(self, ctx: QueryContext) -> tuple[dict[str, np.ndarray], dict[str, Term]] | None:
+        """Per linear component of the blend, the query its terms add up to, and the terms."""
+        weights = self.visitor_weights if ctx.user is None else self.weights
+        needed = {name for name, w in weights.items() if w > 0} | {FALLBACK}
+        if self.retrieval is None or not self.retrieval.covers(needed):
+            return None
+        linear: dict[str, Linear] = {}
+        for name in needed:
+            component = self.a.components[name]
+            query, rows = component.query(ctx), component.item_rows()
+            if query is not None and rows is not None:
+                linear[name] = Linear(rows, query, self.retrieval.moments[name])
+        terms = self.terms(linear, weights, novelty=0.0 if ctx.user is None else None)
+        # Each component's part of the search: the query its terms add up to (novelty is popularity's).
+        queries: dict[str, np.ndarray] = {}
+        for name, term in terms.items():
+            assert isinstance(term.raw, Linear)
+            owner = FALLBACK if name == NOVELTY else name
+            queries[owner] = queries.get(owner, 0.0) + np.float32(term.scale) * term.raw.query
+        return queries, terms
 
     def blend(self, ctx: QueryContext) -> tuple[np.ndarray, dict[str, Term]]:
         """The blended scores and their terms. Visitors get their own weights and no novelty."""

@@ -96,17 +96,24 @@ class Als(Component):
         }
 
     def score(self, ctx: QueryContext) -> np.ndarray | None:
+        x = self.query(ctx)
+        return None if x is None else self.item_factors @ x
+
+    def item_rows(self) -> np.ndarray:
+        return self.item_factors
+
+    def query(self, ctx: QueryContext) -> np.ndarray | None:
+        """The user's factors, or for a visitor or a session the exact ALS least-squares solve against
+        the fixed item factors, as implicit's recalculate_user does: (YᵀY + λI + Yᵀ(C − I)Y) x = YᵀC p."""
         if ctx.user is not None and not ctx.session.size:
-            return self.item_factors @ self.user_factors[ctx.user]
+            return self.user_factors[ctx.user]
         items, weights = ctx.interactions()
         if not items.size:
             return None
-        # The exact ALS least-squares solve for this user against fixed item factors, as implicit's
-        # recalculate_user does: (YᵀY + λI + Yᵀ(C − I)Y) x = YᵀC p.
         y = self.item_factors[items].astype(np.float64)
         confidence = self.alpha * weights
         x = np.linalg.solve(self._gram + (y.T * (confidence - 1.0)) @ y, y.T @ confidence)
-        return self.item_factors @ x.astype(np.float32)
+        return x.astype(np.float32)
 
     def closeness(self, anchors: np.ndarray, targets: np.ndarray) -> np.ndarray:
         return self._unit[anchors] @ self._unit[targets].T

@@ -5,6 +5,7 @@ An item added after training is the mean of its content features' embeddings: no
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
@@ -158,6 +159,18 @@ class LightFM(Component):
     def score(self, ctx: QueryContext) -> np.ndarray | None:
         query = self._query(ctx)
         return None if query is None else self.item_embeddings @ query + self.item_bias
+
+    @functools.cached_property
+    def _rows(self) -> np.ndarray:
+        return np.hstack([self.item_embeddings, self.item_bias[:, None]]).astype(np.float32)
+
+    def item_rows(self) -> np.ndarray:
+        """Embeddings with the bias as one more column (the query's matching entry is 1)."""
+        return self._rows
+
+    def query(self, ctx: QueryContext) -> np.ndarray | None:
+        query = self._query(ctx)
+        return None if query is None else np.append(query, np.float32(1.0)).astype(np.float32)
 
     def score_new_items(self, ctx: QueryContext, features: list[list[str]]) -> np.ndarray | None:
         query = self._query(ctx)

@@ -4,6 +4,7 @@ reasons "popular in the scene / in the city" and "fits the scene"."""
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -118,6 +119,24 @@ class Popularity(Component):
         if city is None:
             return base
         return (base + self._log_city[city]) * np.float32(0.5)
+
+    @functools.cached_property
+    def _rows(self) -> np.ndarray:
+        return np.column_stack([self._log_overall, *self._log_scene, *self._log_city]).astype(np.float32)
+
+    def item_rows(self) -> np.ndarray:
+        """Columns: overall, then one per scene, then one per city (log-popularity)."""
+        return self._rows
+
+    def query(self, ctx: QueryContext) -> np.ndarray:
+        """The mix of columns score() takes: the scene's (else overall), averaged with the city's."""
+        scene, city = self.scene_of(ctx), self.city_of(ctx)
+        weights = np.zeros(1 + len(self.scene_names) + len(self.city_names), dtype=np.float32)
+        base = 0 if scene is None else 1 + scene
+        weights[base] = 1.0 if city is None else 0.5
+        if city is not None:
+            weights[1 + len(self.scene_names) + city] = 0.5
+        return weights
 
     def reason(self, ctx: QueryContext) -> Reason:
         scene, city = self.scene_of(ctx), self.city_of(ctx)

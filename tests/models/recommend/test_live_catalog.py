@@ -118,5 +118,5 @@ def test_new_item_scores_follow_their_category_for_models_without_content() -> N
     ctx = model.context(Query(user_id="u1"), model.rules.default)
     _, terms = model.scorer.blend(ctx)
     filters = np.flatnonzero(CATEGORIES == "filter")
-    expected = terms["popularity"].raw[filters].mean()
-    assert model._category_means(terms["popularity"].raw)[0] == pytest.approx(expected)
+    expected = terms["popularity"].full()[filters].mean()
+    assert model._category_means(terms["popularity"].full())[0] == pytest.approx(expected)

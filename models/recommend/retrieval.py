@@ -1,0 +1,134 @@
+"""Approximate retrieval for large catalogs: candidates first, then the exact blend on them.
+
+Every component of a large catalog's blend is linear in a fixed item matrix: score = rows @ query (ALS's
+factors, LightFM's embeddings with the item bias, popularity's columns per scene and city). That gives
+two things without scoring the whole catalog:
+- candidates: the blend of those components is one inner product over their rows side by side, so one
+  HNSW graph (faiss, built at training time and saved with the version) finds its best items;
+- the blend's standardisation over the whole catalog, exactly: the mean of rows @ q is mean(rows) @ q
+  and its variance qᵀ cov(rows) q, so the candidates' blended scores are exactly the full blend's.
+
+Below `MIN_ITEMS` items the whole catalog is scored (it is fast enough and exact)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+import numpy as np
+
+from models.recommend.component import ArtifactError, Component
+
+MIN_ITEMS = 50_000  # smaller catalogs are scored in full
+HNSW_NEIGHBOURS = 32  # M: graph degree (recall against memory)
+HNSW_BUILD_EFFORT = 100  # efConstruction
+SEARCH_EFFORT = 2.0  # efSearch as a multiple of the candidates asked for
+
+
+@dataclass(frozen=True)
+class Moments:
+    """Mean and covariance of a component's item rows, for its scores' mean and deviation."""
+
+    mean: np.ndarray  # float64 (d,)
+    covariance: np.ndarray  # float64 (d, d)
+
+    @classmethod
+    def of(cls, rows: np.ndarray, chunk: int = 65_536) -> Moments:
+        mean = rows.mean(axis=0, dtype=np.float64)
+        second = np.zeros((rows.shape[1], rows.shape[1]))
+        for start in range(0, rows.shape[0], chunk):  # in chunks: no float64 copy of a large matrix
+            block = rows[start : start + chunk].astype(np.float64)
+            second += block.T @ block
+        return cls(mean, second / max(rows.shape[0], 1) - np.outer(mean, mean))
+
+    def mean_std(self, query: np.ndarray) -> tuple[float, float]:
+        q = query.astype(np.float64)
+        return float(self.mean @ q), float(np.sqrt(max(float(q @ self.covariance @ q), 0.0)))
+
+
+def build_index(rows: np.ndarray) -> np.ndarray:
+    """An HNSW graph for the largest inner products with `rows`, serialised (a uint8 array: no pickle).
+
+    Inner product is not a distance, and a graph built on it leaves items unreachable (on the demo
+    catalog it returned 92% of the top 100 when asked for every item). So each row gets one more
+    coordinate, sqrt(R² − |row|²) with R the largest norm, and the graph is built on Euclidean distance:
+    for a query with 0 there, |q − row|² = |q|² + R² − 2 q·row, so the nearest rows are the largest inner
+    products (Bachrach et al. 2014)."""
+    import faiss
+
+    lifted = lift(rows)
+    index = faiss.IndexHNSWFlat(lifted.shape[1], HNSW_NEIGHBOURS, faiss.METRIC_L2)
+    index.hnsw.efConstruction = HNSW_BUILD_EFFORT
+    index.add(lifted)
+    return np.asarray(faiss.serialize_index(index), dtype=np.uint8)
+
+
+def lift(rows: np.ndarray) -> np.ndarray:
+    """The rows with the coordinate that turns largest inner products into nearest neighbours."""
+    wide = np.asarray(rows, dtype=np.float64)
+    norms = np.einsum("ij,ij->i", wide, wide)
+    extra = np.sqrt(np.maximum(norms.max(initial=0.0) - norms, 0.0))
+    return np.ascontiguousarray(np.hstack([wide, extra[:, None]]), dtype=np.float32)
+
+
+def linear_rows(components: Mapping[str, Component]) -> dict[str, np.ndarray]:
+    """The item rows of the linear components, in the components' order."""
+    rows = {name: component.item_rows() for name, component in components.items()}
+    return {name: r for name, r in rows.items() if r is not None}
+
+
+def build(components: Mapping[str, Component], n_items: int) -> dict[str, np.ndarray]:
+    """What a version of `n_items` items is served with (nothing below MIN_ITEMS): one graph over the
+    linear components' item rows side by side, and their names in that order."""
+    if n_items < MIN_ITEMS:
+        return {}
+    linear = linear_rows(components)
+    stacked = np.hstack([rows.astype(np.float32) for rows in linear.values()])
+    return {INDEX: build_index(stacked), COLUMNS: np.array(list(linear), dtype=str)}
+
+
+INDEX, COLUMNS = "index", "columns"
+
+
+class Retrieval:
+    """Candidates and exact moments for the linear components of one version. The blend of those
+    components is one inner product over their rows side by side, so one graph search finds its best
+    items. Thread-safe: faiss searches may run concurrently (parameters are passed per call)."""
+
+    def __init__(self, components: Mapping[str, Component], stored: Mapping[str, np.ndarray]) -> None:
+        import faiss
+
+        self._faiss = faiss
+        linear = linear_rows(components)
+        names = stored[COLUMNS].tolist()
+        if names != list(linear):
+            raise ArtifactError(
+                f"retrieval index over {names}, the version's linear components are {list(linear)}"
+            )
+        self.moments = {name: Moments.of(rows) for name, rows in linear.items()}
+        self._slices, start = {}, 0
+        for name, rows in linear.items():
+            self._slices[name] = slice(start, start + rows.shape[1])
+            start += rows.shape[1]
+        self._index = faiss.deserialize_index(stored[INDEX])
+        if self._index.d != start + 1:  # the rows and the lifting coordinate (build_index)
+            raise ArtifactError(f"retrieval index of {self._index.d} dimensions, the components have {start}")
+
+    def covers(self, names: set[str]) -> bool:
+        """Whether these components can all be retrieved (else the whole catalog is scored)."""
+        return all(name in self._slices for name in names)
+
+    def combined(self, queries: Mapping[str, np.ndarray]) -> np.ndarray:
+        """One query over the rows side by side (zeros for components without one)."""
+        combined = np.zeros(self._index.d, dtype=np.float32)  # the lifting coordinate's stays 0
+        for name, query in queries.items():
+            combined[self._slices[name]] = query
+        return combined
+
+    def candidates(self, queries: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+        """About the `n` items with the largest sum of each component's rows @ its query."""
+        combined = self.combined(queries)
+        params = self._faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+        params.efSearch = int(n * SEARCH_EFFORT)
+        _, found = self._index.search(combined[None], n, params=params)
+        return found[0][found[0] >= 0]
