@@ -21,6 +21,7 @@ from benchmarks import (
     route_city,
     service_load,
     solomon,
+    training_scale,
 )
 
 # Without --full: the first instance of each class, and the ones the issue measured.
@@ -65,8 +66,11 @@ def main(argv: list[str] | None = None) -> None:
     demo_scenes.main([])
     print("\n== live store: event intake, catalog visibility, cold items ==")
     live_store.main([])
-    print("\n== recommendation: 200,000-item catalog ==")
+    print("\n== recommendation: 200,000- and 1,000,000-item catalogs (retrieval, 1 vs 2 processes) ==")
     catalog.main([])
+    print("\n== training: 10M and 50M generated events, DuckDB (and Spark at 10M) ==")
+    training_scale.main(["--events", "10000000", "50000000"])
+    training_scale.main(["--events", "10000000", "--engine", "spark"])
     print("\n== service: isolation, steady load, saturation ==")
     service_load.main([])
     print("\n== service: random and malformed requests ==")

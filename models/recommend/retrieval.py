@@ -4,7 +4,10 @@ Every component of a large catalog's blend is linear in a fixed item matrix: sco
 factors, LightFM's embeddings with the item bias, popularity's columns per scene and city). That gives
 two things without scoring the whole catalog:
 - candidates: the blend of those components is one inner product over their rows side by side, so one
-  HNSW graph (faiss, built at training time and saved with the version) finds its best items;
+  HNSW graph (faiss, built at training time and saved with the version) finds its best items; plus,
+  scored exactly every time, each component's `HEAD_ITEMS` items with the largest rows. Those are what
+  a known user's inner products favour most, and what a graph reaches worst: on a 100,000-item catalog
+  the graph alone found 47% of known users' top 100 (visitors 100%), with the heads 99.9%;
 - the blend's standardisation over the whole catalog, exactly: the mean of rows @ q is mean(rows) @ q
   and its variance qᵀ cov(rows) q, so the candidates' blended scores are exactly the full blend's.
 
@@ -23,6 +26,7 @@ MIN_ITEMS = 50_000  # smaller catalogs are scored in full
 HNSW_NEIGHBOURS = 32  # M: graph degree (recall against memory)
 HNSW_BUILD_EFFORT = 100  # efConstruction
 SEARCH_EFFORT = 2.0  # efSearch as a multiple of the candidates asked for
+HEAD_ITEMS = 2000  # per component, the items with the largest rows, scored exactly on every query
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,8 @@ class Retrieval:
 
         self._faiss = faiss
         linear = linear_rows(components)
+        if set(stored) != {INDEX, COLUMNS}:
+            raise ArtifactError(f"retrieval arrays {sorted(stored)}, expected {INDEX} and {COLUMNS}")
         names = stored[COLUMNS].tolist()
         if names != list(linear):
             raise ArtifactError(
@@ -113,6 +119,11 @@ class Retrieval:
         self._index = faiss.deserialize_index(stored[INDEX])
         if self._index.d != start + 1:  # the rows and the lifting coordinate (build_index)
             raise ArtifactError(f"retrieval index of {self._index.d} dimensions, the components have {start}")
+        heads = [
+            np.argsort(-np.einsum("ij,ij->i", r, r), kind="stable")[:HEAD_ITEMS] for r in linear.values()
+        ]
+        self._head = np.unique(np.concatenate(heads))
+        self._head_rows = np.hstack([r[self._head] for r in linear.values()]).astype(np.float32)
 
     def covers(self, names: set[str]) -> bool:
         """Whether these components can all be retrieved (else the whole catalog is scored)."""
@@ -131,4 +142,6 @@ class Retrieval:
         params = self._faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
         params.efSearch = int(n * SEARCH_EFFORT)
         _, found = self._index.search(combined[None], n, params=params)
-        return found[0][found[0] >= 0]
+        head_scores = self._head_rows @ combined[:-1]
+        best_heads = self._head[np.argpartition(-head_scores, min(n, head_scores.size) - 1)[:n]]
+        return np.union1d(found[0][found[0] >= 0], best_heads)
