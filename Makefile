@@ -23,7 +23,7 @@ test: $(VENV)/.installed $(VENV)/.spark $(PB)/.generated
 	$(PY) -m pytest -q
 
 bench: $(VENV)/.installed $(VENV)/.spark $(PB)/.generated
-	$(PIP) install -q --no-build-isolation -e ".[dev,bench,spark]"
+	$(PIP) install -q -e ".[dev,bench,spark]"
 	$(PY) -m benchmarks --data $(DATA)
 
 lint: $(VENV)/.installed $(PB)/.generated
@@ -51,7 +51,7 @@ $(VENV)/.installed: pyproject.toml
 
 # Spark (the second training engine) is heavy: `make test` and `make bench` install it, `make run` does not.
 $(VENV)/.spark: $(VENV)/.installed
-	$(PIP) install -q --no-build-isolation -e ".[dev,spark]"
+	$(PIP) install -q -e ".[dev,spark]"
 	touch $@
 
 # Generated code is not committed: protoc writes it here and the imports are made package-relative.
