@@ -67,7 +67,7 @@ def _run(engine_name: str, log: Path, world: dict[str, Path]) -> Outcome:
             "plain": store.aggregates(Part.TEST_TRAIN, None, 2.0, users[["user_id", "city"]]),
             "decayed": store.aggregates(Part.EVERYTHING, 7.0, 2.0, users[["user_id", "city"]]),
         }
-        tests = {p.name: store.test_rows(p) for p in (Part.VALIDATION_TRAIN, Part.TEST_TRAIN)}
+        tests = {Part.TEST_TRAIN.name: store.test_rows(Part.TEST_TRAIN)}  # the validation's: the same SQL
         return Outcome(report, parts, aggregates, tests, touchpoint_report(store))
 
 
@@ -103,11 +103,13 @@ def test_both_engines_give_the_same_aggregates(outcomes: dict[str, Outcome]) -> 
 
 
 def test_both_engines_give_the_same_queries_and_reports(outcomes: dict[str, Outcome]) -> None:
-    for part in (Part.VALIDATION_TRAIN, Part.TEST_TRAIN):
-        duck, spark = outcomes["duckdb"].tests[part.name], outcomes["spark"].tests[part.name]
-        assert len(duck.relevant) > 50
-        pd.testing.assert_frame_equal(duck.relevant, spark.relevant, check_dtype=False)
-        pd.testing.assert_frame_equal(duck.sessions, spark.sessions, check_dtype=False)
+    duck, spark = (
+        outcomes["duckdb"].tests[Part.TEST_TRAIN.name],
+        outcomes["spark"].tests[Part.TEST_TRAIN.name],
+    )
+    assert len(duck.relevant) > 50 and len(duck.sessions) > 50
+    pd.testing.assert_frame_equal(duck.relevant, spark.relevant, check_dtype=False)
+    pd.testing.assert_frame_equal(duck.sessions, spark.sessions, check_dtype=False)
     pd.testing.assert_frame_equal(
         outcomes["duckdb"].touchpoints, outcomes["spark"].touchpoints, check_dtype=False
     )
