@@ -56,13 +56,13 @@ def build(
     ]
     user_features = content.one_hot(own, vocabulary)
     # A context's features: its user's own, then its scene and touchpoint (when given).
-    scenes = content.one_hot([[f"scene:{s}"] if s else [] for s in a.context_scenes], vocabulary)
-    touchpoints = content.one_hot(
-        [[f"touchpoint:{t}"] if t else [] for t in a.context_touchpoints], vocabulary
-    )
+    scenes = content.one_hot([[f"scene:{s}"] if s else [] for s in a.scene_names], vocabulary)
+    touchpoints = content.one_hot([[f"touchpoint:{t}"] if t else [] for t in a.touchpoint_names], vocabulary)
     n_features = len(vocabulary)
     context_features = (
-        _pad(user_features, n_features)[a.context_users] + _pad(scenes, n_features) + touchpoints
+        _pad(user_features, n_features)[a.context_users]
+        + _pad(scenes, n_features)[a.context_scenes]
+        + _pad(touchpoints, n_features)[a.context_touchpoints]
     )
     n_contexts = len(a.context_users)
     context_items = sp.coo_matrix(

@@ -63,15 +63,18 @@ class Aggregates:
     """One fitting's data, as numpy arrays: what training/dataset.py turns into TrainingData."""
 
     user_ids: np.ndarray  # str, sorted: users with a weighted event
-    pair_users: np.ndarray  # int64 user index per (user, item) with weight, sorted by (user, item)
-    pair_items: np.ndarray  # int64 item index (catalog order)
+    pair_users: np.ndarray  # int32 user index per (user, item) with weight, sorted by (user, item)
+    pair_items: np.ndarray  # int32 item index (catalog order)
     pair_confidence: np.ndarray  # float32, summed (decayed) weights
     pair_ordered: np.ndarray  # bool
-    context_users: np.ndarray  # int64 user index per context: (user, scene, touchpoint) with positives
-    context_scenes: np.ndarray  # str
-    context_touchpoints: np.ndarray  # str
-    positive_contexts: np.ndarray  # int64 context index per (context, item) positive
-    positive_items: np.ndarray  # int64
+    # (Narrow types and codes: a log of 50M events has tens of millions of pairs and contexts.)
+    context_users: np.ndarray  # int32 user index per context: (user, scene, touchpoint) with positives
+    context_scenes: np.ndarray  # int32 index into scene_names
+    context_touchpoints: np.ndarray  # int32 index into touchpoint_names
+    scene_names: np.ndarray  # str, sorted ("" for none)
+    touchpoint_names: np.ndarray  # str, sorted ("" for none)
+    positive_contexts: np.ndarray  # int32 context index per (context, item) positive
+    positive_items: np.ndarray  # int32
     popularity_items: np.ndarray  # int64, per (item, scene, city) with events
     popularity_scenes: np.ndarray  # str
     popularity_cities: np.ndarray  # str
@@ -230,7 +233,11 @@ class EventStore:
         self.engine.register("user_cities", cities[["user_id", "city"]].astype(str))
         self._fitting(part, half_life_days)
         users = self.engine.frame("SELECT user_id FROM fitting_users ORDER BY user_code")
-        pairs = self.engine.frame(f"{_PAIRS} ORDER BY u.user_code, f.item_code")
+        pairs = self.engine.frame(
+            f"""SELECT CAST(user_code AS INT) AS user_code, CAST(item_code AS INT) AS item_code,
+                       CAST(confidence AS FLOAT) AS confidence, CAST(ordered AS TINYINT) AS ordered
+                FROM ({_PAIRS}) p ORDER BY user_code, item_code"""
+        )
         self.engine.table(
             "fitting_positives",
             f"""
@@ -246,12 +253,22 @@ class EventStore:
             FROM (SELECT DISTINCT user_code, scene, touchpoint FROM fitting_positives) c
             """,
         )
+        scenes = self.engine.frame("SELECT DISTINCT scene FROM fitting_contexts ORDER BY scene")["scene"]
+        touchpoints = self.engine.frame(
+            "SELECT DISTINCT touchpoint FROM fitting_contexts ORDER BY touchpoint"
+        )["touchpoint"]
         contexts = self.engine.frame(
-            "SELECT user_code, scene, touchpoint FROM fitting_contexts ORDER BY context_code"
+            """
+            SELECT CAST(user_code AS INT) AS user_code,
+                   CAST(dense_rank() OVER (ORDER BY scene) - 1 AS INT) AS scene_code,
+                   CAST(dense_rank() OVER (ORDER BY touchpoint) - 1 AS INT) AS touchpoint_code
+            FROM fitting_contexts ORDER BY context_code
+            """
         )
         positives = self.engine.frame(
             """
-            SELECT c.context_code, p.item_code FROM fitting_positives p JOIN fitting_contexts c
+            SELECT CAST(c.context_code AS INT) AS context_code, CAST(p.item_code AS INT) AS item_code
+            FROM fitting_positives p JOIN fitting_contexts c
               ON c.user_code = p.user_code AND c.scene = p.scene AND c.touchpoint = p.touchpoint
             ORDER BY c.context_code, p.item_code
             """
@@ -266,21 +283,24 @@ class EventStore:
         )
         for name in ("fitting_contexts", "fitting_positives", "fitting_users", "fitting"):
             self.engine.drop(name)
+        # Copies: numpy views of the engine's result are read-only, and LightFM writes into its inputs.
         return Aggregates(
             user_ids=users["user_id"].to_numpy().astype(str),
-            pair_users=pairs["user_code"].to_numpy(dtype=np.int64),
-            pair_items=pairs["item_code"].to_numpy(dtype=np.int64),
-            pair_confidence=pairs["confidence"].to_numpy(dtype=np.float32),
+            pair_users=pairs["user_code"].to_numpy(dtype=np.int32, copy=True),
+            pair_items=pairs["item_code"].to_numpy(dtype=np.int32, copy=True),
+            pair_confidence=pairs["confidence"].to_numpy(dtype=np.float32, copy=True),
             pair_ordered=pairs["ordered"].to_numpy() > 0,
-            context_users=contexts["user_code"].to_numpy(dtype=np.int64),
-            context_scenes=contexts["scene"].to_numpy().astype(str),
-            context_touchpoints=contexts["touchpoint"].to_numpy().astype(str),
-            positive_contexts=positives["context_code"].to_numpy(dtype=np.int64),
-            positive_items=positives["item_code"].to_numpy(dtype=np.int64),
+            context_users=contexts["user_code"].to_numpy(dtype=np.int32, copy=True),
+            context_scenes=contexts["scene_code"].to_numpy(dtype=np.int32, copy=True),
+            context_touchpoints=contexts["touchpoint_code"].to_numpy(dtype=np.int32, copy=True),
+            scene_names=scenes.to_numpy().astype(str),
+            touchpoint_names=touchpoints.to_numpy().astype(str),
+            positive_contexts=positives["context_code"].to_numpy(dtype=np.int32, copy=True),
+            positive_items=positives["item_code"].to_numpy(dtype=np.int32, copy=True),
             popularity_items=popularity["item_code"].to_numpy(dtype=np.int64),
             popularity_scenes=popularity["scene"].to_numpy().astype(str),
             popularity_cities=popularity["city"].to_numpy().astype(str),
-            popularity_weights=popularity["w"].to_numpy(dtype=np.float64),
+            popularity_weights=popularity["w"].to_numpy(dtype=np.float64, copy=True),
         )
 
     def _fitting(self, part: Part, half_life_days: float | None) -> None:
