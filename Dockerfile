@@ -13,9 +13,9 @@ COPY service service
 COPY models models
 COPY training training
 COPY benchmarks benchmarks
-# The Makefile's install and code generation, as on a developer's machine (pinned versions; LightFM
-# builds from its sdist here, which is why the build stage has a compiler); then the project itself,
-# generated code included, installed into the venv rather than linked to /src.
+# The Makefile's install and code generation, as on a developer's machine (pinned versions; LightFM and
+# hnswlib build from their sdists here, which is why the build stage has a compiler); then the project
+# itself, generated code included, installed into the venv rather than linked to /src.
 RUN make PYTHON=python3.11 VENV=/opt/venv service/pb/.generated \
     && /opt/venv/bin/pip install --no-deps --no-build-isolation .
 

@@ -100,39 +100,48 @@ class Run:
     peak_gb: float
     ok: bool
     note: str
+    peak_during: str
 
     def row(self, n_events: int) -> str:
         status = "" if self.ok else f" ({self.note})"
-        return f"{n_events:>12,} {self.label:<28} {self.seconds:>9.0f} {self.peak_gb:>12.2f}{status}"
+        return (
+            f"{n_events:>12,} {self.label:<28} {self.seconds:>9.0f} {self.peak_gb:>12.2f}{status}\n"
+            f"{'':>12} peak during: {self.peak_during}"
+        )
 
 
 def run_job(
     label: str, tree: Path, paths: dict[str, Path], out: Path, extra: tuple[str, ...], limit_s: float
 ) -> Run:
-    """The training job from `tree` as a subprocess, its process tree's memory sampled every 0.2 s."""
+    """The training job from `tree` as a subprocess, its process tree's memory sampled every 0.2 s, with
+    the job's log line current at the peak (which step needs the memory)."""
     command = [
         sys.executable, "-m", "training", "train", "--events", str(paths["events"]),
         "--items", str(paths["items"]), "--users", str(paths["users"]), "--out", str(out), *extra,
     ]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(tree)}
     log = out.with_suffix(".log")
-    started, peak = time.perf_counter(), 0
+    started, peak, peak_during = time.perf_counter(), 0, ""
     with open(log, "w") as sink:
         process = subprocess.Popen(command, cwd=tree, stdout=sink, stderr=subprocess.STDOUT, env=env)
         while process.poll() is None:
-            peak = max(peak, sum(load.process_rss_bytes(process.pid)))
+            rss = sum(load.process_rss_bytes(process.pid))
+            if rss > peak:
+                peak, peak_during = rss, _last_line(log)
             if time.perf_counter() - started > limit_s:
                 process.kill()
                 process.wait()
-                return Run(
-                    label, time.perf_counter() - started, peak / 2**30, False, f"stopped at {limit_s:.0f} s"
-                )
+                seconds = time.perf_counter() - started
+                return Run(label, seconds, peak / 2**30, False, f"stopped at {limit_s:.0f} s", peak_during)
             time.sleep(0.2)
     seconds = time.perf_counter() - started
-    tail = log.read_text().strip().splitlines()[-1:] or [""]
-    return Run(
-        label, seconds, peak / 2**30, process.returncode == 0, f"exit {process.returncode}: {tail[0][:120]}"
-    )
+    note = f"exit {process.returncode}: {_last_line(log)}"
+    return Run(label, seconds, peak / 2**30, process.returncode == 0, note, peak_during)
+
+
+def _last_line(log: Path) -> str:
+    lines = log.read_text().strip().splitlines()
+    return lines[-1][:160] if lines else "(start)"
 
 
 def main(argv: list[str] | None = None) -> list[dict]:

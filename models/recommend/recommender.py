@@ -165,6 +165,8 @@ class Recommender:
         self._scenes = vocabulary.get("scene", set()) | rule_scenes
         self._touchpoints = vocabulary.get("touchpoint", set()) | set(self.rules.touchpoints)
         self._categories = set(c.categories[c.live()].tolist())
+        self._live = c.live()  # every query's mask starts from one of these
+        self._live_in_stock = self._live & c.in_stock
 
     def with_catalog(self, catalog: Catalog) -> Recommender:
         """The same models over another live catalog."""
@@ -260,37 +262,43 @@ class Recommender:
         _, _, ordered = self.scorer.history(ctx.user)
         once_only = ordered & ~self._in_categories(rule.repeatable_categories)[ctx.history]
         mask[ctx.history[once_only]] = False
-        scores, terms, mask = self._scores(ctx, mask, query.limit)
-        if self.catalog.size > self.catalog.n_trained:
-            scores = np.concatenate([scores, self._new_item_scores(ctx, terms)])
-        top = _top(scores, mask, query.limit, self.catalog.categories, rule.max_per_category)
-        top = self._keep_new_items(top, scores, mask, rule.new_items_per_page)
+        items, scores, terms = self._scores(ctx, mask, query.limit)
+        n_trained = self.catalog.n_trained
+        new_items = np.flatnonzero(mask[n_trained:]) + n_trained
+        new_scores = np.empty(0, dtype=np.float32)
+        if new_items.size:
+            new_scores = self._new_item_scores(ctx, terms)[new_items - n_trained]
+        top = _top(
+            np.concatenate([items, new_items]),
+            np.concatenate([scores, new_scores]),
+            query.limit,
+            self.catalog.categories,
+            rule.max_per_category,
+        )
+        top = self._keep_new_items(top, new_items, new_scores, rule.new_items_per_page)
         items = np.array([i for i, _ in top], dtype=np.int64)
         reasons = self._explain(items, ctx, terms)
         return [ScoredItem(self._ids[i], s, r) for (i, s), r in zip(top, reasons, strict=True)]
 
     def _scores(
         self, ctx: QueryContext, mask: np.ndarray, limit: int
-    ) -> tuple[np.ndarray, dict[str, Term], np.ndarray]:
-        """(blended scores of the version's items, their terms, the mask to choose with). A large
-        catalog scores only its retrieved candidates (the others −inf and masked out; over-fetched so
-        that filters and per-category caps still fill the answer), unless filters leave fewer than
-        `limit` of them: then the whole catalog."""
-        wanted = max(RETRIEVED_MIN, RETRIEVED_PER_PLACE * limit)
-        retrieved = self.scorer.retrieve(ctx, wanted)
+    ) -> tuple[np.ndarray, np.ndarray, dict[str, Term]]:
+        """(the version's items to choose from, their blended scores, the blend's terms): the allowed
+        items. A large catalog scores only its retrieved candidates that are allowed (over-fetched so that
+        filters and per-category caps still fill the answer; no array the size of the catalog is made),
+        unless fewer than `limit` of them are: then the whole catalog."""
+        retrieved = self.scorer.retrieve(ctx, max(RETRIEVED_MIN, RETRIEVED_PER_PLACE * limit))
         if retrieved is not None:
             candidates, terms = retrieved
-            n_trained = self.catalog.n_trained
             chosen = candidates[mask[candidates]]
             if chosen.size >= limit:
-                scores = np.full(n_trained, -np.inf, dtype=np.float32)
-                scores[chosen] = sum(term.at(chosen) for term in terms.values())
-                narrowed = np.zeros_like(mask)
-                narrowed[chosen] = True
-                narrowed[n_trained:] = mask[n_trained:]
-                return scores, terms, narrowed
+                scores = np.zeros(chosen.size, dtype=np.float32)
+                for term in terms.values():
+                    scores += term.at(chosen)
+                return chosen, scores, terms
         scores, terms = self.scorer.blend(ctx)
-        return scores, terms, mask
+        allowed = np.flatnonzero(mask[: self.catalog.n_trained])
+        return allowed, scores[allowed], terms
 
     def similar(
         self,
@@ -309,11 +317,13 @@ class Recommender:
         mask[anchor] = False
         if relation is Relation.SIMILAR:
             scores = self._relations.substitutes(anchor, self.collaborative_similarity(anchor))
-            top = _top(scores, mask, limit, self.catalog.categories, 0)
+            allowed = np.flatnonzero(mask)
+            top = _top(allowed, scores[allowed], limit, self.catalog.categories, 0)
             reason = Reason(ReasonCode.SIMILAR_ITEM, f"Similar to '{self._titles[anchor]}'", item_id)
             return [ScoredItem(self._ids[i], s, (reason,)) for i, s in top]
-        mask &= ~self._relations.same_kind(anchor)
-        top = _top(self._relations.complements(anchor), mask, limit, self.catalog.categories, 0)
+        allowed = np.flatnonzero(mask & ~self._relations.same_kind(anchor))
+        complements = self._relations.complements(anchor)[allowed]
+        top = _top(allowed, complements, limit, self.catalog.categories, 0)
         return [ScoredItem(self._ids[i], s, (self._complement_reason(anchor, i),)) for i, s in top]
 
     def _complement_reason(self, anchor: int, item: int) -> Reason:
@@ -352,7 +362,7 @@ class Recommender:
 
     def _allowed(self, item_filter: ItemFilter, exclude: tuple[str, ...], rule: TouchpointRule) -> np.ndarray:
         c = self.catalog
-        mask = c.live() & c.in_stock if item_filter.in_stock_only else c.live()
+        mask = (self._live_in_stock if item_filter.in_stock_only else self._live).copy()
         for include in (item_filter.include_categories, rule.categories):
             if include:
                 mask &= self._in_categories(include)
@@ -420,23 +430,23 @@ class Recommender:
         return np.where(new >= 0, means[np.maximum(new, 0)], float(raw.mean()))
 
     def _keep_new_items(
-        self, top: list[tuple[int, float]], scores: np.ndarray, mask: np.ndarray, places: int
+        self, top: list[tuple[int, float]], new_items: np.ndarray, new_scores: np.ndarray, places: int
     ) -> list[tuple[int, float]]:
-        """The touchpoint's `new_items_per_page`: the best new items that qualify take the places of
-        the weakest others when the answer has fewer new items than that."""
+        """The touchpoint's `new_items_per_page`: the best new items that qualify (`new_items`, allowed
+        and scored) take the places of the weakest others when the answer has fewer new items than that."""
         n_trained = self.catalog.n_trained
         missing = min(places, len(top)) - sum(i >= n_trained for i, _ in top)
         if missing <= 0:
             return top
         chosen = {i for i, _ in top}
-        candidates = [i for i in np.flatnonzero(mask[n_trained:]) + n_trained if i not in chosen]
-        best = sorted(candidates, key=lambda i: (-scores[i], i))[:missing]
+        scored = zip(new_items.tolist(), new_scores.tolist(), strict=True)
+        candidates = [(i, s) for i, s in scored if i not in chosen]
+        best = sorted(candidates, key=lambda entry: (-entry[1], entry[0]))[:missing]
         if not best:
             return top
         kept = [entry for entry in top if entry[0] >= n_trained]
         others = [entry for entry in top if entry[0] < n_trained][: len(top) - len(kept) - len(best)]
-        merged = others + kept + [(int(i), float(scores[i])) for i in best]
-        return sorted(merged, key=lambda entry: (-entry[1], entry[0]))
+        return sorted(others + kept + best, key=lambda entry: (-entry[1], entry[0]))
 
     def _leading(self, items: np.ndarray, terms: dict[str, Term]) -> np.ndarray:
         """Per item, the component that led to it: the user's own history and session (the personal
@@ -492,15 +502,13 @@ class Recommender:
 
 
 def _top(
-    scores: np.ndarray, mask: np.ndarray, limit: int, categories: np.ndarray, per_category: int
+    allowed: np.ndarray, values: np.ndarray, limit: int, categories: np.ndarray, per_category: int
 ) -> list[tuple[int, float]]:
-    """The `limit` best allowed items, best first (ties by item index, for stable answers). With a cap
-    per category, items over the cap give way to the next best of other categories, and fill the
-    remaining places only when nothing else qualifies."""
-    allowed = np.flatnonzero(mask)
+    """The `limit` best of the `allowed` items (scored `values`), best first (ties by item index, for
+    stable answers). With a cap per category, items over the cap give way to the next best of other
+    categories, and fill the remaining places only when nothing else qualifies."""
     if limit <= 0 or not allowed.size:
         return []
-    values = scores[allowed]
 
     if not per_category and limit < allowed.size:
         part = np.argpartition(-values, limit - 1)[:limit]

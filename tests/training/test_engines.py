@@ -19,7 +19,7 @@ from service.pb.shifu.v1 import recommend_pb2, recommend_pb2_grpc
 from tests.support import FAST_TRAINING, start_server
 from training import engines
 from training.event_store import Aggregates, EventStore, Part, QueryRows
-from training.readers import DEFAULT_EVENT_WEIGHTS, ReadReport, read_items, read_users
+from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, ReadReport, read_items, read_users
 from training.touchpoint_report import touchpoint_report
 from training.train import train
 
@@ -74,6 +74,17 @@ def _run(engine_name: str, log: Path, world: dict[str, Path]) -> Outcome:
 @pytest.fixture(scope="module")
 def outcomes(log: Path, world: dict[str, Path]) -> Iterator[dict[str, Outcome]]:
     yield {name: _run(name, log, world) for name in engines.ENGINES}
+
+
+@pytest.mark.parametrize("engine_name", engines.ENGINES)
+def test_an_unreadable_file_is_a_data_error_naming_it(engine_name: str, tmp_path: Path) -> None:
+    events = "timestamp,user_id,item_id,event_type\n" + "1790000000,u1,i1,view\n" * 2000
+    truncated = gzip.compress(events.encode())[:-200]
+    (tmp_path / "day-1.csv.gz").write_bytes(truncated)
+    with engines.opened(engine_name, memory_gb=1.0) as engine:
+        store = EventStore(engine, DEFAULT_EVENT_WEIGHTS, np.array(["i1"]))
+        with pytest.raises(DataError, match="day-1.csv.gz"):
+            store.load(tmp_path)
 
 
 def test_both_engines_read_and_drop_the_same_records(outcomes: dict[str, Outcome]) -> None:

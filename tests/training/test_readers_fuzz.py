@@ -83,3 +83,29 @@ def test_readers_refuse_or_account_for_every_row(rows, fmt: str, reader: str, ju
             return
         assert report.rows_kept == len(frame)  # nothing dropped without being counted
         assert report.rows_read >= len(rows) or fmt == "csv"
+
+
+PARTITION = st.tuples(ROWS, st.sampled_from(["csv", "jsonl", "jsonl.gz", "parquet"]), st.binary(max_size=40))
+
+
+@settings(max_examples=40, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(partitions=st.lists(PARTITION, min_size=1, max_size=3), use_glob=st.booleans())
+def test_a_folder_or_glob_of_partitions_is_refused_or_read_whole(
+    partitions: list[tuple[list[dict[str, str]], str, bytes]], use_glob: bool
+) -> None:
+    """Partitions of mixed formats, as a log folder holds them: the first bad file is named, or every
+    row of every file is accounted for."""
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "events"
+        folder.mkdir()
+        for n, (rows, fmt, junk) in enumerate(partitions):
+            write(rows, fmt, folder / f"part-{n}.{fmt}", junk)
+        try:
+            frame, report = read_events(
+                Path(f"{folder}/part-*") if use_glob else folder, DEFAULT_EVENT_WEIGHTS, {"i1", "i2"}
+            )
+        except DataError as error:
+            assert str(folder) in str(error)
+            return
+        assert report.rows_kept == len(frame)
+        assert report.rows_read >= sum(len(rows) for rows, fmt, _ in partitions if fmt != "csv")

@@ -12,6 +12,7 @@ import pytest
 from models import versions
 from models.recommend import retrieval
 from models.recommend.artifact import RecommenderArtifact
+from models.recommend.component import ArtifactError
 from models.recommend.recommender import ItemFilter, Query, Recommender
 
 
@@ -22,9 +23,14 @@ def artifact(model_dir: Path) -> RecommenderArtifact:
 
 
 @pytest.fixture(scope="module")
-def indexed(artifact: RecommenderArtifact) -> Recommender:
-    """The demo version served as a large catalog would be (its indexes built whatever its size)."""
-    indexes = retrieval.build(artifact.components, n_items=retrieval.MIN_ITEMS)
+def indexes(artifact: RecommenderArtifact) -> dict[str, np.ndarray]:
+    """The demo version's retrieval arrays, built whatever its size."""
+    return retrieval.build(artifact.components, n_items=retrieval.MIN_ITEMS)
+
+
+@pytest.fixture(scope="module")
+def indexed(artifact: RecommenderArtifact, indexes: dict[str, np.ndarray]) -> Recommender:
+    """The demo version served as a large catalog would be."""
     return Recommender(dataclasses.replace(artifact, retrieval=indexes), "indexed")
 
 
@@ -71,3 +77,36 @@ def test_filters_narrower_than_the_candidates_fall_back_to_the_whole_catalog(
         user_id=str(artifact.user_ids[0]), limit=10, filter=ItemFilter(include_categories=frozenset({rare}))
     )
     assert [i.item_id for i in indexed.recommend(query)] == [i.item_id for i in exact.recommend(query)]
+
+
+def test_the_graph_is_saved_as_arrays_and_answers_the_same_after_loading(
+    artifact: RecommenderArtifact, indexes: dict[str, np.ndarray], indexed: Recommender, tmp_path: Path
+) -> None:
+    dataclasses.replace(artifact, retrieval=indexes).save(tmp_path)
+    loaded = RecommenderArtifact.load(tmp_path)  # np.load(allow_pickle=False): no object arrays in it
+    assert sorted(loaded.retrieval) == sorted(indexes)
+    reloaded = Recommender(loaded, "reloaded")
+    for user in artifact.user_ids[:20].tolist():
+        query = Query(user_id=user, limit=10)
+        assert reloaded.recommend(query) == indexed.recommend(query)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"graph.cur_element_count": np.asarray(3)}, "cur_element_count is 3"),
+        ({"graph.dim": np.asarray(2)}, "dim is 2"),
+        ({"graph.space": np.asarray("ip")}, "space is ip"),
+        ({"graph.data_level0": np.zeros(10, dtype=np.int8)}, "data_level0 is 10"),
+        ({"graph.link_lists": None}, "link_lists"),
+        ({"columns": np.array(["als"])}, "linear components are"),
+        ({"index": np.zeros(8, dtype=np.uint8)}, "train it again"),
+    ],
+)
+def test_a_graph_that_does_not_fit_the_version_is_refused(
+    artifact: RecommenderArtifact, indexes: dict[str, np.ndarray], change: dict, message: str
+) -> None:
+    stored = {**indexes, **change}
+    stored = {name: value for name, value in stored.items() if value is not None}
+    with pytest.raises(ArtifactError, match=message):
+        Recommender(dataclasses.replace(artifact, retrieval=stored), "broken")
