@@ -1,6 +1,7 @@
 """Recommend latency on a large generated catalog, through the real training job and the real service.
 
-    python -m benchmarks.catalog [--items 200000 1000000] [--users 20000] [--calls 3000]
+    python -m benchmarks.catalog [--items 200000 1000000] [--users 20000] [--calls 3000] [--work DIR]
+                                 [--no-libraries]
 
 Above models/recommend/retrieval.py's threshold the version carries HNSW indexes built by training;
 this measures the answers' recall@100 against scoring the whole catalog, hnswlib (the service's)
@@ -15,6 +16,7 @@ known users, visitors with session items and anonymous visitors, each in a scene
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import tempfile
 import time
@@ -205,6 +207,15 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--users", type=int, default=20_000)
     parser.add_argument("--calls", type=int, default=3000)
     parser.add_argument("--seed", type=int, default=3)
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="keep each size's catalog and trained version in DIR/<items> and reuse them when there "
+        "(training a 1,000,000-item version takes a quarter of an hour; default: a temporary folder)",
+    )
+    parser.add_argument(
+        "--no-libraries", dest="libraries", action="store_false", help="skip the faiss beside hnswlib builds"
+    )
     args = parser.parse_args(argv)
     report: dict = {}
     for n_items in args.items:
@@ -213,16 +224,25 @@ def main(argv: list[str] | None = None) -> dict:
 
 
 def _one_size(n_items: int, args: argparse.Namespace) -> dict:
-    with tempfile.TemporaryDirectory(prefix="shifu-catalog-") as tmp:
-        paths = generate(Path(tmp), n_items, args.users, args.seed)
-        models = Path(tmp) / "models"
-        train_seconds = load.run_training(
-            paths["events"], paths["items"], models, extra=("--lightfm-epochs", "10", "--force-promote")
-        )
+    with contextlib.ExitStack() as stack:
+        if args.work is None:
+            work = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="shifu-catalog-")))
+        else:
+            work = args.work / str(n_items)
+            work.mkdir(parents=True, exist_ok=True)
+        paths = {"items": work / "items.csv", "events": work / "events.csv"}
+        if not all(p.exists() for p in paths.values()):
+            paths = generate(work, n_items, args.users, args.seed)
+        models = work / "models"
+        train_seconds = float("nan")  # a version reused from an earlier run
+        if not (models.exists() and versions.list_versions(models)):
+            train_seconds = load.run_training(
+                paths["events"], paths["items"], models, extra=("--lightfm-epochs", "10", "--force-promote")
+            )
         version = models / versions.list_versions(models)[-1]
         mix = requests(paths["events"], 600, args.seed)
         recall = blend_recall(version, mix[:300])
-        libraries = ann_libraries(version, mix[:300])
+        libraries = ann_libraries(version, mix[:300]) if args.libraries else []
         runs, memory = [], {}
         for workers in (1, 2):
             with load.service_process(models, workers) as port:
@@ -231,7 +251,8 @@ def _one_size(n_items: int, args: argparse.Namespace) -> dict:
                     (workers, load.run_load(port, mix, c, args.calls))
                     for c in ((1, 16) if workers == 1 else (16,))
                 ]
-    print(f"\n{n_items:,} items, {args.users:,} users; training job {train_seconds:.0f} s (indexes included)")
+    trained = "reused" if np.isnan(train_seconds) else f"{train_seconds:.0f} s (indexes included)"
+    print(f"\n{n_items:,} items, {args.users:,} users; training job {trained}")
     print(f"answers from candidates vs the whole catalog: recall@100 {recall['recall_at_100']:.4f} (worst "
           f"query {recall['worst']:.2f}; {recall['retrieved_share']:.0%} of queries retrieved)")  # fmt: skip
     recall_of = f"recall@100 of {SEARCHED}"

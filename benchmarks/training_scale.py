@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -136,6 +137,10 @@ def run_job(
             time.sleep(0.2)
     seconds = time.perf_counter() - started
     note = f"exit {process.returncode}: {_last_line(log)}"
+    if process.returncode != 0:  # the log outlives the temporary folder, beside it
+        kept = log.parent.parent / f"failed-{label.replace(' ', '').replace(',', '-')}-{int(time.time())}.log"
+        shutil.copy(log, kept)
+        note += f" (log: {kept})"
     return Run(label, seconds, peak / 2**30, process.returncode == 0, note, peak_during)
 
 

@@ -83,7 +83,7 @@ def test_an_unreadable_file_is_a_data_error_naming_it(engine_name: str, tmp_path
     (tmp_path / "day-1.csv.gz").write_bytes(truncated)
     with engines.opened(engine_name, memory_gb=1.0) as engine:
         store = EventStore(engine, DEFAULT_EVENT_WEIGHTS, np.array(["i1"]))
-        with pytest.raises(DataError, match="day-1.csv.gz"):
+        with pytest.raises(DataError, match=r"day-1\.csv\.gz"):
             store.load(tmp_path)
 
 
