@@ -159,7 +159,7 @@ def ann_libraries(version: Path, mix: list[recommend_pb2.RecommendRequest]) -> l
     other.hnsw.efConstruction = retrieval.HNSW_BUILD_EFFORT
     other.add(rows)
     faiss_build = time.perf_counter() - started
-    params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined]
+    params = faiss.SearchParametersHNSW()  # type: ignore[attr-defined, unused-ignore]  # (faiss is a bench extra)
     params.efSearch = SEARCHED
     results = []
     for library, build_s, search in (
