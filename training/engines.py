@@ -83,17 +83,17 @@ class DuckDB:
         self._error = duckdb.Error
         self._work = tempfile.TemporaryDirectory(prefix="shifu-events-", dir=work_dir)
         work = Path(self._work.name)
+        self._memory_limit = f"{memory_gb}GB"
         self.con = duckdb.connect(
             str(work / "events.duckdb"),
             config={
-                "memory_limit": f"{memory_gb}GB",
+                "memory_limit": self._memory_limit,
                 "temp_directory": str(work / "spill"),
                 "threads": threads,
                 "preserve_insertion_order": False,
             },
         )
         self.con.execute("SET TimeZone = 'UTC'")
-        self._memory_limit = f"{memory_gb}GB"
         self._views: dict[str, pd.DataFrame] = {}
 
     def read(self, files: list[Path], report: ReadReport) -> None:
