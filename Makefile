@@ -39,12 +39,13 @@ train: $(MODELS)/.trained
 
 tiers: $(TIERS)/.computed
 
-# pip < 25.3 still builds lightfm 1.17's setup.py-only sdist; it must see numpy and scipy first.
+# pip < 25.3 still builds lightfm 1.17's setup.py-only sdist; it must see numpy and scipy first. Without
+# build isolation hnswlib's sdist needs pybind11 installed beforehand too (a pip cache hid this).
 $(VENV)/.installed: pyproject.toml
 	@command -v $(PYTHON) >/dev/null || { echo "$(PYTHON) not found: set PYTHON=/path/to/python3.11"; exit 1; }
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) install -q "pip<25.3" "setuptools>=77,<85" wheel
-	$(PIP) install -q numpy==2.3.5 scipy==1.17.1
+	$(PIP) install -q numpy==2.3.5 scipy==1.17.1 pybind11==3.1.0
 	$(PIP) install -q --no-build-isolation --no-use-pep517 lightfm==1.17
 	$(PIP) install -q --no-build-isolation -e ".[dev]"
 	touch $@

@@ -73,7 +73,17 @@ def _run(engine_name: str, log: Path, world: dict[str, Path]) -> Outcome:
 
 @pytest.fixture(scope="module")
 def outcomes(log: Path, world: dict[str, Path]) -> Iterator[dict[str, Outcome]]:
-    yield {name: _run(name, log, world) for name in engines.ENGINES}
+    # Spark runs on several shuffle partitions, as on a large log, so that results that depend on how
+    # rows are spread over tasks (orderings, row numbers) would show here.
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(engines, "ROWS_PER_PARTITION", 5_000)  # 7 partitions
+        yield {name: _run(name, log, world) for name in engines.ENGINES}
+
+
+def test_a_local_spark_job_gets_a_shuffle_partition_per_million_events() -> None:
+    assert [engines.local_partitions(n) for n in (0, 1, 999_999, 1_000_000, 1_000_001, 50_000_000)] == [
+        1, 1, 1, 1, 2, 50,
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("engine_name", engines.ENGINES)
