@@ -11,6 +11,7 @@ TIERS := $(STATE)/tiers
 REPORTS := $(STATE)/supply-demand
 PORT ?= 50051
 DATA ?= ../shared/data
+BENCH ?=  # `make bench BENCH=--quick`: every benchmark at its smaller sizes (python -m benchmarks --help)
 PROTOS := $(wildcard proto/shifu/v1/*.proto)
 PB := service/pb
 
@@ -24,7 +25,7 @@ test: $(VENV)/.installed $(VENV)/.spark $(PB)/.generated
 
 bench: $(VENV)/.installed $(VENV)/.spark $(PB)/.generated
 	$(PIP) install -q -e ".[dev,bench,spark]"
-	$(PY) -m benchmarks --data $(DATA)
+	$(PY) -m benchmarks --data $(DATA) $(BENCH)
 
 lint: $(VENV)/.installed $(PB)/.generated
 	$(PY) -m ruff check service models training tests benchmarks

@@ -1,13 +1,18 @@
-"""`python -m benchmarks [--data ../shared/data] [--full]`: every benchmark in turn, each printing its tables.
+"""`python -m benchmarks [--data ../shared/data] [--quick | --full]`: every benchmark in turn, each printing
+its tables.
 
-Without --full the Homberger and GAP benchmarks run a representative subset of their instances (all of
-them take hours more); Solomon always runs all 29 beside PyVRP and VROOM (about 11 minutes).
+By default (several hours) the Homberger and GAP benchmarks run a representative subset of their
+instances, Solomon all 29 beside PyVRP and VROOM, and the large ones their README sizes (200,000- and
+1,000,000-item catalogs; 10M and 50M events). --full adds every Homberger and GAP instance (hours more).
+--quick (under an hour) runs every benchmark on its smaller sizes: a first instance per class, the
+200,000-item catalog, 2M events on each engine; for checking a change, not for the README's tables.
 Benchmarks on public data are skipped, with a line saying so, when the data is not there.
 """
 
 from __future__ import annotations
 
 import argparse
+from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import (
@@ -30,6 +35,44 @@ HOMBERGER_1000 = "c1_10_1,r1_10_1,rc1_10_1,r1_10_5,rc1_10_5"
 GAP_SUBSET = "c0515_1,c0824_1,c1060_1,c05100,d05100,c10200,d10200,c10400,d10400,d801600"
 
 
+@dataclass(frozen=True)
+class Sizes:
+    """What each benchmark runs at one level of --quick / default / --full."""
+
+    dispatch_city: str = "1000x300,10000x3000"
+    route_city: str = "5000x1000,2000x400"
+    solomon: str = ""  # all
+    homberger_200: str = HOMBERGER_200
+    homberger_1000: str | None = HOMBERGER_1000  # None: skipped
+    gap: str = GAP_SUBSET
+    catalog_items: tuple[str, ...] = ("200000", "1000000")
+    training_events: tuple[str, ...] = ("10000000", "50000000")
+    spark_events: str = "10000000"
+    service_seconds: str = "60"
+    fuzz_cases: str = "5000"
+
+
+DEFAULT = Sizes()
+FULL = Sizes(homberger_200="", homberger_1000="", gap="")
+QUICK = Sizes(
+    dispatch_city="1000x300",
+    route_city="2000x400",
+    solomon="C101,R101,RC101",
+    homberger_200="c1_2_1,r1_2_1,rc1_2_1",
+    homberger_1000=None,
+    gap="c0515_1,c05100,d05100",
+    catalog_items=("200000",),
+    training_events=("2000000",),
+    spark_events="2000000",
+    service_seconds="20",
+    fuzz_cases="1000",
+)
+
+
+def _instances(names: str) -> list[str]:
+    return ["--instances", names] if names else []
+
+
 def _have(path: Path) -> bool:
     if path.exists():
         return True
@@ -38,27 +81,32 @@ def _have(path: Path) -> bool:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--data", type=Path, default=Path("../shared/data"), help="the public data folder")
-    parser.add_argument("--full", action="store_true", help="every Homberger and GAP instance")
+    level = parser.add_mutually_exclusive_group()
+    level.add_argument("--full", action="store_true", help="every Homberger and GAP instance")
+    level.add_argument("--quick", action="store_true", help="the smaller sizes of every benchmark")
     args = parser.parse_args(argv)
+    sizes = FULL if args.full else QUICK if args.quick else DEFAULT
     print("== dispatch: generated city ==")
-    dispatch_city.main([])
-    print("\n== dispatch: a 5,000-job city day in ROUTE mode ==")
-    route_city.main([])
+    dispatch_city.main(["--sizes", sizes.dispatch_city])
+    print("\n== dispatch: city-scale days in ROUTE mode ==")
+    route_city.main(["--sizes", sizes.route_city])
     print("\n== dispatch: Solomon VRPTW, ROUTE mode over gRPC, beside PyVRP and VROOM ==")
     if _have(args.data / "solomon"):
-        solomon.main(["--data", str(args.data / "solomon"), "--peers"])
-    for size, limit, subset in (("200", "20", HOMBERGER_200), ("1000", "60", HOMBERGER_1000)):
+        solomon.main(["--data", str(args.data / "solomon"), "--peers", *_instances(sizes.solomon)])
+    for size, limit, subset in (("200", "20", sizes.homberger_200), ("1000", "60", sizes.homberger_1000)):
         print(f"\n== dispatch: Homberger {size} customers, beside PyVRP and VROOM ==")
-        if _have(args.data / "homberger" / size):
-            chosen = [] if args.full else ["--instances", subset]
-            solomon.main(
-                ["--data", str(args.data / "homberger" / size), "--time-limit-s", limit, "--peers", *chosen]
-            )
+        if subset is None:
+            print("skipped with --quick")
+        elif _have(args.data / "homberger" / size):
+            folder = str(args.data / "homberger" / size)
+            solomon.main(["--data", folder, "--time-limit-s", limit, "--peers", *_instances(subset)])
     print("\n== dispatch: generalized assignment (OR-Library) ==")
     if _have(args.data / "gap"):
-        gap.main(["--data", str(args.data / "gap")] + ([] if args.full else ["--instances", GAP_SUBSET]))
+        gap.main(["--data", str(args.data / "gap"), *_instances(sizes.gap)])
     print("\n== recommendation: MovieLens 100k ==")
     if _have(args.data / "movielens-100k" / "u.data"):
         movielens.main(["--data", str(args.data / "movielens-100k")])
@@ -66,15 +114,17 @@ def main(argv: list[str] | None = None) -> None:
     demo_scenes.main([])
     print("\n== live store: event intake, catalog visibility, cold items ==")
     live_store.main([])
-    print("\n== recommendation: 200,000- and 1,000,000-item catalogs (retrieval, 1 vs 2 processes) ==")
-    catalog.main([])
-    print("\n== training: 10M and 50M generated events, DuckDB (and Spark at 1M) ==")
-    training_scale.main(["--events", "10000000", "50000000"])
-    training_scale.main(["--events", "1000000", "--engine", "spark"])
+    items = ", ".join(sizes.catalog_items)
+    print(f"\n== recommendation: {items}-item catalogs (retrieval, 1 vs 2 processes) ==")
+    catalog.main(["--items", *sizes.catalog_items])
+    print(f"\n== training: {', '.join(sizes.training_events)} generated events, DuckDB; "
+          f"{sizes.spark_events}, Spark ==")  # fmt: skip
+    training_scale.main(["--events", *sizes.training_events])
+    training_scale.main(["--events", sizes.spark_events, "--engine", "spark"])
     print("\n== service: isolation, steady load, saturation ==")
-    service_load.main([])
+    service_load.main(["--seconds", sizes.service_seconds])
     print("\n== service: random and malformed requests ==")
-    fuzz.main(["--cases", "5000"])
+    fuzz.main(["--cases", sizes.fuzz_cases])
 
 
 if __name__ == "__main__":
