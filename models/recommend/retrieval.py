@@ -79,33 +79,68 @@ def build_index(rows: np.ndarray) -> dict[str, np.ndarray]:
 
 
 def load_index(stored: Mapping[str, np.ndarray], n_items: int, dim: int) -> Any:
-    """The graph `build_index` saved, checked against the version's items and rows (a malformed state
-    could make hnswlib read out of bounds)."""
+    """The graph `build_index` saved, checked against the version's items and rows. hnswlib trusts its
+    state: a wrong size, neighbour or label would make it read out of bounds or return an item the
+    version does not have, so all of them are checked first (a checksum catches corruption, not a
+    state written wrong)."""
     import hnswlib
 
     state = {name: value.item() if value.ndim == 0 else value for name, value in stored.items()}
     try:
+        m0, m = int(state["max_M0"]), int(state["max_M"])
+        level0_links = 4 * (1 + m0)  # per element: a 4-byte count, then max_M0 neighbour ids (uint32)
+        levels = np.asarray(state["element_levels"])
         expected = {
             "space": "l2",
             "dim": dim,
             "cur_element_count": n_items,
             "max_elements": n_items,
-            "data_level0": n_items * int(state["size_data_per_element"]),
+            "offset_level0": 0,
+            "offset_data": level0_links,
+            "label_offset": level0_links + 4 * dim,
+            "size_data_per_element": level0_links + 4 * dim + 8,  # the vector, then an 8-byte label
+            "size_links_per_element": 4 * (1 + m),
+            "data_level0": n_items * (level0_links + 4 * dim + 8),
             "label_lookup_external": n_items,
             "label_lookup_internal": n_items,
             "element_levels": n_items,
+            "max_level": int(levels.max(initial=0)),
+            "link_lists": int(levels.sum(dtype=np.int64)) * 4 * (1 + m),
         }
         for name, want in expected.items():
             value = state[name]
             got = value.size if isinstance(value, np.ndarray) else value
             if got != want:
                 raise ArtifactError(f"retrieval graph: {name} is {got}, expected {want}")
+        _check_links(state, n_items, levels)
         index = hnswlib.Index.__new__(hnswlib.Index)
         index.__setstate__((state,))
     except (KeyError, TypeError, ValueError, RuntimeError) as error:
         raise ArtifactError(f"retrieval graph: {error!r}") from error
     index.set_ef(1)  # the breadth is k (SEARCH_BREADTH)
     return index
+
+
+def _check_links(state: Mapping[str, Any], n_items: int, levels: np.ndarray) -> None:
+    """Every neighbour, label, level and the entry point of a graph state of the expected sizes."""
+    if levels.min(initial=0) < 0 or not 0 <= int(state["enterpoint_node"]) < max(n_items, 1):
+        raise ArtifactError("retrieval graph: a level or the entry point is out of range")
+    for name in ("label_lookup_external", "label_lookup_internal"):
+        if np.asarray(state[name]).max(initial=0) >= n_items:
+            raise ArtifactError(f"retrieval graph: {name} names an item out of range")
+    size, links, label = (int(state[k]) for k in ("size_data_per_element", "offset_data", "label_offset"))
+    level0 = np.asarray(state["data_level0"]).view(np.uint8).reshape(n_items, size)
+    upper = np.asarray(state["link_lists"]).view(np.uint8).reshape(-1, int(state["size_links_per_element"]))
+    for where, block in (("level 0", level0[:, :links]), ("the upper levels", upper)):
+        for start in range(0, block.shape[0], 65_536):  # in chunks: no copy of a large graph at once
+            words = np.ascontiguousarray(block[start : start + 65_536]).view(np.uint32)
+            counts = words[:, 0] & 0xFFFF  # hnswlib keeps a list's length in the low two bytes
+            used = np.arange(words.shape[1] - 1)[None, :] < counts[:, None]
+            if (counts >= words.shape[1]).any() or (words[:, 1:][used] >= n_items).any():
+                raise ArtifactError(f"retrieval graph: a neighbour list at {where} is out of range")
+    labels = np.ascontiguousarray(level0[:, label : label + 8]).view(np.uint64)
+    if labels.max(initial=0) >= n_items:
+        raise ArtifactError("retrieval graph: a label names an item out of range")
 
 
 def lift(rows: np.ndarray) -> np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -108,5 +109,41 @@ def test_a_graph_that_does_not_fit_the_version_is_refused(
 ) -> None:
     stored = {**indexes, **change}
     stored = {name: value for name, value in stored.items() if value is not None}
+    with pytest.raises(ArtifactError, match=message):
+        Recommender(dataclasses.replace(artifact, retrieval=stored), "broken")
+
+
+def _neighbour_out_of_range(state: dict[str, np.ndarray], n_items: int) -> None:
+    words = state["graph.data_level0"].view(np.uint32)
+    words[0], words[1] = 1, n_items  # the first item's list: one neighbour, past the last item
+
+
+def _list_longer_than_its_room(state: dict[str, np.ndarray], n_items: int) -> None:
+    state["graph.data_level0"].view(np.uint32)[0] = int(state["graph.max_M0"]) + 1
+
+
+def _label_out_of_range(state: dict[str, np.ndarray], n_items: int) -> None:
+    at = int(state["graph.label_offset"])
+    state["graph.data_level0"].view(np.uint8)[at : at + 8].view(np.uint64)[0] = n_items
+
+
+def _entry_point_out_of_range(state: dict[str, np.ndarray], n_items: int) -> None:
+    state["graph.enterpoint_node"] = np.asarray(n_items)
+
+
+@pytest.mark.parametrize(
+    ("corrupt", "message"),
+    [
+        (_neighbour_out_of_range, "neighbour list at level 0"),
+        (_list_longer_than_its_room, "neighbour list at level 0"),
+        (_label_out_of_range, "label names an item"),
+        (_entry_point_out_of_range, "entry point"),
+    ],
+)
+def test_a_graph_with_a_link_or_label_out_of_range_is_refused_before_hnswlib_reads_it(
+    artifact: RecommenderArtifact, indexes: dict[str, np.ndarray], corrupt: Any, message: str
+) -> None:
+    stored = {name: value.copy() for name, value in indexes.items()}
+    corrupt(stored, len(artifact.item_ids))
     with pytest.raises(ArtifactError, match=message):
         Recommender(dataclasses.replace(artifact, retrieval=stored), "broken")
