@@ -163,7 +163,9 @@ def main(argv: list[str] | None = None) -> list[dict]:
     parser.add_argument(
         "--baseline-max-events", type=int, default=10_000_000, help="larger logs than this skip the baseline"
     )
-    parser.add_argument("--limit-s", type=float, default=3600.0, help="a job still running then is stopped")
+    parser.add_argument(
+        "--limit-s", type=float, default=7200.0, help="a job running longer is stopped (50M, DuckDB: 4,331 s)"
+    )
     parser.add_argument("--work", type=Path, help="where to write the logs (default: a temporary folder)")
     parser.add_argument("--seed", type=int, default=5)
     args = parser.parse_args(argv)
