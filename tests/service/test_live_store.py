@@ -261,7 +261,7 @@ def test_acknowledged_events_survive_kill_9_once_each_and_train_the_next_version
     process = serve(model_dir, state, port, workers=2)
     channel, _, _, events = stubs(port)
     wait_for_health(channel, "", 1, timeout_s=120)
-    stop = threading.Event()
+    stop, under_way = threading.Event(), threading.Event()
 
     def send() -> None:
         for batch in batches:
@@ -272,10 +272,13 @@ def test_acknowledged_events_survive_kill_9_once_each_and_train_the_next_version
             except grpc.RpcError:
                 return
             acknowledged.extend(e.event_id for e in batch)
+            if len(acknowledged) >= 5_000:
+                under_way.set()
 
     sender = threading.Thread(target=send)
     sender.start()
-    time.sleep(1.5)
+    # Killed after 50 of 400 batches, not after a fixed time: a fast machine sends all 400 in 1.5 s.
+    assert under_way.wait(timeout=120)
     os.killpg(process.pid, signal.SIGKILL)  # mid-intake, every process of the server at once
     process.wait()
     stop.set()
