@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,8 +11,20 @@ import pytest
 
 from service.server import RunningServer
 from tests.support import FAST_TRAINING, SMALL_WORLD, start_server
-from training import demo
+from training import demo, engines
 from training.train import train
+
+
+@pytest.fixture(scope="session", autouse=True)
+def spark_before_grpc(request: pytest.FixtureRequest) -> None:
+    """PySpark launches its JVM by forking this process (with a `preexec_fn`, so a real fork that runs
+    gRPC's fork handlers). Once the service tests have left gRPC threads running, gRPC skips those
+    handlers ("Other threads are currently calling into gRPC") and on a loaded machine the launch then
+    failed with JAVA_GATEWAY_EXITED. So when the run includes Spark tests, their session (one per
+    process: later sessions reuse it) starts first, before any channel or server exists."""
+    wanted = any(item.get_closest_marker("spark") for item in request.session.items)
+    if wanted and shutil.which("java") is not None:
+        engines.Spark(memory_gb=1.0)
 
 
 @pytest.fixture(scope="session")

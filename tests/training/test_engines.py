@@ -23,9 +23,12 @@ from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, ReadReport, read_
 from training.touchpoint_report import touchpoint_report
 from training.train import train
 
-pytestmark = pytest.mark.skipif(
-    shutil.which("java") is None, reason="Spark needs Java (apt-get install openjdk-17-jre-headless)"
-)
+pytestmark = [
+    pytest.mark.spark,
+    pytest.mark.skipif(
+        shutil.which("java") is None, reason="Spark needs Java (apt-get install openjdk-17-jre-headless)"
+    ),
+]
 
 
 @pytest.fixture(scope="module")
