@@ -40,8 +40,11 @@ def texts(values: Iterable[str], field: str, most: int) -> tuple[str, ...]:
     result = tuple(values)
     if len(result) > most:
         raise FieldError(field, f"at most {most} values, got {len(result)}")
-    for i, value in enumerate(result):
-        text(value, f"{field}[{i}]", required=True)
+    lengths = tuple(map(len, result))
+    if result and (min(lengths) == 0 or max(lengths) > MAX_TEXT_BYTES // 4):
+        # Only now, value by value (in C above, as ids come by the hundred): the first bad one is named.
+        for i, value in enumerate(result):
+            text(value, f"{field}[{i}]", required=True)
     return result
 
 

@@ -352,7 +352,8 @@ class Recommender:
 
     def _indices(self, item_ids: tuple[str, ...]) -> np.ndarray:
         """Known items only, first occurrence kept, in the given order."""
-        seen = dict.fromkeys(self._item_index[i] for i in item_ids if i in self._item_index)
+        seen = dict.fromkeys(map(self._item_index.get, item_ids))
+        seen.pop(None, None)
         return np.fromiter(seen, dtype=np.int64, count=len(seen))
 
     def _in_categories(self, categories: frozenset[str]) -> np.ndarray:
@@ -386,17 +387,17 @@ class Recommender:
         a personal one names the closest history or session item, another gives its own reason, the
         fallback's reason when neither can), then any reason another component adds (fits the scene)."""
         components = self._a.components
-        new = items >= self.catalog.n_trained
-        leading = np.full(items.size, FALLBACK, dtype=object)
-        leading[~new] = self._leading(items[~new], terms)
-        personal = self._because_of(items, ctx, leading)
+        new = (items >= self.catalog.n_trained).tolist()
+        leading = iter(self._leading(items[~np.array(new, dtype=bool)], terms))
+        leaders = [FALLBACK if is_new else next(leading) for is_new in new]
+        personal = self._because_of(items, ctx, leaders)
         result: list[tuple[Reason, ...]] = []
-        for n, item in enumerate(items):
+        for n, item in enumerate(items.tolist()):
             if new[n]:
                 category = str(self.catalog.categories[item]).replace("_", " ")
                 result.append((Reason(ReasonCode.NEW_IN_CATEGORY, f"New in {category}"),))
                 continue
-            leader = components[str(leading[n])]
+            leader = components[leaders[n]]
             because = personal[n]
             primary: Reason | None = because if leader.personal else leader.reason(ctx)
             if primary is None:
@@ -405,7 +406,7 @@ class Recommender:
             extras = [
                 extra
                 for component in components.values()
-                if component is not leader and (extra := component.extra_reason(int(item), ctx)) is not None
+                if component is not leader and (extra := component.extra_reason(item, ctx)) is not None
             ]
             result.append((primary, *extras))
         return result
@@ -450,26 +451,33 @@ class Recommender:
         others = [entry for entry in top if entry[0] < n_trained][: len(top) - len(kept) - len(best)]
         return sorted(others + kept + best, key=lambda entry: (-entry[1], entry[0]))
 
-    def _leading(self, items: np.ndarray, terms: dict[str, Term]) -> np.ndarray:
+    def _leading(self, items: np.ndarray, terms: dict[str, Term]) -> list[str]:
         """Per item, the component that led to it: the user's own history and session (the personal
         components together) when they gave more than any other single component, else that one."""
-        names = np.array([name for name in terms if name != NOVELTY])
-        contributions = np.stack([terms[str(name)].at(items) for name in names])
-        personal = np.array([self._a.components[str(name)].personal for name in names])
-        strongest = names[np.argmax(contributions, axis=0)]
+        names = [name for name in terms if name != NOVELTY]
+        if not items.size:
+            return []
+        contributions = np.stack([terms[name].at(items) for name in names])
+        personal = np.array([self._a.components[name].personal for name in names])
         if not personal.any() or personal.all():
-            return strongest
-        own = np.where(personal[:, None], contributions, -np.inf)
-        others = np.where(personal[:, None], -np.inf, contributions)
-        by_history = contributions[personal].sum(axis=0) > others.max(axis=0)
-        return np.where(by_history, names[np.argmax(own, axis=0)], names[np.argmax(others, axis=0)])
+            chosen = contributions.argmax(axis=0)
+        else:
+            # Ties go to the first component in blend order, within the personal ones and the others.
+            own, others = contributions[personal], contributions[~personal]
+            by_history = own.sum(axis=0) > others.max(axis=0)
+            chosen = np.where(
+                by_history,
+                np.flatnonzero(personal)[own.argmax(axis=0)],
+                np.flatnonzero(~personal)[others.argmax(axis=0)],
+            )
+        return [names[c] for c in chosen.tolist()]
 
-    def _because_of(self, items: np.ndarray, ctx: QueryContext, leading: np.ndarray) -> list[Reason | None]:
+    def _because_of(self, items: np.ndarray, ctx: QueryContext, leading: list[str]) -> list[Reason | None]:
         """For each item led by a personal component, the session or history item closest to it by that
         component."""
         result: list[Reason | None] = [None] * items.size
         personal_names = [name for name, c in self._a.components.items() if c.personal]
-        personal = np.flatnonzero(np.isin(leading, personal_names))
+        personal = np.array([n for n, name in enumerate(leading) if name in personal_names], dtype=np.int64)
         if not personal.size:
             return result
         _, _, ordered = self.scorer.history(ctx.user)
@@ -479,15 +487,17 @@ class Recommender:
         if not candidates.size:
             return result
         targets = items[personal]
+        led_by = np.array([leading[n] for n in personal.tolist()])
         closeness = np.empty((candidates.size, targets.size))
         for name in personal_names:
-            led = leading[personal] == name
+            led = led_by == name
             if led.any():
                 closeness[:, led] = self._a.components[name].closeness(candidates, targets[led])
         closeness[candidates[:, None] == targets[None, :]] = -np.inf  # an item does not explain itself
-        for column, n in enumerate(personal):
-            best = int(np.argmax(closeness[:, column]))
-            if not np.isfinite(closeness[best, column]):
+        bests = closeness.argmax(axis=0)
+        explained = np.isfinite(closeness[bests, np.arange(targets.size)])
+        for n, best, found in zip(personal.tolist(), bests.tolist(), explained.tolist(), strict=True):
+            if not found:
                 continue
             related, title = self._ids[candidates[best]], self._titles[candidates[best]]
             if best < ctx.session.size:

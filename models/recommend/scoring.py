@@ -47,8 +47,9 @@ class Term:
         if isinstance(raw, Linear):
             mean, std = raw.moments.mean_std(raw.query)
         else:
-            mean = float(raw.mean(dtype=np.float64))
-            std = float(np.sqrt(max(float(np.dot(raw, raw)) / max(raw.size, 1) - mean * mean, 0.0)))
+            size = max(raw.size, 1)  # ndarray.mean's own arithmetic, without its Python wrapper
+            mean = float(np.add.reduce(raw, dtype=np.float64)) / size
+            std = float(np.sqrt(max(float(np.dot(raw, raw)) / size - mean * mean, 0.0)))
         return cls(raw, weight / std if std > 0 else 0.0, mean)
 
     def at(self, items: np.ndarray) -> np.ndarray:

@@ -378,4 +378,4 @@ def test_history_leads_when_the_personal_models_together_outweigh_any_other(mode
         "popularity": Term(np.array([3.0, 5.0, 3.0]), 1.0, 0.0),
     }
     # Item 0: neither personal model alone beats popularity, together they do.
-    assert model._leading(np.array([0, 1, 2]), terms).tolist() == ["als", "popularity", "popularity"]
+    assert model._leading(np.array([0, 1, 2]), terms) == ["als", "popularity", "popularity"]
