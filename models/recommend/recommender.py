@@ -387,9 +387,10 @@ class Recommender:
         a personal one names the closest history or session item, another gives its own reason, the
         fallback's reason when neither can), then any reason another component adds (fits the scene)."""
         components = self._a.components
-        new = (items >= self.catalog.n_trained).tolist()
-        leading = iter(self._leading(items[~np.array(new, dtype=bool)], terms))
-        leaders = [FALLBACK if is_new else next(leading) for is_new in new]
+        is_new = items >= self.catalog.n_trained
+        new = is_new.tolist()
+        leading = iter(self._leading(items[~is_new], terms))
+        leaders = [FALLBACK if n else next(leading) for n in new]
         personal = self._because_of(items, ctx, leaders)
         result: list[tuple[Reason, ...]] = []
         for n, item in enumerate(items.tolist()):
