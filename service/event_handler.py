@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 import grpc
 
 from models.dispatch.problem import EARLIEST_TIME, LATEST_TIME
@@ -9,19 +11,20 @@ from models.errors import FieldError
 from service import limits, metrics
 from service.errors import rpc
 from service.event_log import EVENT_TYPES, Event, EventLog
+from service.live_catalog import LiveRecommender
 from service.pb.shifu.v1 import events_pb2 as pb
 from service.pb.shifu.v1 import events_pb2_grpc
 
 
-def to_event(message: pb.Event, where: str) -> Event:
+def to_event(message: pb.Event, where: str, event_types: Collection[str] = EVENT_TYPES) -> Event:
     if not message.HasField("timestamp"):
         raise FieldError(f"{where}.timestamp", "is required")
     seconds = message.timestamp.seconds + message.timestamp.nanos / 1e9
     if not EARLIEST_TIME <= seconds < LATEST_TIME:
         raise FieldError(f"{where}.timestamp", "must be between the years 2000 and 2200")
-    if message.event_type not in EVENT_TYPES:
+    if message.event_type not in event_types:
         raise FieldError(
-            f"{where}.event_type", f"must be one of {', '.join(EVENT_TYPES)}, got {message.event_type!r}"
+            f"{where}.event_type", f"must be one of {', '.join(event_types)}, got {message.event_type!r}"
         )
     value = limits.amount(message.value, f"{where}.value") if message.HasField("value") else None
     return Event(
@@ -38,16 +41,23 @@ def to_event(message: pb.Event, where: str) -> Event:
 
 
 class EventHandler(events_pb2_grpc.EventServiceServicer):
-    def __init__(self, log: EventLog) -> None:
+    def __init__(self, log: EventLog, live: LiveRecommender) -> None:
+        """`live`: the serving model, whose catalog and event types the events are checked against."""
         self._log = log
+        self._live = live
 
     @rpc
     def RecordEvents(
         self, request: pb.RecordEventsRequest, context: grpc.ServicerContext
     ) -> pb.RecordEventsResponse:
         limits.batch(len(request.events), "events")
-        events = [to_event(message, f"events[{i}]") for i, message in enumerate(request.events)]
+        model = self._live.current()
+        # The standard types always; the serving model's own ones (a custom `like`) as well.
+        event_types = tuple(dict.fromkeys((*EVENT_TYPES, *(model.event_types if model else ()))))
+        events = [to_event(message, f"events[{i}]", event_types) for i, message in enumerate(request.events)]
         recorded, duplicates = self._log.record(events)
+        unknown = 0 if model is None else sum(model.find(e.item_id) is None for e in events)
         metrics.EVENTS.labels("recorded").inc(recorded)
         metrics.EVENTS.labels("duplicate").inc(duplicates)
-        return pb.RecordEventsResponse(recorded=recorded, duplicates=duplicates)
+        metrics.EVENTS.labels("unknown_item").inc(unknown)
+        return pb.RecordEventsResponse(recorded=recorded, duplicates=duplicates, unknown_items=unknown)

@@ -51,7 +51,11 @@ RELOADS = Counter("shifu_version_reloads_total", "Versions loaded or refused, by
 WARNINGS = Counter(
     "shifu_recommend_warnings_total", "Request values the model did not recognise, by code.", ("code",)
 )
-EVENTS = Counter("shifu_events_total", "Events received, recorded or already recorded.", ("result",))
+EVENTS = Counter(
+    "shifu_events_total",
+    "Events received: recorded, already recorded, and (also counted so) of an item the catalog lacks.",
+    ("result",),
+)
 CATALOG_ITEMS = Gauge(
     "shifu_catalog_items", "Items in the live catalog (not deleted).", multiprocess_mode="livemax"
 )

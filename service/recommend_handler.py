@@ -111,6 +111,7 @@ def to_description(description: ModelDescription) -> pb.DescribeModelResponse:
         user_count=description.user_count,
         components=description.components,
         k=description.k,
+        event_types=description.event_types,
         holdout=[
             pb.HoldoutMetrics(
                 model=name,

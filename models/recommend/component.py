@@ -36,6 +36,7 @@ class ReasonCode(enum.Enum):
     FITS_SCENE = "fits_scene"
     FITS_PROFILE = "fits_profile"
     NEW_IN_CATEGORY = "new_in_category"
+    GOES_WITH = "goes_with"
 
 
 @dataclass(frozen=True)

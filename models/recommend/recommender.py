@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
 
-from models.recommend import content
+from models.recommend import content, places
 from models.recommend.artifact import RecommenderArtifact
 from models.recommend.catalog import Catalog
 from models.recommend.component import Component, QueryContext, Reason, ReasonCode
@@ -44,6 +44,9 @@ TIE_BREAK = 1e-3
 # a 10-item answer from 200, 100 or 64 was the full pass's for every query; p99 in process 3.3, 2.2, 1.8 ms.
 RETRIEVED_MIN = 64
 RETRIEVED_PER_PLACE = 4
+# The session's newest items whose complements an answer keeps places for (each costs a pass over the
+# catalog's arrays).
+SESSION_ANCHORS = 2
 
 
 class UnknownItemError(KeyError):
@@ -56,6 +59,7 @@ class WarningCode(enum.Enum):
     UNKNOWN_CATEGORY = "unknown_category"
     UNKNOWN_ITEM = "unknown_item"
     UNKNOWN_USER = "unknown_user"
+    UNKNOWN_CONTEXT = "unknown_context"
 
 
 @dataclass(frozen=True)
@@ -78,6 +82,7 @@ class ModelDescription:
     components: list[str]
     k: int
     holdout: dict[str, dict[str, float]]  # model -> metric -> value, from the training job
+    event_types: list[str]  # the event types the training job weighed
 
 
 @dataclass(frozen=True)
@@ -123,6 +128,10 @@ class Recommender:
         default the version's own."""
         self.version = version
         self._manifest = dict(manifest or {})
+        # The event types training weighed (its --event-weight): the events the service may record.
+        self.event_types = tuple(
+            self._manifest.get("parameters", {}).get("model", {}).get("event_weights", {})
+        )
         self.scorer = Scorer(artifact)
         self.rules = rules or TouchpointRules()
         self._a = artifact
@@ -142,7 +151,7 @@ class Recommender:
             shape=(len(artifact.user_ids), c.size),
         )
         features = content.catalog_features(c.categories, c.brands, c.prices, c.tags)
-        self._relations = ItemRelations(c.categories, content.one_hot(features, {}), ordered)
+        self._relations = ItemRelations(c.categories, c.brands, features, ordered)
         # Items added since training: their content features, for the models that can place them.
         self._new_features = features[c.n_trained :]
         self._new_categories = c.categories[c.n_trained :]
@@ -166,6 +175,15 @@ class Recommender:
         rule_scenes = {r.default_scene for r in self._rules_all() if r.default_scene}
         self._scenes = vocabulary.get("scene", set()) | rule_scenes
         self._touchpoints = vocabulary.get("touchpoint", set()) | set(self.rules.touchpoints)
+        # Every value the models know, by its case-folded spelling: a request's "Shanghai" is shanghai.
+        self._spellings = {
+            kind: {value.casefold(): value for value in values}
+            for kind, values in (
+                *vocabulary.items(),
+                ("scene", self._scenes),
+                ("touchpoint", self._touchpoints),
+            )
+        }
         self._categories = set(c.categories[c.live()].tolist())
         self._live = c.live()  # every query's mask starts from one of these
         self._live_in_stock = self._live & c.in_stock
@@ -190,15 +208,34 @@ class Recommender:
     def find(self, item_id: str) -> int | None:
         return self._item_index.get(item_id)
 
+    def _spelled(self, kind: str, value: str) -> str | None:
+        """The known spelling of a value, ignoring case; None when the models do not know it."""
+        return self._spellings.get(kind, {}).get(value.casefold())
+
+    def canonical(self, query: Query) -> Query:
+        """The query with its scene, touchpoint and context values spelled as the models know them."""
+        context = {key: self._spelled(key, value) or value for key, value in query.context.items()}
+        return replace(
+            query,
+            scene=self._spelled("scene", query.scene) or query.scene,
+            touchpoint=self._spelled("touchpoint", query.touchpoint) or query.touchpoint,
+            context=context,
+        )
+
     def warnings(self, query: Query) -> list[RequestWarning]:
-        """What in the query the model does not know (the answer is given without it)."""
+        """What in the query the model does not know, ignoring case (the answer is given without it)."""
         found = []
         if query.user_id and query.user_id not in self._user_index:
             found.append(RequestWarning(WarningCode.UNKNOWN_USER, "user_id", query.user_id))
-        if query.scene and query.scene not in self._scenes:
+        if query.scene and self._spelled("scene", query.scene) is None:
             found.append(RequestWarning(WarningCode.UNKNOWN_SCENE, "scene", query.scene))
-        if query.touchpoint and query.touchpoint not in self._touchpoints:
+        if query.touchpoint and self._spelled("touchpoint", query.touchpoint) is None:
             found.append(RequestWarning(WarningCode.UNKNOWN_TOUCHPOINT, "touchpoint", query.touchpoint))
+        for key, value in sorted(query.context.items()):
+            if key not in self._spellings:
+                found.append(RequestWarning(WarningCode.UNKNOWN_CONTEXT, "context", key))
+            elif self._spelled(key, value) is None:
+                found.append(RequestWarning(WarningCode.UNKNOWN_CONTEXT, f"context[{key}]", value))
         return found + self.filter_warnings(query.filter, query.exclude_item_ids, query.recent_item_ids)
 
     def filter_warnings(
@@ -234,6 +271,7 @@ class Recommender:
             components=list(self._a.components),
             k=int(self._manifest.get("parameters", {}).get("k", DEFAULT_LIMIT)),
             holdout={name: dict(result["overall"]) for name, result in metrics.items()},
+            event_types=list(self.event_types),
         )
 
     def context(self, query: Query, rule: TouchpointRule) -> QueryContext:
@@ -258,6 +296,7 @@ class Recommender:
         )
 
     def recommend(self, query: Query) -> list[ScoredItem]:
+        query = self.canonical(query)
         rule = self.rules.for_touchpoint(query.touchpoint)
         ctx = self.context(query, rule)
         mask = self._allowed(query.filter, query.exclude_item_ids + query.recent_item_ids, rule)
@@ -277,10 +316,45 @@ class Recommender:
             self.catalog.categories,
             rule.max_per_category,
         )
-        top = self._keep_new_items(top, new_items, new_scores, rule.new_items_per_page)
+        is_new = n_trained.__le__
+        scored = zip(new_items.tolist(), new_scores.tolist(), strict=True)
+        new_ranked = sorted(scored, key=lambda entry: (-entry[1], entry[0]))
+        top = places.keep(top, new_ranked, rule.new_items_per_page, is_new)
+        complements = self._session_complements(ctx, mask, min(rule.complements_per_page, query.limit // 3))
+        if complements:
+            ranked = list(zip(complements, self._blended(np.array(list(complements)), terms), strict=True))
+            top = places.keep(top, ranked, len(complements), complements.__contains__, is_new)
         items = np.array([i for i, _ in top], dtype=np.int64)
         reasons = self._explain(items, ctx, terms)
+        for n, item in enumerate(items.tolist()):
+            if item in complements:
+                reasons[n] = (self._complement_reason(complements[item], item), *reasons[n][1:])
         return [ScoredItem(self._ids[i], s, r) for (i, s), r in zip(top, reasons, strict=True)]
+
+    def _session_complements(self, ctx: QueryContext, mask: np.ndarray, count: int) -> dict[int, int]:
+        """Up to `count` items that go with the session's newest items, allowed by `mask` (one kind of
+        complement at a time, each session item in turn): item -> the session item it goes with."""
+        if count <= 0 or not ctx.session.size:
+            return {}
+        anchors = ctx.session[::-1][:SESSION_ANCHORS].tolist()
+        per_anchor = []
+        for anchor in anchors:
+            items, _ = self._relations.goes_with(anchor, ctx.city)
+            items = items[mask[items] & (items < self.catalog.n_trained)]
+            _, first = np.unique(self.catalog.categories[items], return_index=True)
+            per_anchor.append(items[np.sort(first)].tolist())  # each kind's best, in the order of the best
+        picked = places.round_robin(per_anchor, count)
+        return {
+            item: next(a for a, items in zip(anchors, per_anchor, strict=True) if item in items)
+            for item in picked
+        }
+
+    def _blended(self, items: np.ndarray, terms: dict[str, Term]) -> list[float]:
+        """The blend's score of some of the version's items."""
+        total = np.zeros(items.size, dtype=np.float32)
+        for term in terms.values():
+            total += term.at(items)
+        return total.tolist()
 
     def _scores(
         self, ctx: QueryContext, mask: np.ndarray, limit: int
@@ -323,13 +397,15 @@ class Recommender:
             top = _top(allowed, scores[allowed], limit, self.catalog.categories, 0)
             reason = Reason(ReasonCode.SIMILAR_ITEM, f"Similar to '{self._titles[anchor]}'", item_id)
             return [ScoredItem(self._ids[i], s, (reason,)) for i, s in top]
-        allowed = np.flatnonzero(mask & ~self._relations.same_kind(anchor))
-        complements = self._relations.complements(anchor)[allowed]
-        top = _top(allowed, complements, limit, self.catalog.categories, 0)
+        complements, goes_with = self._relations.complements(anchor)
+        allowed = np.flatnonzero(mask & goes_with & ~self._relations.same_kind(anchor))
+        top = _top(allowed, complements[allowed], limit, self.catalog.categories, -(-limit // 2))
         return [ScoredItem(self._ids[i], s, (self._complement_reason(anchor, i),)) for i, s in top]
 
     def _complement_reason(self, anchor: int, item: int) -> Reason:
         anchor_id, title = self._ids[anchor], self._titles[anchor]
+        if self._relations.compatibility.declared(anchor)[item] > 0:
+            return Reason(ReasonCode.GOES_WITH, f"Goes with '{title}'", anchor_id)
         if self._relations.co_purchase(anchor)[item] > 0:
             return Reason(ReasonCode.BOUGHT_TOGETHER, f"Often bought together with '{title}'", anchor_id)
         if self._relations.category_affinity(anchor)[item] > 0:
@@ -433,25 +509,6 @@ class Recommender:
         means = np.divide(sums, self._category_sizes, out=np.zeros_like(sums), where=self._category_sizes > 0)
         return np.where(new >= 0, means[np.maximum(new, 0)], float(raw.mean()))
 
-    def _keep_new_items(
-        self, top: list[tuple[int, float]], new_items: np.ndarray, new_scores: np.ndarray, places: int
-    ) -> list[tuple[int, float]]:
-        """The touchpoint's `new_items_per_page`: the best new items that qualify (`new_items`, allowed
-        and scored) take the places of the weakest others when the answer has fewer new items than that."""
-        n_trained = self.catalog.n_trained
-        missing = min(places, len(top)) - sum(i >= n_trained for i, _ in top)
-        if missing <= 0:
-            return top
-        chosen = {i for i, _ in top}
-        scored = zip(new_items.tolist(), new_scores.tolist(), strict=True)
-        candidates = [(i, s) for i, s in scored if i not in chosen]
-        best = sorted(candidates, key=lambda entry: (-entry[1], entry[0]))[:missing]
-        if not best:
-            return top
-        kept = [entry for entry in top if entry[0] >= n_trained]
-        others = [entry for entry in top if entry[0] < n_trained][: len(top) - len(kept) - len(best)]
-        return sorted(others + kept + best, key=lambda entry: (-entry[1], entry[0]))
-
     def _leading(self, items: np.ndarray, terms: dict[str, Term]) -> list[str]:
         """Per item, the component that led to it: the user's own history and session (the personal
         components together) when they gave more than any other single component, else that one."""
@@ -495,6 +552,12 @@ class Recommender:
             if led.any():
                 closeness[:, led] = self._a.components[name].closeness(candidates, targets[led])
         closeness[candidates[:, None] == targets[None, :]] = -np.inf  # an item does not explain itself
+        # "Because you looked at" names only an item of the target's kind or one it goes with (no purifier
+        # for a lamp); a history item's "customers who chose it also chose this" is the model's own word.
+        looked_at = candidates[: ctx.session.size]
+        if looked_at.size:
+            related = self._relations.compatibility.related(looked_at, targets)
+            closeness[: looked_at.size][~related] = -np.inf
         bests = closeness.argmax(axis=0)
         explained = np.isfinite(closeness[bests, np.arange(targets.size)])
         for n, best, found in zip(personal.tolist(), bests.tolist(), explained.tolist(), strict=True):

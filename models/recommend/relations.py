@@ -1,6 +1,6 @@
 """Item-to-item answers for a product page: substitutes, the same kind of item (other sofas), from
 content and co-view; complements, other kinds bought by the same customers (a purifier's filters and
-its installation), from co-purchase."""
+its installation), from co-purchase, kept to what goes with the item (models/recommend/compatibility.py)."""
 
 from __future__ import annotations
 
@@ -9,14 +9,21 @@ import enum
 import numpy as np
 import scipy.sparse as sp
 
+from models.recommend import content as item_content
+from models.recommend.compatibility import Compatibility
+
 # Substitutes: an item of the anchor's category ranks above every item of another, whatever the rest.
 SAME_KIND = 10.0
-# Complements: the anchor's own co-purchases decide; how often its category is bought with each other
-# category (times the item's popularity) only orders what no co-purchase separates, then shared content
-# (the purifier's own brand of filter), then popularity.
+# Complements: what the catalog declares to go with the anchor (a filter that fits its brand, its
+# installation) comes first, and in a kind customers buy of one brand with the anchor's (a purifier's
+# filters) the anchor's brand; then the anchor's own co-purchases decide; how often its category is
+# bought with each other category (times the item's popularity) only orders what no co-purchase
+# separates, then shared content, then popularity.
 CATEGORY_AFFINITY = 1e-2
 SHARED_CONTENT = 1e-3
 POPULARITY = 1e-4
+DECLARED = 2.0  # above any co-purchase cosine (at most 1)
+SAME_BRAND = 2.0
 
 
 class Relation(enum.Enum):
@@ -27,9 +34,13 @@ class Relation(enum.Enum):
 class ItemRelations:
     """Immutable once built; serves concurrent queries."""
 
-    def __init__(self, categories: np.ndarray, content: sp.csr_matrix, ordered: sp.csr_matrix) -> None:
-        """`content`: items × content features (binary); `ordered`: users × items, nonzero where the user
-        ordered the item."""
+    def __init__(
+        self, categories: np.ndarray, brands: np.ndarray, features: list[list[str]], ordered: sp.csr_matrix
+    ) -> None:
+        """`features`: each item's content features (models/recommend/content.py); `ordered`: users ×
+        items, nonzero where the user ordered the item."""
+        self.compatibility = Compatibility(categories, brands, features, ordered)
+        content = item_content.one_hot(features, {})
         self._category_names, self._category = np.unique(categories, return_inverse=True)
         norms = np.sqrt(np.asarray(content.multiply(content).sum(axis=1)).ravel())
         self._content = (sp.diags(1.0 / np.where(norms > 0, norms, 1.0)) @ content).tocsr().astype(np.float32)
@@ -81,14 +92,64 @@ class ItemRelations:
         """Per item, how often the anchor's category is bought with the item's (1: most often)."""
         return self._affinity[self._category[anchor]].toarray().ravel()[self._category]
 
-    def complements(self, anchor: int) -> np.ndarray:
-        """Scores of the items of other categories (items of the anchor's own kind are substitutes, not
-        complements: the caller masks them with `same_kind`)."""
+    def complements(self, anchor: int, city: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """(scores, whether each item goes with the anchor at all) of the items of other categories:
+        items of the anchor's own kind are substitutes, not complements (the caller masks them with
+        `same_kind`); an item the catalog declares for another brand, kind or city than the anchor's
+        and `city` does not go with it."""
+        declared = self.compatibility.declared(anchor, city)
+        every = np.arange(self._category.size)
+        same_brand = np.zeros(every.size, dtype=bool)
+        same_brand[self.compatibility.of_its_brand(anchor)] = True
+        scores = self._complement_scores(anchor, every, declared, self.co_purchase(anchor), same_brand)
+        return scores, declared >= 0
+
+    def goes_with(self, anchor: int, city: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """(items, their complement scores), best first: the items of other kinds that the catalog declares
+        for the anchor, that its buyers bought in kinds bought with its beyond chance, or of its brand
+        where its kind is bought of one brand; found without a pass over the catalog (a session's items
+        are asked this on every call)."""
+        buyers = self._buyers.indices[self._buyers.indptr[anchor] : self._buyers.indptr[anchor + 1]]
+        bought, together = np.unique(self._bought[buyers].indices, return_counts=True)
+        related = self.compatibility.kinds_related(anchor, bought)
+        items = np.union1d(
+            np.union1d(self.compatibility.declared_for(anchor, city), bought[related]),
+            self.compatibility.of_its_brand(anchor),
+        ).astype(np.int64)
+        items = items[self._category[items] != self._category[anchor]]
+        declared = self.compatibility.declared(anchor, city, items)
+        items, declared = items[declared >= 0], declared[declared >= 0]
+        counts = np.zeros(items.size, dtype=np.float32)
+        if bought.size:
+            at = np.minimum(np.searchsorted(bought, items), bought.size - 1)
+            hit = bought[at] == items
+            counts[hit] = together[at[hit]]
+        scale = np.sqrt(self._buyer_counts[anchor] * self._buyer_counts[items])
+        co_purchase = np.divide(counts, scale, out=np.zeros_like(counts), where=scale > 0)
+        same_brand = np.isin(items, self.compatibility.of_its_brand(anchor))
+        scores = self._complement_scores(anchor, items, declared, co_purchase, same_brand)
+        order = np.lexsort((items, -scores))
+        return items[order], scores[order]
+
+    def _complement_scores(
+        self,
+        anchor: int,
+        items: np.ndarray,
+        declared: np.ndarray,
+        co_purchase: np.ndarray,
+        same_brand: np.ndarray,
+    ) -> np.ndarray:
+        """The complement score of `items` (the other arguments are per item of `items`)."""
+        affinity = self._affinity[self._category[anchor]].toarray().ravel()[self._category[items]]
+        content = np.asarray((self._content[items] @ self._content[anchor].T).todense()).ravel()
+        popularity = self._popularity[items]
         return (
-            self.co_purchase(anchor)
-            + CATEGORY_AFFINITY * self.category_affinity(anchor) * (0.5 + 0.5 * self._popularity)
-            + SHARED_CONTENT * self.content_similarity(anchor)
-            + POPULARITY * self._popularity
+            co_purchase
+            + DECLARED * (declared > 0)
+            + SAME_BRAND * same_brand
+            + CATEGORY_AFFINITY * affinity * (0.5 + 0.5 * popularity)
+            + SHARED_CONTENT * content
+            + POPULARITY * popularity
         )
 
     def category_name(self, item: int) -> str:

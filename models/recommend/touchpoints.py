@@ -4,6 +4,7 @@
 repeatable_categories = ["purifier_filter"]   # ordered items of these may be recommended again
 max_per_category = 0            # diversity cap per category in one answer (0: none)
 new_items_per_page = 0          # places kept for items added since the model was trained
+complements_per_page = 3        # places kept for what goes with the session's items (at most a third)
 
 [touchpoint.service_reminder]
 categories = ["purifier_filter", "repair", "cleaning"]   # the candidate pool (empty: everything)
@@ -32,6 +33,9 @@ class TouchpointRule:
     repeatable_categories: frozenset[str] = frozenset()
     max_per_category: int = 0
     new_items_per_page: int = 0  # places kept for items added since training, when any qualify
+    # Places kept for what goes with the items of the session (a purifier's filters and installation),
+    # at most a third of the answer; 0 keeps none.
+    complements_per_page: int = 3
 
 
 @dataclass(frozen=True)

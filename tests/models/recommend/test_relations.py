@@ -29,7 +29,7 @@ def relations(orders: list[list[int]] = ORDERS) -> ItemRelations:
         (np.ones(rows.size), (rows, np.concatenate(orders))), shape=(len(orders), CATEGORIES.size)
     )
     features = content.catalog_features(CATEGORIES, BRANDS, np.full(CATEGORIES.size, np.nan), TAGS)
-    return ItemRelations(CATEGORIES, content.one_hot(features, {}), ordered)
+    return ItemRelations(CATEGORIES, BRANDS, features, ordered)
 
 
 def test_substitutes_put_the_same_kind_first_whatever_co_view_says() -> None:
@@ -49,7 +49,7 @@ def test_content_similarity_counts_shared_category_brand_and_tags() -> None:
 
 def test_complements_rank_what_the_anchors_buyers_bought_first() -> None:
     model = relations()
-    scores = model.complements(0)
+    scores, _ = model.complements(0)
     assert (
         scores[2] > scores[4] > scores[3]
     )  # filter 2 bought twice with 0, installation once, filter 3 never
@@ -63,7 +63,7 @@ def test_an_item_nobody_bought_gets_the_categories_bought_with_its_own() -> None
     assert not model.co_purchase(never).any()
     affinity = model.category_affinity(never)
     assert affinity[0] == affinity[1] == 1.0 and np.isclose(affinity[4], 2 / 3) and affinity[6] == 0.0
-    scores = model.complements(never)
+    scores, _ = model.complements(never)
     assert min(scores[0], scores[1]) > scores[4] > scores[6]
 
 
@@ -73,7 +73,7 @@ def test_among_complements_nobody_bought_with_it_the_items_sharing_its_content_c
         categories, np.array(["angel", "other", "other", "angel"]), np.full(4, np.nan), np.array([""] * 4)
     )
     ordered = sp.csr_matrix((np.ones(4), ([0, 0, 1, 1], [1, 2, 1, 3])), shape=(2, 4))
-    model = ItemRelations(categories, content.one_hot(features, {}), ordered)
-    scores = model.complements(0)  # an Angel purifier nobody has bought yet
+    model = ItemRelations(categories, np.array(["angel", "other", "other", "angel"]), features, ordered)
+    scores, _ = model.complements(0)  # an Angel purifier nobody has bought yet
     assert not model.co_purchase(0).any()
     assert scores[3] > scores[2]  # the Angel filter before the other brand's, equally popular
