@@ -31,6 +31,7 @@ def city(n_jobs: int, n_technicians: int, seed: int, windows: bool) -> dp.Proble
     size = demo.DemoSize(jobs=n_jobs, technicians=n_technicians)
     day = demo.dispatch_day(np.random.default_rng(seed), size, with_tiers=True)
     request = json_format.ParseDict(day, pb.AssignJobsRequest())
+    request.options.mode = pb.ASSIGN_MODE_ASSIGN  # the demo's day asks for ROUTE
     if not windows:
         for job in request.jobs:
             job.ClearField("time_window")

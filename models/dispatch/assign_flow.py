@@ -8,11 +8,13 @@ the technician's load, so it becomes one unit arc per job slot with rising costs
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
 from ortools.graph.python import min_cost_flow
 
+from models.dispatch.assign_day import schedule
 from models.dispatch.blocks import by_rows
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import (
@@ -34,8 +36,9 @@ PRUNE_K = 40
 
 
 def solve_assign(problem: Problem, elig: Eligibility, prune: bool = True) -> Plan:
-    """The optimal assignment, status OPTIMAL. On large instances (`prune`) each job first gets only its
-    PRUNE_K cheapest qualified technicians; a job then left out while it has others is given all of
+    """The optimal assignment, status OPTIMAL, as days a technician can work (FEASIBLE when the days
+    could not keep it whole: `plan_from_assignment`). On large instances (`prune`) each job first gets
+    only its PRUNE_K cheapest qualified technicians; a job then left out while it has others is given all of
     them and the flow solved again, until no such job remains. That plan is optimal over the pairs it
     kept, not proven over all of them, so its status is FEASIBLE; `benchmarks.dispatch_city` measures
     the difference (0.014% of the objective at 10,000 jobs × 3,000 technicians)."""
@@ -134,49 +137,64 @@ def plan_from_assignment(
     bound: float | None = None,
     minutes_left: np.ndarray | None = None,
 ) -> Plan:
-    """The plan of an assignment (-1: left out), with a reason for every job left out. `minutes_left`
-    (per technician) and the jobs' work minutes also decide who still had room, when shift minutes count."""
-    jobs, techs = problem.jobs, problem.technicians
-    n_tech = len(techs)
-    balance = problem.options.weights.balance
-    done = np.flatnonzero(tech_of_job >= 0)
-    load = np.bincount(tech_of_job[done], minlength=n_tech)
-    before = np.array([t.assigned_jobs for t in techs], dtype=float)
-
-    assignments = []
-    for t in np.flatnonzero(load):
-        mine = done[tech_of_job[done] == t]
-        starts = elig.earliest_start(mine, np.full(mine.size, t))
-        for sequence, k in enumerate(np.lexsort((mine, starts))):
-            j, arrival = mine[k], starts[k]
-            assignments.append(
-                Assignment(
-                    jobs[j].job_id,
-                    techs[t].technician_id,
-                    sequence,
-                    float(arrival) if np.isfinite(arrival) else None,
-                    float(elig.km[j, t]),
-                )
-            )
+    """The plan of an assignment (-1: left out) as days a technician can work (assign_day.py), with a
+    reason for every job left out. `minutes_left` (per technician) and the jobs' work minutes also decide
+    who still had room, when shift minutes count. When the days could not keep the assignment as it was,
+    the plan is FEASIBLE, and the assignment's objective (when optimal) or `bound` bounds it."""
+    objective = objective_of(problem, elig, tech_of_job)
+    days = schedule(problem, elig, tech_of_job, minutes_left)
+    if not np.array_equal(days.tech_of_job, tech_of_job):
+        # Sequencing only adds constraints: what bounded the assignment bounds the days too.
+        bound = objective if status is Status.OPTIMAL else bound
+        status = Status.FEASIBLE
+        objective = objective_of(problem, elig, days.tech_of_job)
+    tech_of_job = days.tech_of_job
+    techs = problem.technicians
+    assignments = [
+        Assignment(
+            problem.jobs[j].job_id,
+            techs[t].technician_id,
+            sequence,
+            arrival if math.isfinite(arrival) else None,
+            km,
+        )
+        for t, route in days.routes.items()
+        for sequence, (j, arrival, km) in enumerate(
+            zip(route, days.arrivals[t], days.leg_km.get(t, []), strict=True)
+        )
+    ]
     assignments.sort(key=lambda a: (a.technician_id, a.sequence))
 
+    load = np.bincount(tech_of_job[tech_of_job >= 0], minlength=len(techs))
     unassigned = [elig.reasons[j] for j in sorted(elig.reasons)]
-    dropped = [j for j in range(len(jobs)) if tech_of_job[j] < 0 and j not in elig.reasons]
-    unassigned += [_why_dropped(problem, elig, j, tech_of_job, load, minutes_left) for j in dropped]
-
-    objective = (
-        float(elig.pair_cost[done, tech_of_job[done]].sum())
-        + balance_cost(balance, load, before)
-        + float(elig.drop_penalty[tech_of_job < 0].sum())
-    )
+    dropped = [j for j in range(len(problem.jobs)) if tech_of_job[j] < 0 and j not in elig.reasons]
+    unassigned += [
+        days.left_out[j]
+        if j in days.left_out
+        else _why_dropped(problem, elig, j, tech_of_job, load, days.minutes_left)
+        for j in dropped
+    ]
     return Plan(
         assignments=assignments,
         unassigned=unassigned,
         status=status,
         objective=objective,
         solve_ms=(time.perf_counter() - started) * 1000.0,
-        travel_km=float(elig.km[done, tech_of_job[done]].sum()),
+        travel_km=days.travel_km,
         bound=objective if status is Status.OPTIMAL else bound,
+    )
+
+
+def objective_of(problem: Problem, elig: Eligibility, tech_of_job: np.ndarray) -> float:
+    """ASSIGN's objective: each job's travel from its technician's location and tier term, the balance
+    term, and the drop penalties of the jobs left out."""
+    done = np.flatnonzero(tech_of_job >= 0)
+    load = np.bincount(tech_of_job[done], minlength=len(problem.technicians))
+    before = np.array([t.assigned_jobs for t in problem.technicians], dtype=float)
+    return (
+        float(elig.pair_cost[done, tech_of_job[done]].sum())
+        + balance_cost(problem.options.weights.balance, load, before)
+        + float(elig.drop_penalty[tech_of_job < 0].sum())
     )
 
 

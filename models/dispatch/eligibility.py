@@ -32,13 +32,6 @@ class Eligibility:
     drop_penalty: np.ndarray  # per job
     capacity: np.ndarray  # per technician: jobs it may still take
     reasons: dict[int, Unassigned]  # job index -> why nobody may take it
-    window_start: np.ndarray  # per job, Unix seconds; -inf: none
-    shift_start: np.ndarray  # per technician, Unix seconds; -inf: none
-
-    def earliest_start(self, jobs: np.ndarray, techs: np.ndarray) -> np.ndarray:
-        """When each technician, leaving at its shift's start, can begin each job (pairwise);
-        -inf where neither window nor shift bounds it."""
-        return earliest_start(self.window_start[jobs], self.shift_start[techs], self.minutes[jobs, techs])
 
 
 def earliest_start(window_start: np.ndarray, shift_start: np.ndarray, minutes: np.ndarray) -> np.ndarray:
@@ -130,8 +123,6 @@ def compute(problem: Problem) -> Eligibility:
         drop_penalty=drop_penalties(problem),
         capacity=remaining_capacity(problem),
         reasons=reasons,
-        window_start=window_start,
-        shift_start=shift_start,
     )
 
 

@@ -65,8 +65,11 @@ def legs(
     return km, minutes
 
 
-def travel(problem: Problem, rows: np.ndarray, cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """(kilometres, minutes) from each location in `rows` to each in `cols`.
+def travel(
+    problem: Problem, rows: np.ndarray, cols: np.ndarray, points: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """(kilometres, minutes) from each location in `rows` to each in `cols`; `points` from `locations`
+    saves recomputing them when many small matrices are asked for.
 
     Locations are indexed as in the request's matrices: technicians first, then jobs.
     """
@@ -75,7 +78,8 @@ def travel(problem: Problem, rows: np.ndarray, cols: np.ndarray) -> tuple[np.nda
     if options.distance_km is not None:
         km = options.distance_km.reshape(n, n)[np.ix_(rows, cols)]
     else:
-        points = unit_vectors(*_coordinates(problem))
+        if points is None:
+            points = locations(problem)
         km = great_circle_km(points[rows], points[cols], options.workers)
 
     if options.duration_min is not None:

@@ -10,7 +10,7 @@ import pytest
 from models.dispatch import regions
 from models.dispatch.problem import GeoPoint, Job, Mode, Options, Problem, Status, Technician, Window
 from models.dispatch.solver import solve
-from tests.models.dispatch.test_solver_contract import DAY, HOUR, check, random_day
+from tests.support import DAY, HOUR, check, random_day
 
 ROUTE = Options(mode=Mode.ROUTE, time_limit_s=3.0, speed_kmh=30.0, max_radius_km=12.0)
 

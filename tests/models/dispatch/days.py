@@ -1,0 +1,70 @@
+"""The check every dispatch answer must pass, whatever its mode: no technician is booked twice.
+
+Computed from the problem alone (its own haversine, or the request's matrices), never from a solver's
+arrays: per technician, stops numbered 0, 1, ... in the order of their arrivals, each job's work
+starting within its window and the shift and ending within the shift, and each stop reached after
+the previous job's work plus the travel between the two.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Iterable
+
+from models.dispatch.problem import Assignment, GeoPoint, Problem
+
+
+def km_between(a: GeoPoint, b: GeoPoint) -> float:
+    p1, p2 = math.radians(a.lat), math.radians(b.lat)
+    dp, dl = p2 - p1, math.radians(b.lng - a.lng)
+    h = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * 6371.0088 * math.asin(math.sqrt(h))
+
+
+def travel_s(problem: Problem, origin: int, end: int) -> float:
+    """Seconds from location `origin` to `end`, indexed as the request's matrices (technicians first)."""
+    options = problem.options
+    n = len(problem.technicians) + len(problem.jobs)
+    if options.duration_min is not None:
+        return 60.0 * float(options.duration_min[origin * n + end])
+    if options.distance_km is not None:
+        km = float(options.distance_km[origin * n + end])
+    else:
+        points = [t.location for t in problem.technicians] + [j.location for j in problem.jobs]
+        km = km_between(points[origin], points[end])
+    return 3600.0 * km / options.speed_kmh
+
+
+def assert_no_double_booking(problem: Problem, assignments: Iterable[Assignment], slack_s: float) -> None:
+    """Every technician's stops form a day it can work (`slack_s`: rounding the answer allows)."""
+    n_tech = len(problem.technicians)
+    tech_index = {t.technician_id: i for i, t in enumerate(problem.technicians)}
+    job_index = {j.job_id: n_tech + i for i, j in enumerate(problem.jobs)}
+    jobs = {j.job_id: j for j in problem.jobs}
+    by_tech: dict[str, list[Assignment]] = {}
+    for a in assignments:
+        by_tech.setdefault(a.technician_id, []).append(a)
+    for tech_id, stops in by_tech.items():
+        tech = problem.technicians[tech_index[tech_id]]
+        stops.sort(key=lambda a: a.sequence)
+        assert [a.sequence for a in stops] == list(range(len(stops))), (tech_id, "numbered 0, 1, ...")
+        for a in stops:
+            if a.arrival is None:
+                continue
+            job = jobs[a.job_id]
+            if job.window is not None:
+                assert job.window.start - slack_s <= a.arrival <= job.latest_start() + slack_s, a.job_id
+            if tech.shift is not None:
+                assert tech.shift.start - slack_s <= a.arrival, a.job_id
+                assert a.arrival + 60 * job.duration_minutes <= tech.shift.end + slack_s, a.job_id
+        # Without a shift, stops before the first window may be unbounded (no arrival): only those.
+        timed = [a for a in stops if a.arrival is not None]
+        assert all(a.arrival is None for a in stops[: len(stops) - len(timed)]), tech_id
+        for before, after in itertools.pairwise(timed):
+            done = before.arrival + 60 * jobs[before.job_id].duration_minutes
+            gap = travel_s(problem, job_index[before.job_id], job_index[after.job_id])
+            assert after.arrival >= done + gap - slack_s, (tech_id, before.job_id, after.job_id, "overlap")
+        if timed and tech.shift is not None and timed[0] is stops[0]:
+            reach = tech.shift.start + travel_s(problem, tech_index[tech_id], job_index[timed[0].job_id])
+            assert timed[0].arrival >= reach - slack_s, (tech_id, timed[0].job_id, "reached from home")
