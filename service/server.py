@@ -19,7 +19,6 @@ from wsgiref.simple_server import WSGIServer
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
-from grpc_reflection.v1alpha import reflection
 from threadpoolctl import threadpool_limits
 
 from models.dispatch.tiers import TierTable
@@ -176,7 +175,7 @@ def start(settings: Settings) -> RunningServer:
         live = LiveRecommender(registry, store)
         recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(live, events), server)
         catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogHandler(live), server)
-        events_pb2_grpc.add_EventServiceServicer_to_server(EventHandler(events), server)
+        events_pb2_grpc.add_EventServiceServicer_to_server(EventHandler(events, live), server)
         for name in (RECOMMEND, CATALOG):
             set_status(name, NOT_SERVING)  # until a version is loaded
         set_status(EVENTS, SERVING)
@@ -189,9 +188,7 @@ def start(settings: Settings) -> RunningServer:
         )
         set_status(DISPATCH, NOT_SERVING)  # until the solver processes are up
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    method_reflection.enable(
-        (*served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name, reflection.SERVICE_NAME), server
-    )
+    method_reflection.enable((*served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
 
     address = f"{settings.host}:{settings.port}"
     credentials = _credentials(settings)

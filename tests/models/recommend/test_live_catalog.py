@@ -14,7 +14,7 @@ from models.recommend.catalog_store import CatalogStore
 from models.recommend.component import ReasonCode
 from models.recommend.recommender import ItemFilter, Query, Recommender, Relation
 from models.recommend.touchpoints import TouchpointRule, TouchpointRules
-from tests.models.recommend.test_recommender import CATEGORIES, ids, make_artifact
+from tests.support import CATEGORIES, ids, make_artifact
 
 ANY_STOCK = ItemFilter(in_stock_only=False)
 
