@@ -15,7 +15,7 @@ BENCH ?=  # `make bench BENCH=--quick`: every benchmark at its smaller sizes (py
 PROTOS := $(wildcard proto/shifu/v1/*.proto)
 PB := service/pb
 
-.PHONY: run test bench lint proto demo train tiers clean
+.PHONY: run test bench lint proto demo train tiers docs clean
 
 run: $(MODELS)/.trained $(TIERS)/.computed
 	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --touchpoints $(DEMO)/touchpoints.toml --port $(PORT)
@@ -33,6 +33,10 @@ lint: $(VENV)/.installed $(PB)/.generated
 	$(PY) -m mypy
 
 proto: $(PB)/.generated
+
+# The figures the README shows, redrawn from a fresh demo world.
+docs: $(VENV)/.installed
+	$(PY) -m training.docs_figures --out docs
 
 demo: $(DEMO)/.generated
 

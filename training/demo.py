@@ -5,8 +5,8 @@ come back to), a style and a budget, items have a style and a price, and choices
 scenes shift what people look at (a new home wants furniture and lamps, a finished order wants its
 installation, a reminder wants a filter refill); popular items are shown more; water-purifier owners
 come back for filters of their purifier's brand; new products keep being launched (15% of them during
-the log); touchpoints show impressions that are clicked or not. A day of dispatch jobs and
-technicians in one city comes with it.
+the log); touchpoints show impressions that are clicked or not. The technicians' world comes with
+it (training/demo_jobs.py): a job log in five cities and a day of dispatch for those in Shanghai.
 """
 
 from __future__ import annotations
@@ -21,16 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from training.demo_jobs import JobLogSize, generate_job_log
+from training.demo_jobs import CITIES, technician_world
+from training.demo_jobs import dispatch_day as dispatch_day  # callers build days as demo.dispatch_day
 from training.readers import EVENT_COLUMNS
 
-CITIES = {
-    "shanghai": (31.2304, 121.4737),
-    "beijing": (39.9042, 116.4074),
-    "guangzhou": (23.1291, 113.2644),
-    "chengdu": (30.5728, 104.0668),
-    "hangzhou": (30.2741, 120.1551),
-}
 CITY_SHARE = [0.3, 0.25, 0.2, 0.13, 0.12]
 STYLES = ["modern", "nordic", "classic", "industrial"]
 SEGMENTS = {"economy": 0.8, "mid": 1.0, "premium": 1.35}  # multiplies the log of the preferred price
@@ -92,16 +86,6 @@ NEW_SHARE = 0.15  # products launched while the log runs, at a uniform time
 INTEREST_FLOOR = 0.02
 # How ready to buy a visit in the scene is: a reminder or a finished order comes with a need.
 SCENE_INTENT = {"browse": 1.0, "new_home": 1.2, "after_order": 2.5, "service_reminder": 2.5, "repair": 2.0}
-SKILLS = [
-    "delivery",
-    "furniture_install",
-    "lamp_install",
-    "purifier_install",
-    "appliance_repair",
-    "cleaning",
-    "removal",
-    "carpentry",
-]
 END = datetime(2026, 10, 31, tzinfo=UTC)
 
 
@@ -113,7 +97,7 @@ class DemoSize:
     days: int = 90
     technicians: int = 80
     jobs: int = 300
-    job_log_technicians: int = 150
+    job_log_technicians: int = 200  # the first `technicians` of them work in Shanghai
 
 
 @dataclass
@@ -382,64 +366,6 @@ def _visit(
     return followups
 
 
-def dispatch_day(rng: np.random.Generator, size: DemoSize, with_tiers: bool = False) -> dict:
-    """A day of open jobs and technicians in Shanghai, as an AssignJobsRequest in protobuf's JSON mapping.
-
-    Technicians are named like the job log's (t0000, ...). Without `with_tiers` their tier is left
-    unset, so that the service uses the tiers it computed from the job log."""
-    lat0, lng0 = CITIES["shanghai"]
-    day = datetime(2026, 11, 2, tzinfo=UTC) - timedelta(hours=8)  # midnight, Shanghai time
-
-    def point() -> dict:
-        r, a = 14 * math.sqrt(rng.random()), rng.random() * 2 * math.pi
-        return {
-            "lat": round(lat0 + r * math.sin(a) / 111.0, 5),
-            "lng": round(lng0 + r * math.cos(a) / (111.0 * math.cos(math.radians(lat0))), 5),
-        }
-
-    def stamp(hours: float) -> str:
-        return (day + timedelta(hours=hours)).isoformat().replace("+00:00", "Z")
-
-    technicians = []
-    for t in range(size.technicians):
-        skills = sorted(
-            set(rng.choice(SKILLS, size=int(rng.integers(1, 4)), replace=False).tolist()) | {"delivery"}
-        )
-        first = float(rng.choice([8, 9, 10]))
-        technicians.append(
-            {
-                "technicianId": f"t{t:04d}",
-                "location": point(),
-                "skills": skills,
-                "tier": int(rng.choice([1, 2, 3])) if with_tiers else 0,
-                "maxJobs": int(rng.integers(3, 7)),
-                "shift": {"start": stamp(first), "end": stamp(first + 9)},
-                "vehicleCapacity": float(rng.choice([2, 4, 6, 10])),
-            }
-        )
-    jobs = []
-    for j in range(size.jobs):
-        skill = SKILLS[rng.choice(len(SKILLS), p=[0.3, 0.2, 0.12, 0.1, 0.1, 0.08, 0.06, 0.04])]
-        required = [skill] if rng.random() < 0.85 else sorted({skill, "carpentry"})
-        start = float(rng.choice([8, 10, 12, 14, 16, 18]))
-        jobs.append(
-            {
-                "jobId": f"j{j:04d}",
-                "location": point(),
-                "requiredSkills": required,
-                "durationMinutes": int(rng.choice([30, 45, 60, 90, 120])),
-                "timeWindow": {"start": stamp(start), "end": stamp(start + 2)},
-                "priority": int(rng.choice(4, p=[0.5, 0.3, 0.15, 0.05])),
-                "demand": float(rng.choice([0, 0.5, 1, 2, 3])),
-            }
-        )
-    return {
-        "jobs": jobs,
-        "technicians": technicians,
-        "options": {"mode": "ASSIGN_MODE_ASSIGN", "timeLimitMs": 2000},
-    }
-
-
 def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict[str, Path]:
     """Writes items.csv, users.csv, events.csv, dispatch_day.json, rank_request.json (one job of that
     day to offer to its technicians), job_log.csv, technician_habits.csv (the habits planted in the job
@@ -473,11 +399,12 @@ def generate(out_dir: Path, seed: int = 7, size: DemoSize | None = None) -> dict
         columns=["user_id", "city", "segment", "age_band", "life_stage"],
     ).to_csv(paths["users.csv"], index=False)
     events.to_csv(paths["events.csv"], index=False)
-    day = dispatch_day(rng, size)
+    habits, day, job_log = technician_world(seed, size)
     paths["dispatch_day.json"].write_text(json.dumps(day, indent=1) + "\n")
-    rank = {"job": day["jobs"][0], "technicians": day["technicians"], "limit": 5}
+    # A job from the middle of the day: technicians can reach it from home within its window.
+    by_start = sorted(day["jobs"], key=lambda job: (job["timeWindow"]["start"], job["jobId"]))
+    rank = {"job": by_start[len(by_start) // 2], "technicians": day["technicians"], "limit": 5}
     paths["rank_request.json"].write_text(json.dumps(rank, indent=1) + "\n")
-    job_log, habits = generate_job_log(rng, list(CITIES), JobLogSize(technicians=size.job_log_technicians))
     job_log.to_csv(paths["job_log.csv"], index=False)
     habits.to_csv(paths["technician_habits.csv"], index=False)
     paths["touchpoints.toml"].write_text(TOUCHPOINTS_TOML)

@@ -9,11 +9,17 @@ they happen.
   they come (attended days / days in the log), split evenly over the cells each worked in;
 - capacity_used = completed / capacity; demand_ratio = due / capacity.
 
-A day is flagged against the cell's own trailing window (the days before it, not after, so the flag
-is there the day it happens). Its usual demand is the median of `due` over the window; a day's `due`
-is judged as a Poisson count around it: `orders_at_risk` when demand exceeds capacity and so many jobs
-would come with probability below `alpha`; `technicians_at_risk` when less than half the capacity is
-used and so few jobs would come with probability below `alpha`.
+A day is judged against the cell's own history (the days before it, not after, so the flag is there
+the day it happens; a cell is judged from its first whole window of `window_days` days on). Its
+usual demand (`usual_due`) is the median of `due` over the trailing window, robust to the few
+anomalous days a window may hold (the window's mean when the median is 0). A day's `due` is judged
+as a negative binomial count with that mean and the variance of all the cell's days before, within
+Tukey's fences (so that past anomalies do not count) and never below the Poisson variance: demand
+that always varied more than Poisson's is not flagged for it. Each day tests every cell, in both
+tails, together, and holds the false discovery rate of those tests at `alpha` (Benjamini-Hochberg):
+on a normal day the chance of a flag anywhere is `alpha`, however many cells there are.
+`orders_at_risk`: demand that surprisingly high, above capacity, and jobs in fact never taken;
+`technicians_at_risk`: demand that surprisingly low, and less than half the capacity used.
 """
 
 from __future__ import annotations
@@ -25,7 +31,7 @@ import matplotlib.dates as mdates
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from scipy.stats import poisson
+from scipy import stats
 
 from training.report import Page, day_dates, local_day, publish_report
 
@@ -37,13 +43,12 @@ TABLE_FILE = "supply_demand.csv"
 class SupplyDemandConfig:
     utc_offset_hours: float = 8.0
     window_days: int = 28
-    min_history_days: int = 10
-    alpha: float = 0.001  # how unlikely, for usual demand, a day must be to be flagged
+    alpha: float = 0.001  # the false discovery rate of a day's flags, over all its cells
     capacity_quantile: float = 0.9
 
     def __post_init__(self) -> None:
-        if self.window_days < 2 or not 1 <= self.min_history_days < self.window_days:
-            raise ValueError("need window_days >= 2 and 1 <= min_history_days < window_days")
+        if self.window_days < 4:
+            raise ValueError("need window_days >= 4 (a window's median and quartiles)")
         if not 0 < self.alpha < 0.5 or not 0 < self.capacity_quantile <= 1:
             raise ValueError("need 0 < alpha < 0.5 and 0 < capacity_quantile <= 1")
 
@@ -87,10 +92,43 @@ def _capacity(
     )
 
 
-def _trailing_median(values: pd.Series, config: SupplyDemandConfig) -> pd.Series:
-    """Median of the `window_days` days before each day (not including it): robust, so a few anomalous
-    days in the window do not hide the next ones."""
-    return values.shift(1).rolling(config.window_days, min_periods=config.min_history_days).median()
+def _fenced_variance(days: np.ndarray) -> float:
+    """The variance of the days inside Tukey's fences (1.5 interquartile ranges beyond the quartiles):
+    the cell's usual variation, without the anomalous days its history holds."""
+    days = days[np.isfinite(days)]
+    low, high = np.percentile(days, [25, 75])
+    reach = 1.5 * (high - low)
+    return float(np.var(days[(days >= low - reach) & (days <= high + reach)], ddof=1))
+
+
+def _surprise(due: pd.Series, config: SupplyDemandConfig) -> pd.DataFrame:
+    """The usual demand of each day of one cell and how unlikely its `due` is under it, in each tail
+    (NaN until the cell has a whole window of history); see the module docstring."""
+    before = due.shift(1)
+    window = before.rolling(config.window_days, min_periods=config.window_days)
+    median, mean = window.median(), window.mean()
+    usual = median.where(median > 0, mean)
+    # The level of demand moves, so it comes from the trailing window; how much demand varies around
+    # it is the cell's own, and all the days before estimate it better than one window does.
+    variation = before.expanding(min_periods=config.window_days).apply(_fenced_variance, raw=True)
+    variance = np.maximum(variation, usual)
+    over = variance > usual  # over-dispersed: negative binomial; else Poisson
+    safe = variance.where(over, usual + 1)  # keeps the unused negative binomial parameters valid
+    n, p = usual**2 / (safe - usual), usual / safe
+    high = np.where(over, stats.nbinom.sf(due - 1, n, p), stats.poisson.sf(due - 1, usual))
+    low = np.where(over, stats.nbinom.cdf(due, n, p), stats.poisson.cdf(due, usual))
+    return pd.DataFrame({"usual_due": usual, "p_high": high, "p_low": low}, index=due.index)
+
+
+def _discoveries(table: pd.DataFrame, alpha: float) -> pd.DataFrame:
+    """Per day, over every judged cell and both tails: which tests are discoveries at false discovery
+    rate `alpha` (Benjamini-Hochberg)."""
+    found = pd.DataFrame(False, index=table.index, columns=["p_high", "p_low"])
+    for _, day in table[table["usual_due"].notna()].groupby("day"):
+        tests = day[["p_high", "p_low"]]
+        adjusted = stats.false_discovery_control(tests.to_numpy().ravel()).reshape(tests.shape)
+        found.loc[day.index] = adjusted < alpha
+    return found
 
 
 def daily_table(jobs: pd.DataFrame, config: SupplyDemandConfig) -> pd.DataFrame:
@@ -123,19 +161,13 @@ def daily_table(jobs: pd.DataFrame, config: SupplyDemandConfig) -> pd.DataFrame:
     table["demand_ratio"] = np.divide(table["due"], table["capacity"].where(table["capacity"] > 0))
     table = table.reset_index()
 
-    flagged = []
-    for _, cell in table.groupby(["city", "category"], sort=False):
-        usual = _trailing_median(cell["due"], config)
-        # Demand counts are Poisson around their usual level: flag what is that unlikely, in one tail.
-        surge = pd.Series(poisson.sf(cell["due"] - 1, usual), index=cell.index) < config.alpha
-        slump = pd.Series(poisson.cdf(cell["due"], usual), index=cell.index) < config.alpha
-        flagged.append(
-            cell.assign(
-                orders_at_risk=surge & (cell["demand_ratio"] > 1) & usual.notna(),
-                technicians_at_risk=slump & (cell["capacity_used"] < 0.5) & usual.notna(),
-            )
-        )
-    table = pd.concat(flagged)
+    table = table.join(
+        pd.concat([_surprise(cell["due"], config) for _, cell in table.groupby(["city", "category"])])
+    )
+    found = _discoveries(table, config.alpha)
+    table["orders_at_risk"] = found["p_high"] & (table["demand_ratio"] > 1) & (table["never_taken"] > 0)
+    table["technicians_at_risk"] = found["p_low"] & (table["capacity_used"] < 0.5)
+    table = table.drop(columns=["p_high", "p_low"])
     table.insert(2, "date", day_dates(table.pop("day")).dt.strftime("%Y-%m-%d"))
     return table.reset_index(drop=True)
 
@@ -173,8 +205,8 @@ def report(table: pd.DataFrame) -> Page:
 
     page.chart("supply_demand", draw, size=(14, 2.4 * -(-len(cells) // 4)))
     page.heading("Flagged days")
-    columns = ["date", "city", "category", "due", "completed", "never_taken", "capacity", "capacity_used",
-               "demand_ratio", "orders_at_risk", "technicians_at_risk"]  # fmt: skip
+    columns = ["date", "city", "category", "due", "usual_due", "completed", "never_taken", "capacity",
+               "capacity_used", "demand_ratio", "orders_at_risk", "technicians_at_risk"]  # fmt: skip
     page.table(risky[columns].sort_values(["date", "city", "category"]))
     return page
 
