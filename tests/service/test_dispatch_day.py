@@ -15,8 +15,8 @@ from service.dispatch_handler import to_job, to_options, to_technician
 from service.pb.shifu.v1 import dispatch_pb2 as dpb
 from service.pb.shifu.v1 import dispatch_pb2_grpc
 from service.server import RunningServer
-from tests.models.dispatch.days import assert_no_double_booking
 from tests.support import start_server
+from tests.support.days import assert_no_double_booking
 from training import demo
 
 # Arrivals are answered to the second.

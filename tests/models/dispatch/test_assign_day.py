@@ -26,8 +26,8 @@ from models.dispatch.problem import (
     Window,
 )
 from models.dispatch.solver import solve
-from tests.models.dispatch.days import assert_no_double_booking, travel_s
 from tests.support import HOUR, job, tech
+from tests.support.days import assert_no_double_booking, travel_s
 
 DAY = 1_800_000_000.0
 SHIFT = Window(DAY + 8 * HOUR, DAY + 17 * HOUR)

@@ -1,5 +1,5 @@
 """Helpers the tests share (imported, unlike fixtures): servers, ports, certificates, tokens, headless
-browsers, dispatch days and a small recommender artifact."""
+browsers, small worlds and a small recommender artifact; `tests.support.days` checks dispatch days."""
 
 from __future__ import annotations
 
@@ -32,14 +32,14 @@ from models.recommend.components.lightfm import LightFM
 from models.recommend.components.popularity import Popularity
 from service.config import Settings
 from service.server import RunningServer, start
-from tests.models.dispatch.days import assert_no_double_booking, km_between
+from tests.support.days import assert_no_double_booking, km_between
 from training import demo, engines
 from training.components import ModelConfig
 from training.event_store import EventStore
 from training.readers import DEFAULT_EVENT_WEIGHTS
 from training.train import TrainConfig
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 FAST_TRAINING = TrainConfig(
     model=ModelConfig.with_params(
         als={"factors": 16, "iterations": 8}, lightfm={"components": 16, "epochs": 5}
