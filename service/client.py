@@ -314,7 +314,12 @@ def main(argv: list[str] | None = None) -> int:
     except (OSError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    print(show(args, response))
+    try:
+        print(show(args, response), flush=True)
+    except BrokenPipeError:
+        # The reader went away (`| head`): what is left goes nowhere, quietly (Python's documented way).
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
     return 0
 
 

@@ -225,3 +225,25 @@ def test_answers_of_batches_add_their_counts_and_keep_the_latest_version() -> No
         catalog_pb2.DeleteItemsResponse(deleted=0, unknown_item_ids=["b"], catalog_version=8),
     )
     assert (total.deleted, list(total.unknown_item_ids), total.catalog_version) == (2, ["a", "b"], 8)
+
+
+def test_a_reader_that_goes_away_gets_no_traceback(server: RunningServer) -> None:
+    """`client … | head -1` used to end in a BrokenPipeError traceback."""
+    command = [
+        sys.executable,
+        "-m",
+        "service.client",
+        "--target",
+        f"127.0.0.1:{server.port}",
+        "recommend",
+        "--user",
+        "x",
+        "--limit",
+        "500",
+    ]
+    reader = subprocess.Popen(["head", "-c", "1"], stdin=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    done = subprocess.run(command, stdout=reader.stdin, stderr=subprocess.PIPE, text=True, timeout=60)
+    assert reader.stdin is not None
+    reader.stdin.close()
+    reader.wait(timeout=10)
+    assert "Traceback" not in done.stderr
