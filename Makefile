@@ -34,7 +34,7 @@ lint: $(VENV)/.installed $(PB)/.generated
 
 proto: $(PB)/.generated
 
-# The figures the README shows, redrawn from a fresh demo world.
+# The figures docs/dispatch.md shows, redrawn from a fresh demo world.
 docs: $(VENV)/.installed
 	$(PY) -m training.docs_figures --out docs
 

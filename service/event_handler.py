@@ -8,9 +8,10 @@ import grpc
 
 from models.dispatch.problem import EARLIEST_TIME, LATEST_TIME
 from models.errors import FieldError
+from models.event_format import EVENT_TYPES, Event
 from service import limits, metrics
 from service.errors import rpc
-from service.event_log import EVENT_TYPES, Event, EventLog
+from service.event_log import EventLog
 from service.live_catalog import LiveRecommender
 from service.pb.shifu.v1 import events_pb2 as pb
 from service.pb.shifu.v1 import events_pb2_grpc

@@ -1,6 +1,6 @@
 """Durable event intake: batches of storefront events appended to daily JSON Lines partitions in the
-event-log format (`DIR/YYYY-MM-DD/events-wN.jsonl`, the day of the event in UTC), which
-`python -m training train --events DIR` reads as they are.
+event log's format (models/event_format.py: `DIR/YYYY-MM-DD/events-wN.jsonl`, the day of the event in
+UTC), which `python -m training train --events DIR` reads as they are.
 
 A batch is acknowledged only after its lines are written and fsynced. Which event ids are on disk is
 kept in SQLite beside the files (shared by the server processes of the host), so a retried batch is
@@ -17,23 +17,18 @@ Recommend when it sends none.
 from __future__ import annotations
 
 import fcntl
-import functools
-import json
 import logging
-import math
 import os
 import threading
 import time
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
+from models import event_format
+from models.event_format import SESSION_TYPES, Event
 from models.recommend.catalog_store import connect
 
 log = logging.getLogger(__name__)
 
-EVENT_TYPES = ("impression", "view", "click", "cart", "order")
-SESSION_TYPES = frozenset({"view", "click", "cart", "order"})  # what a session is made of
 SESSION_SECONDS = 24 * 3600
 SESSION_ITEMS = 20  # most recent distinct items of a session
 DEDUPE_DAYS = 7  # how long an event id is remembered against retries
@@ -47,48 +42,6 @@ CREATE TABLE IF NOT EXISTS event_files (path TEXT PRIMARY KEY, offset INTEGER NO
 CREATE TABLE IF NOT EXISTS recent (user_id TEXT NOT NULL, timestamp REAL NOT NULL, item_id TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS recent_user ON recent (user_id, timestamp);
 """
-
-
-@dataclass(frozen=True)
-class Event:
-    event_id: str
-    timestamp: float  # Unix seconds
-    user_id: str
-    item_id: str
-    event_type: str
-    touchpoint: str = ""
-    scene: str = ""
-    value: float | None = None
-    recommendation_id: str = ""
-
-    def day(self) -> str:
-        return _day(int(self.timestamp // 86400))
-
-    def line(self) -> str:
-        """One JSON line of the event log (readers/read_events). Written by hand rather than by
-        json.dumps: this is most of the intake's work, and a fixed set of fields needs no generality."""
-        whole = math.floor(self.timestamp)
-        stamp = f"{_second(whole)}.{min(int((self.timestamp - whole) * 1000), 999):03d}Z"
-        value = '""' if self.value is None else repr(float(self.value))
-        return (
-            f'{{"event_id":{_quote(self.event_id)},"timestamp":"{stamp}","user_id":{_quote(self.user_id)},'
-            f'"item_id":{_quote(self.item_id)},"event_type":{_quote(self.event_type)},'
-            f'"touchpoint":{_quote(self.touchpoint)},"scene":{_quote(self.scene)},"value":{value},'
-            f'"recommendation_id":{_quote(self.recommendation_id)}}}\n'
-        )
-
-
-_quote = json.encoder.encode_basestring
-
-
-@functools.lru_cache(maxsize=64)
-def _day(days: int) -> str:
-    return datetime.fromtimestamp(days * 86400, UTC).strftime("%Y-%m-%d")
-
-
-@functools.lru_cache(maxsize=4096)
-def _second(second: int) -> str:
-    return datetime.fromtimestamp(second, UTC).strftime("%Y-%m-%dT%H:%M:%S")
 
 
 class EventLog:
@@ -137,13 +90,10 @@ class EventLog:
                 os.close(fd)
         raise RuntimeError(f"{MAX_WRITER_SLOTS} processes already write events to {self.directory}")
 
-    def _file(self, day: str) -> Path:
-        return self.directory / day / f"events-{self.writer}.jsonl"
-
     def _recover(self, writer: str) -> None:
         """Makes SQLite agree with a slot's files after a crash (see the module's docstring)."""
         known = dict(self._db.execute("SELECT path, offset FROM event_files").fetchall())
-        for path in sorted(self.directory.glob(f"*/events-{writer}.jsonl")):
+        for path in event_format.partitions(self.directory, writer):
             offset = int(known.get(str(path), 0))
             with path.open("r+b") as file:
                 file.seek(offset)
@@ -155,7 +105,9 @@ class EventLog:
                     )
                     file.truncate(offset + len(complete))
                     os.fsync(file.fileno())
-            events = [_parsed(line) for line in complete.decode("utf-8", "replace").splitlines() if line]
+            events = [
+                event_format.parse(line) for line in complete.decode("utf-8", "replace").splitlines() if line
+            ]
             found = [e for e in events if e is not None]
             if found:
                 log.info("%s: %d events written before a crash counted as recorded", path, len(found))
@@ -211,7 +163,7 @@ class EventLog:
             by_day.setdefault(event.day(), []).append(event.line())
         offsets = {}
         for day, lines in by_day.items():
-            path = self._file(day)
+            path = event_format.partition(self.directory, day, self.writer)
             path.parent.mkdir(exist_ok=True)
             with path.open("ab") as file:
                 start = file.tell()
@@ -253,21 +205,3 @@ class EventLog:
         with self._lock:
             self._db.close()
         os.close(self._slot_lock)
-
-
-def _parsed(line: str) -> Event | None:
-    """An event back from its line (for recovery); None for a line that is not one."""
-    try:
-        record = json.loads(line)
-        stamp = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
-        value = record.get("value", "")
-        return Event(
-            event_id=str(record["event_id"]),
-            timestamp=stamp,
-            user_id=str(record["user_id"]),
-            item_id=str(record["item_id"]),
-            event_type=str(record["event_type"]),
-            value=None if value in ("", None) or not math.isfinite(float(value)) else float(value),
-        )
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None

@@ -1,4 +1,4 @@
-"""The limits every request keeps, in one place (the README's "Limits" table lists them), and the checks
+"""The limits every request keeps, in one place (docs/api.md's "Limits" table lists them), and the checks
 that turn a request's strings and lists into plain values within them.
 
 Numbers in range (coordinates, times, weights, matrices) are the models' own validation

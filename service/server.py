@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import multiprocessing
 import multiprocessing.connection
@@ -111,27 +112,92 @@ def _credentials(settings: Settings) -> grpc.ServerCredentials | None:
     )
 
 
+# The storefront's services go together: the catalog and the events feed what Recommend answers.
+WANTED_BY = {RECOMMEND: "recommend", CATALOG: "recommend", EVENTS: "recommend", DISPATCH: "dispatch"}
+
+
+class _Health:
+    """The health service's answers: each service's own status, and the whole server's (the name "")
+    SERVING when every service it answers is."""
+
+    def __init__(self, served: list[str]) -> None:
+        self.servicer = health.HealthServicer(experimental_non_blocking=True)
+        self.served = served
+        self._statuses: dict[str, int] = {}
+
+    def set(self, name: str, status: int) -> None:
+        self._statuses[name] = status
+        self.servicer.set(name, status)
+        ready = all(self._statuses.get(served) == SERVING for served in self.served)
+        self.servicer.set("", SERVING if ready else NOT_SERVING)
+
+
 def start(settings: Settings) -> RunningServer:
     """Starts serving in the background; returns once the port is bound (port 0 picks a free one)."""
+    _tune_process(settings)
+    services = settings.service_names()
+    auth = _authenticator(settings)
+    pools = _pools(settings)
+    server = _grpc_server(settings, auth, pools)
+    status = _Health([name for name, wanted in WANTED_BY.items() if wanted in services])
+    rules = touchpoints.load(Path(settings.touchpoints)) if settings.touchpoints else None
+    registry = recommender_registry(
+        settings.model_dir, on_change=functools.partial(_model_loaded, settings, status), rules=rules
+    )
+    tier_table = tier_registry(settings.tiers_dir)
+    solvers = SolverPool(settings.solves() if "dispatch" in services else 0, settings.solver_niceness)
+    live, events = (
+        _add_storefront(settings, server, registry, status) if "recommend" in services else (None, None)
+    )
+    if "dispatch" in services:
+        _add_dispatch(settings, server, tier_table, solvers, status)
+    health_pb2_grpc.add_HealthServicer_to_server(status.servicer, server)
+    method_reflection.enable(
+        (*status.served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server
+    )
+    credentials = _credentials(settings)
+    port = _bind(server, f"{settings.host}:{settings.port}", credentials)
+    metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
+    _start_serving(settings, server, registry, tier_table, live, solvers, status)
+    log.info(
+        "serving %s on %s:%d (%s), models from %s",
+        ", ".join(services), settings.host, port, "TLS" if credentials else "plaintext", settings.model_dir,
+    )  # fmt: skip
+    return RunningServer(
+        server, port, registry, tier_table, status.servicer, settings,
+        list(dict.fromkeys(pools.values())), solvers, metrics_server, live, events,
+    )  # fmt: skip
+
+
+def _tune_process(settings: Settings) -> None:
     threadpool_limits(blas_threads(settings, n_items=0))
     # A call's thread gives way to gRPC's own threads within this long, not Python's default 5 ms,
     # which otherwise shows up whole in the tail latency.
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    services = settings.service_names()
+
+
+def _authenticator(settings: Settings) -> Authenticator | None:
     if not settings.is_loopback() and settings.insecure and not (settings.tls_cert and settings.auth_file):
         log.warning("serving %s without TLS or tokens (--insecure)", settings.host)
-    auth = Authenticator(Path(settings.auth_file)) if settings.auth_file else None
+    return Authenticator(Path(settings.auth_file)) if settings.auth_file else None
 
-    # Each service has its own executor: dispatch calls that wait for their solves never hold the
-    # threads Recommend needs. gRPC's own pool serves health and reflection.
+
+def _pools(settings: Settings) -> dict[str, futures.ThreadPoolExecutor]:
+    """Each service's executor: dispatch calls that wait for their solves never hold the threads
+    Recommend needs. gRPC's own pool serves health and reflection."""
     recommend_pool = futures.ThreadPoolExecutor(settings.threads, thread_name_prefix="recommend")
     # Room for calls waiting for a solver lane (they give up after solve_queue_seconds) and for
     # RankTechnicians beside the solves.
     dispatch_pool = futures.ThreadPoolExecutor(2 * settings.solves() + 4, thread_name_prefix="dispatch")
     # Catalog changes and events wait for the disk (fsync): never on the threads Recommend needs.
     intake_pool = futures.ThreadPoolExecutor(4, thread_name_prefix="intake")
-    pools = {RECOMMEND: recommend_pool, DISPATCH: dispatch_pool, CATALOG: intake_pool, EVENTS: intake_pool}
-    server = grpc.server(
+    return {RECOMMEND: recommend_pool, DISPATCH: dispatch_pool, CATALOG: intake_pool, EVENTS: intake_pool}
+
+
+def _grpc_server(
+    settings: Settings, auth: Authenticator | None, pools: dict[str, futures.ThreadPoolExecutor]
+) -> grpc.Server:
+    return grpc.server(
         futures.ThreadPoolExecutor(2, thread_name_prefix="rpc"),
         interceptors=[EdgeInterceptor(auth, pools)],
         options=[
@@ -142,56 +208,44 @@ def start(settings: Settings) -> RunningServer:
         ],
         maximum_concurrent_rpcs=settings.max_concurrent_rpcs,
     )
-    health_servicer = health.HealthServicer(experimental_non_blocking=True)
-    # The storefront's services go together: the catalog and the events feed what Recommend answers.
-    wanted_by = {RECOMMEND: "recommend", CATALOG: "recommend", EVENTS: "recommend", DISPATCH: "dispatch"}
-    served = [name for name, wanted in wanted_by.items() if wanted in services]
 
-    def overall() -> None:
-        """The whole server is SERVING when every service it answers is."""
-        ready = all(statuses.get(name) == SERVING for name in served)
-        health_servicer.set("", SERVING if ready else NOT_SERVING)
 
-    statuses: dict[str, int] = {}
+def _model_loaded(settings: Settings, status: _Health, model: Recommender) -> None:
+    # A version with a retrieval graph scores a few hundred candidates a call, not its catalog.
+    threadpool_limits(blas_threads(settings, model.n_items if model.scorer.retrieval is None else 0))
+    status.set(RECOMMEND, SERVING)
+    status.set(CATALOG, SERVING)
 
-    def set_status(name: str, status: int) -> None:
-        statuses[name] = status
-        health_servicer.set(name, status)
-        overall()
 
-    def on_model(model: Recommender) -> None:
-        # A version with a retrieval graph scores a few hundred candidates a call, not its catalog.
-        threadpool_limits(blas_threads(settings, model.n_items if model.scorer.retrieval is None else 0))
-        set_status(RECOMMEND, SERVING)
-        set_status(CATALOG, SERVING)
+def _add_storefront(
+    settings: Settings, server: grpc.Server, registry: VersionRegistry[Recommender], status: _Health
+) -> tuple[LiveRecommender, EventLog]:
+    """Recommend, Catalog and Events on the live catalog and the event log."""
+    store, events = open_state(settings)
+    live = LiveRecommender(registry, store)
+    recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(live, events), server)
+    catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogHandler(live), server)
+    events_pb2_grpc.add_EventServiceServicer_to_server(EventHandler(events, live), server)
+    for name in (RECOMMEND, CATALOG):
+        status.set(name, NOT_SERVING)  # until a version is loaded
+    status.set(EVENTS, SERVING)
+    return live, events
 
-    rules = touchpoints.load(Path(settings.touchpoints)) if settings.touchpoints else None
-    registry = recommender_registry(settings.model_dir, on_change=on_model, rules=rules)
-    tier_table = tier_registry(settings.tiers_dir)
-    solvers = SolverPool(settings.solves() if "dispatch" in services else 0, settings.solver_niceness)
-    live = events = None
-    if "recommend" in services:
-        store, events = open_state(settings)
-        live = LiveRecommender(registry, store)
-        recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(live, events), server)
-        catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogHandler(live), server)
-        events_pb2_grpc.add_EventServiceServicer_to_server(EventHandler(events, live), server)
-        for name in (RECOMMEND, CATALOG):
-            set_status(name, NOT_SERVING)  # until a version is loaded
-        set_status(EVENTS, SERVING)
-    if "dispatch" in services:
-        dispatch_pb2_grpc.add_DispatchServiceServicer_to_server(
-            DispatchHandler(
-                settings.default_time_limit_ms, tier_table, solvers, settings.solve_queue_seconds
-            ),
-            server,
-        )
-        set_status(DISPATCH, NOT_SERVING)  # until the solver processes are up
-    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    method_reflection.enable((*served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server)
 
-    address = f"{settings.host}:{settings.port}"
-    credentials = _credentials(settings)
+def _add_dispatch(
+    settings: Settings,
+    server: grpc.Server,
+    tiers: VersionRegistry[TierTable],
+    solvers: SolverPool,
+    status: _Health,
+) -> None:
+    handler = DispatchHandler(settings.default_time_limit_ms, tiers, solvers, settings.solve_queue_seconds)
+    dispatch_pb2_grpc.add_DispatchServiceServicer_to_server(handler, server)
+    status.set(DISPATCH, NOT_SERVING)  # until the solver processes are up
+
+
+def _bind(server: grpc.Server, address: str, credentials: grpc.ServerCredentials | None) -> int:
+    """The port bound; OSError naming the address when it cannot be."""
     try:
         port = (
             server.add_secure_port(address, credentials) if credentials else server.add_insecure_port(address)
@@ -202,25 +256,29 @@ def start(settings: Settings) -> RunningServer:
         raise OSError(
             f"cannot bind {address}: the port is in use or the address is not this machine's; choose --port"
         )
-    metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
+    return port
+
+
+def _start_serving(
+    settings: Settings,
+    server: grpc.Server,
+    registry: VersionRegistry[Recommender],
+    tiers: VersionRegistry[TierTable],
+    live: LiveRecommender | None,
+    solvers: SolverPool,
+    status: _Health,
+) -> None:
+    """The server, the watchers of models and tiers, then the solver processes."""
     server.start()
     if live is not None:
         registry.start(settings.poll_seconds)
         live.start(settings.catalog_poll_seconds)
-    tier_table.start(settings.poll_seconds)
-    if "dispatch" in services:
+    tiers.start(settings.poll_seconds)
+    if DISPATCH in status.served:
         # The solver processes start and import the solvers before Dispatch says SERVING, so that no
         # call pays for that within its time limit.
         futures.wait(solvers.warm_up(), timeout=WARM_UP_TIMEOUT_S)
-        set_status(DISPATCH, SERVING)
-    log.info(
-        "serving %s on %s:%d (%s), models from %s",
-        ", ".join(services), settings.host, port, "TLS" if credentials else "plaintext", settings.model_dir,
-    )  # fmt: skip
-    return RunningServer(
-        server, port, registry, tier_table, health_servicer, settings,
-        [recommend_pool, dispatch_pool, intake_pool], solvers, metrics_server, live, events,
-    )  # fmt: skip
+        status.set(DISPATCH, SERVING)
 
 
 def blas_threads(settings: Settings, n_items: int) -> int:

@@ -7,6 +7,7 @@ import logging
 import sqlite3
 import sys
 from pathlib import Path
+from typing import TypeAlias
 
 import pandas as pd
 
@@ -89,16 +90,47 @@ def _supply_demand(args: argparse.Namespace) -> int:
     return 0
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _demo(args: argparse.Namespace) -> int:
+    paths = demo.generate(args.out, args.seed, demo.DemoSize(users=args.users, items=args.items))
+    for path in paths.values():
+        print(path)
+    return 0
 
+
+def _export_catalog(args: argparse.Namespace) -> int:
+    state = args.state_dir or args.model_dir.parent / "state"
+    count = export_catalog.export(export_catalog.live_catalog(args.model_dir, state), args.out)
+    print(f"wrote {count} items to {args.out}")
+    return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+    params = {c.name: c.Params(**flags.values(c.Params, args, prefix=c.name)) for c in COMPONENTS}
+    model = ModelConfig(
+        params=params, **flags.values(ModelConfig, args), event_weights=_weights(args.event_weight)
+    )
+    config = TrainConfig(model=model, **flags.values(TrainConfig, args))
+    result = train(args.events, args.items, args.users, args.out, config)
+    for report in result.reports:
+        print(report.summary())
+    print(metrics_table(result.metrics, config.k))
+    print(f"published {result.version_dir} ({'promoted' if result.promoted else 'NOT promoted'})")
+    return 0
+
+
+# What add_subparsers returns (argparse names no public type for it).
+Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _add_demo(commands: Commands) -> None:
     d = commands.add_parser("demo", help="generate the demo world (events, catalog, users, a dispatch day)")
     d.add_argument("--out", type=Path, required=True)
     d.add_argument("--seed", type=int, default=7)
     d.add_argument("--users", type=int, default=demo.DemoSize.users)
     d.add_argument("--items", type=int, default=demo.DemoSize.items)
 
+
+def _add_train(commands: Commands) -> None:
     t = commands.add_parser("train", help="train, evaluate and publish a new recommender version")
     t.add_argument(
         "--events", type=Path, required=True, help="a file, a folder of partitions (the service's) or a glob"
@@ -120,26 +152,26 @@ def main(argv: list[str] | None = None) -> int:
         help="weight of an event type (repeatable; adds custom types)",
     )
 
+
+def _add_versions(commands: Commands) -> None:
     v = commands.add_parser("versions", help="list model versions, roll back to one, delete old ones")
     v.add_argument("action", choices=["list", "promote", "prune"])
     v.add_argument("version", nargs="?", help="the version to promote (serve), for `promote`")
     v.add_argument("--dir", type=Path, required=True, help="the model directory")
     v.add_argument("--dry-run", action="store_true", help="prune: say what would be deleted")
 
-    r = commands.add_parser("tiers", help="technician metrics, segments and tiers from the job log")
+
+def _add_job_report(commands: Commands, name: str, about: str, out: str, config: type) -> None:
+    """A command that reads the job log and publishes a version of what it computes (tiers, supply-demand)."""
+    r = commands.add_parser(name, help=about)
     r.add_argument("--jobs", type=Path, required=True)
     r.add_argument(
-        "--out", type=Path, required=True, help="tier directory; the version goes in a subdirectory"
+        "--out", type=Path, required=True, help=f"{out} directory; the version goes in a subdirectory"
     )
-    flags.add_flags(r, TierConfig)
+    flags.add_flags(r, config)
 
-    s = commands.add_parser("supply-demand", help="daily supply and demand per city and category, flagged")
-    s.add_argument("--jobs", type=Path, required=True)
-    s.add_argument(
-        "--out", type=Path, required=True, help="report directory; the version goes in a subdirectory"
-    )
-    flags.add_flags(s, SupplyDemandConfig)
 
+def _add_export_catalog(commands: Commands) -> None:
     x = commands.add_parser(
         "export-catalog", help="the live catalog (items with the storefront's changes) as a catalog file"
     )
@@ -149,31 +181,44 @@ def main(argv: list[str] | None = None) -> int:
         "--state-dir", type=Path, help="the service's --state-dir (default: state beside --model-dir)"
     )
 
-    args = parser.parse_args(argv)
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    _add_demo(commands)
+    _add_train(commands)
+    _add_versions(commands)
+    _add_job_report(
+        commands, "tiers", "technician metrics, segments and tiers from the job log", "tier", TierConfig
+    )
+    _add_job_report(
+        commands,
+        "supply-demand",
+        "daily supply and demand per city and category, flagged",
+        "report",
+        SupplyDemandConfig,
+    )
+    _add_export_catalog(commands)
+    return parser
+
+
+# The commands that report bad input as `error: ...` and exit code 2 (demo's input is its own flags).
+RUNS = {
+    "versions": _versions,
+    "tiers": _tiers,
+    "supply-demand": _supply_demand,
+    "export-catalog": _export_catalog,
+    "train": _train,
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
     if args.command == "demo":
-        paths = demo.generate(args.out, args.seed, demo.DemoSize(users=args.users, items=args.items))
-        for path in paths.values():
-            print(path)
-        return 0
+        return _demo(args)
     try:
-        if args.command == "versions":
-            return _versions(args)
-        if args.command == "tiers":
-            return _tiers(args)
-        if args.command == "supply-demand":
-            return _supply_demand(args)
-        if args.command == "export-catalog":
-            state = args.state_dir or args.model_dir.parent / "state"
-            count = export_catalog.export(export_catalog.live_catalog(args.model_dir, state), args.out)
-            print(f"wrote {count} items to {args.out}")
-            return 0
-        params = {c.name: c.Params(**flags.values(c.Params, args, prefix=c.name)) for c in COMPONENTS}
-        model = ModelConfig(
-            params=params, **flags.values(ModelConfig, args), event_weights=_weights(args.event_weight)
-        )
-        config = TrainConfig(model=model, **flags.values(TrainConfig, args))
-        result = train(args.events, args.items, args.users, args.out, config)
+        return RUNS[args.command](args)
     except (
         DataError,
         ValueError,
@@ -184,11 +229,6 @@ def main(argv: list[str] | None = None) -> int:
     ) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    for report in result.reports:
-        print(report.summary())
-    print(metrics_table(result.metrics, config.k))
-    print(f"published {result.version_dir} ({'promoted' if result.promoted else 'NOT promoted'})")
-    return 0
 
 
 if __name__ == "__main__":

@@ -21,9 +21,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from models.event_format import EVENT_COLUMNS
 from training.demo_jobs import CITIES, technician_world
 from training.demo_jobs import dispatch_day as dispatch_day  # callers build days as demo.dispatch_day
-from training.readers import EVENT_COLUMNS
 
 CITY_SHARE = [0.3, 0.25, 0.2, 0.13, 0.12]
 STYLES = ["modern", "nordic", "classic", "industrial"]

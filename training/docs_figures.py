@@ -1,4 +1,4 @@
-"""The README's figures, regenerated from a fresh demo: `python -m training.docs_figures --out docs`.
+"""The figures of docs/dispatch.md, regenerated from a fresh demo: `python -m training.docs_figures --out docs`.
 
 docs/tiers_scatter.png, docs/tiers_by_city.png and docs/supply_demand.png are drawn exactly as the
 tiers and supply-demand reports draw them, with their default parameters, from the job log that
@@ -32,7 +32,7 @@ def as_read(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def figures(jobs: pd.DataFrame) -> dict[str, bytes]:
-    """The README's charts (PNG) of this job log, by name."""
+    """The docs' charts (PNG) of this job log, by name."""
     table, thresholds = tiers.compute(jobs, tiers.TierConfig())
     charts = dict(tiers.report(table, thresholds).charts)
     daily = supply_demand.daily_table(jobs, supply_demand.SupplyDemandConfig())

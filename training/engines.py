@@ -18,7 +18,8 @@ from typing import Any, Protocol
 import numpy as np
 import pandas as pd
 
-from training.readers import EVENT_COLUMNS, DataError, ReadReport
+from models.event_format import EVENT_COLUMNS
+from training.readers import DataError, ReadReport
 
 REQUIRED = ("timestamp", "user_id", "item_id", "event_type")
 ENGINES = ("duckdb", "spark")

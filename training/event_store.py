@@ -2,28 +2,18 @@
 aggregates (users × items confidences, LightFM contexts, popularity counts, evaluation queries) meet
 numpy and pandas.
 
-Every rule is one SQL statement here, run unchanged by either engine (training/engines.py): DuckDB,
-embedded and spilling to disk, by default; Spark for logs that outgrow one machine. The engines only
-differ in how they read files into `raw_events` (every column as text) and in two expressions.
+Every rule is one SQL statement, here and in the modules below, run unchanged by either engine
+(training/engines.py): DuckDB, embedded and spilling to disk, by default; Spark for logs that outgrow one
+machine. The engines only differ in how they read files into `raw_events` (every column as text) and
+in two expressions.
 
-Rules, in the order a row is judged (the first broken one names the drop):
-missing user_id / item_id / event_type / timestamp; malformed_timestamp (Unix seconds or ISO 8601);
-unknown_event_type (no weight); malformed_value (not a finite number); unknown_item (not in the
-catalog, when one is given); duplicate (the same event again: every field equal; the first is kept).
-
-Order: events are ordered by (timestamp, then every other field), so that both engines, and any order of
-the input files, give the same split and the same aggregates.
-
-Holdout (evaluate.py explains the queries): per user, among the positive events (a click or heavier by
-default), the latest `fraction` (rounded up) are the test set; the user's training events are those before
-the first test event; users with fewer than two positive events stay whole in training. Done twice: the
-test split of everything (part `test`) and, within what is left, the validation split (part
-`validation`): `train` is what the validation models learn from.
+Checking (training/event_checks.py): the rules every event must pass, and the order of events.
+Splitting (training/event_split.py): the holdout of test and validation events per user.
+Here: the aggregates each fitting learns from, the evaluation's queries and the touchpoint report's counts.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
@@ -32,16 +22,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from models.event_format import EVENT_COLUMNS
 from models.recommend.components.als import Als
-from training import engines
+from training import engines, event_checks, event_split
 from training.engines import Engine
-from training.readers import EVENT_COLUMNS, EXAMPLES_KEPT, ReadReport, input_files
+from training.event_checks import ORDER
+from training.readers import ReadReport, input_files
 
-TEXT_COLUMNS = EVENT_COLUMNS  # what raw_events carries, as text ("" when absent)
-LARGEST = "1.7976931348623157e308"  # |x| <= this is false for NaN and ±inf in both engines
-# The total order of events (after duplicates are gone no two events tie).
-ORDER = "timestamp, user_id, item_id, event_type, scene, touchpoint, recommendation_id, value_text"
-ORDER_IN_USER = "timestamp, item_id, event_type, scene, touchpoint, recommendation_id, value_text"
 SESSION_SECONDS = 2 * 3600  # a visit: what the user touched in the two hours before the query
 SESSION_ITEMS = 3
 
@@ -111,86 +98,17 @@ class EventStore:
         """Reads a file, folder or glob into `valid` and returns what was kept and dropped."""
         report = ReadReport(str(path))
         self.engine.read(input_files(path), report)
-        self._validate(report)
+        event_checks.check(self.engine, self.catalog is not None, report)
         return report.finished()
 
     def load_frame(self, frame: pd.DataFrame, source: str = "events") -> ReadReport:
         """The same rules over a table already in memory (tests, small tools)."""
         report = ReadReport(source)
-        text = pd.DataFrame({c: _text(frame[c]) if c in frame else "" for c in TEXT_COLUMNS})
-        text.insert(0, "_row", np.arange(len(text), dtype=np.int64))
-        text["_raw"] = frame.astype(str).agg(",".join, axis=1) if len(frame) else ""
+        text = event_checks.raw_events(frame)
         report.rows_read = len(text)
         self.engine.register("raw_events", text)
-        self._validate(report)
+        event_checks.check(self.engine, self.catalog is not None, report)
         return report.finished()
-
-    def _validate(self, report: ReadReport) -> None:
-        unknown_item = "WHEN item_code IS NULL THEN 'unknown_item'" if self.catalog is not None else ""
-        catalog = "LEFT JOIN catalog c ON c.item_id = p.item_id" if self.catalog is not None else ""
-        code = "c.item_code" if self.catalog is not None else "CAST(NULL AS BIGINT)"
-        iso = self.engine.iso_seconds("ts_text")
-        self.engine.table(
-            "checked",
-            f"""
-            WITH t AS (
-                SELECT _row,
-                    trim(coalesce(timestamp, '')) AS ts_text, trim(coalesce(user_id, '')) AS user_id,
-                    trim(coalesce(item_id, '')) AS item_id,
-                    lower(trim(coalesce(event_type, ''))) AS event_type,
-                    trim(coalesce(touchpoint, '')) AS touchpoint, trim(coalesce(scene, '')) AS scene,
-                    trim(coalesce(value, '')) AS value_text,
-                    trim(coalesce(recommendation_id, '')) AS recommendation_id
-                FROM raw_events),
-            p AS (SELECT *, coalesce(try_cast(ts_text AS DOUBLE), {iso}) AS timestamp,
-                         try_cast(value_text AS DOUBLE) AS value FROM t),
-            j AS (SELECT p.*, w.weight, {code} AS item_code FROM p
-                  LEFT JOIN event_weights w ON w.event_type = p.event_type {catalog})
-            SELECT *, CASE
-                WHEN user_id = '' THEN 'missing_user_id'
-                WHEN item_id = '' THEN 'missing_item_id'
-                WHEN event_type = '' THEN 'missing_event_type'
-                WHEN ts_text = '' THEN 'missing_timestamp'
-                WHEN NOT coalesce(abs(timestamp) <= {LARGEST}, FALSE) THEN 'malformed_timestamp'
-                WHEN weight IS NULL THEN 'unknown_event_type'
-                WHEN value_text <> '' AND NOT coalesce(abs(value) <= {LARGEST}, FALSE) THEN 'malformed_value'
-                {unknown_item}
-                ELSE '' END AS reason
-            FROM j""",
-        )
-        self.engine.table(
-            "valid",
-            f"""
-            SELECT * FROM (
-                SELECT *, row_number() OVER (PARTITION BY {ORDER} ORDER BY _row) AS copy
-                FROM checked WHERE reason = '')
-            """,
-        )
-        dropped = self.engine.frame(
-            """
-            SELECT reason, count(*) AS n FROM checked WHERE reason <> '' GROUP BY reason
-            UNION ALL SELECT 'duplicate' AS reason, count(*) AS n FROM valid WHERE copy > 1
-            """
-        )
-        examples = self.engine.frame(
-            f"""
-            SELECT x.reason, x._row, r._raw FROM (
-                SELECT reason, _row, row_number() OVER (PARTITION BY reason ORDER BY _row) AS k FROM (
-                    SELECT reason, _row FROM checked WHERE reason <> ''
-                    UNION ALL SELECT 'duplicate' AS reason, _row FROM valid WHERE copy > 1) d) x
-            JOIN raw_events r ON r._row = x._row
-            WHERE x.k <= {EXAMPLES_KEPT} ORDER BY x.reason, x._row
-            """
-        )
-        shown = {str(reason): rows for reason, rows in examples.groupby("reason", sort=True)}
-        for reason, count in sorted(zip(dropped["reason"], dropped["n"], strict=True)):
-            rows = shown.get(str(reason), examples.iloc[:0])
-            lines = [
-                self.engine.example(int(r), str(raw))
-                for r, raw in zip(rows["_row"], rows["_raw"], strict=True)
-            ]
-            report.drop(str(reason), lines, int(count))
-        self.engine.drop("raw_events")
 
     def frame(self) -> pd.DataFrame:
         """The validated events as a table (small logs only: tests and tools), in event order."""
@@ -201,23 +119,8 @@ class EventStore:
     # The holdout.
 
     def split(self, positive_weight: float, fraction: float) -> None:
-        """`events`: the valid events with their `part` (module docstring)."""
-        first = _holdout("SELECT * FROM valid WHERE copy = 1", positive_weight, fraction)
-        self.engine.table("split_test", first)
-        second = _holdout(f"SELECT {_FIELDS} FROM split_test WHERE NOT cut", positive_weight, fraction)
-        self.engine.table(
-            "events",
-            f"""
-            SELECT {_FIELDS}, CASE WHEN is_test THEN 'validation' WHEN cut THEN 'gap' ELSE 'train' END AS part
-            FROM ({second}) s
-            UNION ALL
-            SELECT {_FIELDS}, CASE WHEN is_test THEN 'test' ELSE 'after' END AS part
-            FROM split_test WHERE cut
-            """,
-        )
-        self.engine.drop("split_test")
-        self.engine.drop("checked")
-        self.engine.drop("valid")
+        """`events`: the valid events with their `part` (training/event_split.py)."""
+        event_split.split(self.engine, positive_weight, fraction)
 
     def count(self, part: Part = Part.EVERYTHING) -> int:
         return int(self.engine.frame(f"SELECT count(*) AS n FROM events WHERE {part.value}")["n"][0])
@@ -448,39 +351,3 @@ _PAIRS = """
            max(CASE WHEN f.event_type = 'order' THEN 1 ELSE 0 END) AS ordered
     FROM fitting f JOIN fitting_users u ON u.user_id = f.user_id
     WHERE f.w > 0 GROUP BY u.user_code, f.item_code"""
-
-# The columns `events` keeps of each valid event.
-_FIELDS = (
-    "user_id, item_id, item_code, event_type, weight, timestamp, touchpoint, scene, value, value_text, "
-    "recommendation_id"
-)
-
-
-def _holdout(source: str, positive_weight: float, fraction: float) -> str:
-    """`source` with `is_test` (among the user's latest positives) and `cut` (at or after the user's first
-    test event)."""
-    positive = f"CASE WHEN weight >= {positive_weight!r} THEN 1 ELSE 0 END"
-    in_user = (
-        f"PARTITION BY user_id ORDER BY {ORDER_IN_USER} ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW"
-    )
-    return f"""
-        SELECT {_FIELDS}, is_test,
-               max(CASE WHEN is_test THEN 1 ELSE 0 END) OVER ({in_user}) = 1 AS cut
-        FROM (
-            SELECT *, {positive} = 1 AND total >= 2 AND so_far > total - ceil({fraction!r} * total) AS is_test
-            FROM (
-                SELECT *, sum({positive}) OVER ({in_user}) AS so_far,
-                       sum({positive}) OVER (PARTITION BY user_id) AS total
-                FROM ({source}) s) counted) flagged
-    """
-
-
-def _text(column: pd.Series) -> pd.Series:
-    """A column as the text a file would hold: "" for missing, 1.0 written as 1."""
-
-    def one(value: object) -> str:
-        if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-            return format(value, "g")
-        return repr(value) if isinstance(value, float) else str(value)
-
-    return column.astype(object).where(column.notna(), "").map(one)

@@ -17,6 +17,7 @@ from pathlib import Path
 
 import pandas as pd
 
+# Of each of the log's types (models/event_format.py EVENT_TYPES).
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "impression": 0.0,
     "view": 1.0,
@@ -25,16 +26,6 @@ DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "order": 8.0,
 }
 EXAMPLES_KEPT = 3
-EVENT_COLUMNS = (
-    "timestamp",
-    "user_id",
-    "item_id",
-    "event_type",
-    "touchpoint",
-    "scene",
-    "value",
-    "recommendation_id",
-)
 
 
 class DataError(Exception):

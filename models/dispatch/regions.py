@@ -18,7 +18,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent import futures
 
 import numpy as np
@@ -138,16 +138,14 @@ def subproblem(problem: Problem, region: Region) -> Problem:
     )
 
 
-def solve_for(problem: Problem, seconds: float, deadline: float) -> Plan:
-    """One region in a worker: its best engine for `seconds` from when it starts (not past `deadline`)."""
-    from models.dispatch import route
-
-    elig = eligibility.compute(problem)
-    until = min(time.time() + seconds, deadline)
-    return route.run(problem, elig, route.engines(problem, elig)[0], until)
+# How a region is searched (route.solve_region, which picks its engine): the region's day, the seconds it
+# gets from when it starts and the Unix time it must not pass. A parameter, not an import, so that this
+# module depends on nothing above it (route.py, the entry point, calls it); a function at a module's top
+# level, so that a worker process can be sent it.
+RegionSolver = Callable[[Problem, float, float], Plan]
 
 
-def solve(problem: Problem, executors: Sequence[futures.Executor]) -> Plan:
+def solve(problem: Problem, executors: Sequence[futures.Executor], solve_region: RegionSolver) -> Plan:
     started = time.perf_counter()
     limit = problem.options.time_limit_s
     deadline = time.time() + limit
@@ -167,9 +165,9 @@ def solve(problem: Problem, executors: Sequence[futures.Executor]) -> Plan:
         work[lane] += seconds
         sub = subproblem(problem, regions[r])
         if executors:
-            pending.append(executors[lane].submit(solve_for, sub, seconds, solve_until))
+            pending.append(executors[lane].submit(solve_region, sub, seconds, solve_until))
         else:
-            pending.append(_done(solve_for(sub, seconds / lanes, solve_until)))
+            pending.append(_done(solve_region(sub, seconds / lanes, solve_until)))
     routes: dict[int, list[int]] = {t: [] for t in range(len(problem.technicians))}
     job_index = {job.job_id: j for j, job in enumerate(problem.jobs)}
     tech_index = {t.technician_id: i for i, t in enumerate(problem.technicians)}

@@ -100,7 +100,7 @@ def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
 def solve_route(problem: Problem, elig: Eligibility) -> Plan:
     """The first engine in this process, with the whole time limit (a city-scale day region by region)."""
     if regions.should_split(problem):
-        return regions.solve(problem, ())
+        return regions.solve(problem, (), solve_region)
     return run(problem, elig, engines(problem, elig)[0], time.time() + problem.options.time_limit_s)
 
 
@@ -109,7 +109,7 @@ def solve_route_portfolio(problem: Problem, executors: Sequence[futures.Executor
     processes, one per core), by Shifu's objective. A search that fails leaves the other's plan
     standing; only when both fail does the call fail, with the first search's error."""
     if regions.should_split(problem):
-        return regions.solve(problem, executors)
+        return regions.solve(problem, executors, solve_region)
     limit = problem.options.time_limit_s
     deadline = time.time() + limit
     elig = eligibility.compute(problem)
@@ -148,6 +148,13 @@ def _places_jobs(future: futures.Future) -> bool:
 def search_alone(problem: Problem, engine: Engine, deadline: float) -> Plan:
     """One search from scratch (eligibility included), as a worker process runs it."""
     return run(problem, eligibility.compute(problem), engine, deadline)
+
+
+def solve_region(problem: Problem, seconds: float, deadline: float) -> Plan:
+    """One region of a city-scale day (regions.py), as a worker runs it: its best engine for `seconds`
+    from when it starts, not past `deadline`."""
+    elig = eligibility.compute(problem)
+    return run(problem, elig, engines(problem, elig)[0], min(time.time() + seconds, deadline))
 
 
 def run(problem: Problem, elig: Eligibility, engine: Engine, deadline: float) -> Plan:

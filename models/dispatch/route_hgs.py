@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import math
 import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -26,6 +28,9 @@ from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Status
 from models.dispatch.route_plan import leftover, time_frame, with_objective
 from models.dispatch.travel import travel
+
+if TYPE_CHECKING:  # imported where it runs: the day goes to OR-Tools when PyVRP is not installed
+    import pyvrp
 
 # Each routing profile is a full distance and a full duration matrix: this many cells in all at most
 # (two int64 matrices of 8M cells: 128 MB).
@@ -53,59 +58,108 @@ def profiles(problem: Problem, elig: Eligibility, cells: float | None = None) ->
     return of_tech if len(distinct) * nodes * nodes <= (PROFILE_CELLS if cells is None else cells) else None
 
 
+@dataclass(frozen=True)
+class _Day:
+    """The day on PyVRP's terms, and what reading its plan back takes: nodes are the technicians'
+    homes, then the routed jobs (client c is job `routed[c]`)."""
+
+    problem: Problem
+    elig: Eligibility
+    routed: np.ndarray  # the jobs some technician may take
+    origin: float  # Unix seconds of time 0
+    horizon: int
+    km: np.ndarray  # nodes × nodes
+    seconds: np.ndarray  # nodes × nodes travel, whole seconds
+
+
 def solve(
     problem: Problem, elig: Eligibility, deadline: float, seed: int, cells: float | None = None
 ) -> Plan:
     import pyvrp
-    from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
     started = time.perf_counter()
     groups = profiles(problem, elig, cells)
     if groups is None:
         raise ValueError(f"the technicians' routing profiles would pass {PROFILE_CELLS:,} matrix cells")
-    jobs, techs = problem.jobs, problem.technicians
-    n_tech = len(techs)
     routed = np.array(
-        [j for j in range(len(jobs)) if j not in elig.reasons and elig.feasible[j].any()], dtype=np.int64
+        [j for j in range(len(problem.jobs)) if j not in elig.reasons and elig.feasible[j].any()],
+        dtype=np.int64,
     )
-    if not routed.size or not n_tech:
+    if not routed.size or not problem.technicians:
         return with_objective(
             problem, elig, Plan([], leftover(problem, elig, set()), Status.FEASIBLE, math.nan, 0.0, 0.0)
         )
+    day = _day(problem, elig, routed)
+    distances, durations = _matrices(day, groups)
+    demand = np.rint(np.array([problem.jobs[j].demand for j in routed]) * LOAD_SCALE).astype(np.int64)
+    prizes = np.rint(np.minimum(elig.drop_penalty[routed] * COST_UNITS, MAX_PRIZE)).astype(np.int64)
+    clients = _clients(day, demand, prizes)
+    depots, vehicle_types, fleets = _fleet(day, groups, total_load=int(demand.sum()) + 1)
+    data = pyvrp.ProblemData(
+        locations=[pyvrp.Location(0, 0) for _ in range(len(day.km))],
+        clients=clients,
+        depots=[pyvrp.Depot(location=t) for t in depots],
+        vehicle_types=vehicle_types,
+        distance_matrices=distances,  # type: ignore[arg-type]
+        duration_matrices=durations,  # type: ignore[arg-type]
+    )
+    best = _search(data, prizes, deadline, seed)
+    if not best.is_feasible():
+        return Plan([], [elig.reasons[j] for j in sorted(elig.reasons)], Status.NO_SOLUTION, math.nan,
+                    (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
+    return _plan(day, best, clients, vehicle_types, fleets, started)
+
+
+def _day(problem: Problem, elig: Eligibility, routed: np.ndarray) -> _Day:
     origin, horizon = time_frame(problem)
+    n_tech = len(problem.technicians)
     nodes = np.concatenate([np.arange(n_tech), n_tech + routed]).astype(np.int64)
     km, minutes = travel(problem, nodes, nodes)
-    weights = problem.options.weights
+    return _Day(problem, elig, routed, origin, horizon, km, np.ceil(minutes * 60.0).astype(np.int64))
 
-    travel_cost = np.rint(weights.travel_per_km * km * COST_UNITS).astype(np.int64)
-    seconds = np.ceil(minutes * 60.0).astype(np.int64)
-    too_far = 10 * horizon
+
+def _matrices(day: _Day, groups: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
+    """(distance, duration) matrices of each profile: travel cost plus the tier term of the job entered,
+    and arcs into the jobs the profile may not take too long to use."""
+    jobs, techs, weights = day.problem.jobs, day.problem.technicians, day.problem.options.weights
+    n_tech = len(techs)
+    travel_cost = np.rint(weights.travel_per_km * day.km * COST_UNITS).astype(np.int64)
+    too_far = 10 * day.horizon
     distances, durations = [], []
     for p in range(int(groups.max()) + 1):
         t = int(np.flatnonzero(groups == p)[0])
-        distance, duration = travel_cost.copy(), seconds.copy()
+        distance, duration = travel_cost.copy(), day.seconds.copy()
         if weights.tier:
-            priority = np.array([jobs[j].priority for j in routed], dtype=float)
+            priority = np.array([jobs[j].priority for j in day.routed], dtype=float)
             tier_cost = weights.tier * (TOP_TIER - techs[t].tier) * (priority + 1) * COST_UNITS
             distance[:, n_tech:] += np.rint(tier_cost).astype(np.int64)[None, :]
-        barred = n_tech + np.flatnonzero(~elig.feasible[routed, t])
+        barred = n_tech + np.flatnonzero(~day.elig.feasible[day.routed, t])
         distance[:, barred] = too_far
         duration[:, barred] = too_far
         np.fill_diagonal(distance, 0)  # staying put costs nothing, whatever is added to entering a job
         np.fill_diagonal(duration, 0)
         distances.append(distance)
         durations.append(duration)
+    return distances, durations
 
-    demand = np.rint(np.array([jobs[j].demand for j in routed]) * LOAD_SCALE).astype(np.int64)
-    total_load = int(demand.sum()) + 1
-    prizes = np.rint(np.minimum(elig.drop_penalty[routed] * COST_UNITS, MAX_PRIZE)).astype(np.int64)
+
+def _bounds(day: _Day, start: float, end: float) -> tuple[int, int]:
+    """A window in whole seconds from the origin, within the horizon and never reversed."""
+    early = max(0, math.ceil(start - day.origin))
+    return early, max(early, min(day.horizon, math.floor(end - day.origin)))
+
+
+def _clients(day: _Day, demand: np.ndarray, prizes: np.ndarray) -> list[pyvrp.Client]:
+    """Each routed job, its window bounding the start of service."""
+    import pyvrp
+
+    n_tech = len(day.problem.technicians)
     clients = []
-    for c, j in enumerate(routed.tolist()):
-        job = jobs[j]
-        early, late = 0, horizon
-        if job.window is not None:
-            early = max(0, math.ceil(job.window.start - origin))
-            late = max(early, min(horizon, math.floor(job.latest_start() - origin)))
+    for c, j in enumerate(day.routed.tolist()):
+        job = day.problem.jobs[j]
+        early, late = (
+            (0, day.horizon) if job.window is None else _bounds(day, job.window.start, job.latest_start())
+        )
         clients.append(
             pyvrp.Client(
                 location=n_tech + c,
@@ -117,23 +171,32 @@ def solve(
                 required=False,
             )
         )
-    # Technicians alike in home, shift, vehicle, job count and profile are one vehicle type with that
-    # many vehicles (a fleet at one depot is PyVRP's own model, which it searches best); homes in one
-    # place are one depot.
+    return clients
+
+
+def _fleet(
+    day: _Day, groups: np.ndarray, total_load: int
+) -> tuple[list[int], list[pyvrp.VehicleType], list[list[int]]]:
+    """(each depot's node, the vehicle types, the technicians each type's routes go to).
+
+    Technicians alike in home, shift, vehicle, job count and profile are one vehicle type with that
+    many vehicles (a fleet at one depot is PyVRP's own model, which it searches best); homes in one
+    place are one depot."""
+    import pyvrp
+
     depot_of: dict[tuple[float, float], int] = {}
     depot_location: list[int] = []
     kinds: dict[tuple, list[int]] = {}
-    for t, tech in enumerate(techs):
+    for t, tech in enumerate(day.problem.technicians):
         home = (tech.location.lat, tech.location.lng)
         if home not in depot_of:
             depot_of[home] = len(depot_location)
             depot_location.append(t)
-        early, late = 0, horizon
-        if tech.shift is not None:
-            early = max(0, math.ceil(tech.shift.start - origin))
-            late = max(early, min(horizon, math.floor(tech.shift.end - origin)))
+        early, late = (
+            (0, day.horizon) if tech.shift is None else _bounds(day, tech.shift.start, tech.shift.end)
+        )
         capacity = int(np.rint(tech.vehicle_capacity * LOAD_SCALE)) if tech.vehicle_capacity else total_load
-        alike = (depot_of[home], early, late, capacity, int(elig.capacity[t]), int(groups[t]))
+        alike = (depot_of[home], early, late, capacity, int(day.elig.capacity[t]), int(groups[t]))
         kinds.setdefault(alike, []).append(t)
     vehicle_types = [
         pyvrp.VehicleType(
@@ -147,15 +210,13 @@ def solve(
         )
         for (depot, early, late, capacity, count, profile), members in kinds.items()
     ]
-    fleets = [list(members) for members in kinds.values()]  # the technicians each type's routes go to
-    data = pyvrp.ProblemData(
-        locations=[pyvrp.Location(0, 0) for _ in nodes],
-        clients=clients,
-        depots=[pyvrp.Depot(location=t) for t in depot_location],
-        vehicle_types=vehicle_types,
-        distance_matrices=distances,  # type: ignore[arg-type]
-        duration_matrices=durations,  # type: ignore[arg-type]
-    )
+    return depot_location, vehicle_types, [list(members) for members in kinds.values()]
+
+
+def _search(data: pyvrp.ProblemData, prizes: np.ndarray, deadline: float, seed: int) -> pyvrp.Solution:
+    import pyvrp
+    from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
+
     budget = max(0.05, deadline - time.time() - MARGIN_S)
     # Penalties for excess load and lateness must be able to outgrow the prizes, or a plan that keeps
     # every job by overloading a technician looks better than one that leaves a job out.
@@ -164,11 +225,20 @@ def solve(
     # Stopped by the clock, or by a long run without improvement: a small day then gets the same plan
     # every time, whatever the machine's speed.
     stop = MultipleCriteria([MaxRuntime(budget), NoImprovement(STALL_ITERATIONS)])
-    best = pyvrp.solve(data, stop, seed=seed, params=params, display=False, collect_stats=False).best
-    if not best.is_feasible():
-        return Plan([], [elig.reasons[j] for j in sorted(elig.reasons)], Status.NO_SOLUTION, math.nan,
-                    (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
+    return pyvrp.solve(data, stop, seed=seed, params=params, display=False, collect_stats=False).best
 
+
+def _plan(
+    day: _Day,
+    best: pyvrp.Solution,
+    clients: list[pyvrp.Client],
+    vehicle_types: list[pyvrp.VehicleType],
+    fleets: list[list[int]],
+    started: float,
+) -> Plan:
+    """PyVRP's routes as Shifu's plan, each route to the next technician of its vehicle type."""
+    jobs, techs = day.problem.jobs, day.problem.technicians
+    n_tech = len(techs)
     assignments, served, home_km = [], set(), 0.0
     for route in best.routes():
         kind = int(route.vehicle_type())
@@ -181,23 +251,22 @@ def solve(
             if not activity.is_client():
                 continue
             c = activity.idx
-            j = int(routed[c])
+            j = int(day.routed[c])
             node = n_tech + c
-            clock = max(clock + int(seconds[previous, node]), clients[c].tw_early)
-            arrival = origin + float(clock)
+            clock = max(clock + int(day.seconds[previous, node]), clients[c].tw_early)
+            arrival = day.origin + float(clock)
             clock += clients[c].service_duration
-            leg = float(km[previous, node])
+            leg = float(day.km[previous, node])
             assignments.append(Assignment(jobs[j].job_id, techs[t].technician_id, sequence, arrival, leg))
             served.add(j)
             previous, sequence = node, sequence + 1
-        home_km += float(km[previous, t]) if previous != t else 0.0
-    unassigned = leftover(problem, elig, served)
+        home_km += float(day.km[previous, t]) if previous != t else 0.0
     plan = Plan(
         assignments=assignments,
-        unassigned=unassigned,
+        unassigned=leftover(day.problem, day.elig, served),
         status=Status.FEASIBLE,
         objective=math.nan,
         solve_ms=(time.perf_counter() - started) * 1000.0,
         travel_km=float(sum(a.travel_km for a in assignments)) + home_km,
     )
-    return with_objective(problem, elig, plan)
+    return with_objective(day.problem, day.elig, plan)

@@ -128,6 +128,28 @@ class Catalog:
         )
 
 
+class ItemIndex:
+    """Where each item id is in a catalog's index order; made once per catalog, read by every query."""
+
+    def __init__(self, ids: list[str]) -> None:
+        self._at = {item: i for i, item in enumerate(ids)}
+
+    def __contains__(self, item_id: str) -> bool:
+        return item_id in self._at
+
+    def __getitem__(self, item_id: str) -> int:
+        return self._at[item_id]
+
+    def get(self, item_id: str) -> int | None:
+        return self._at.get(item_id)
+
+    def indices(self, item_ids: tuple[str, ...]) -> np.ndarray:
+        """Known items only, first occurrence kept, in the given order."""
+        seen = dict.fromkeys(map(self._at.get, item_ids))
+        seen.pop(None, None)
+        return np.fromiter(seen, dtype=np.int64, count=len(seen))
+
+
 # An added item's columns before its change is applied; a price nobody gave is unknown.
 NEW_ITEM = {
     "ids": "",

@@ -135,14 +135,15 @@ class Compatibility:
         np.fill_diagonal(bound, False)
         return related, bound
 
-    def declared(self, anchor: int, city: str = "", items: np.ndarray | None = None) -> np.ndarray:
+    def declared(self, anchor: int, city: str | None = None, items: np.ndarray | None = None) -> np.ndarray:
         """Per item (of `items`, default all), -1 where the catalog says it does not go with the anchor
-        (it fits another brand, is for another kind of item, or is offered in another city than `city`),
-        +1 where it says it does, 0 where it says nothing."""
+        (it fits another brand, is for another kind of item, or is offered in other cities than `city`:
+        in any city only, when `city` is "", unknown), +1 where it says it does, 0 where it says nothing.
+        `city` None leaves the cities out of it."""
         items = np.arange(self._category.size) if items is None else items
         checks = [(self._fits, self._brand_names[self._brand[anchor]])]
         checks.append((self._for, self._category_names[self._category[anchor]]))
-        if city:
+        if city is not None:
             checks.append((self._city, city))
         result = np.zeros(items.size, dtype=np.int8)
         conflicting = np.zeros(items.size, dtype=bool)
@@ -153,7 +154,7 @@ class Compatibility:
         result[conflicting] = -1
         return result
 
-    def declared_for(self, anchor: int, city: str = "") -> np.ndarray:
+    def declared_for(self, anchor: int, city: str | None = None) -> np.ndarray:
         """The items the catalog declares for the anchor (and `city`), without a pass over the catalog."""
         brand, kind = self._brand_names[self._brand[anchor]], self._category_names[self._category[anchor]]
         named = np.union1d(self._fits.items_for(str(brand)), self._for.items_for(str(kind)))

@@ -85,6 +85,9 @@ class QueryContext:
     touchpoint: str = ""
     city: str = ""
     attributes: Mapping[str, str] = field(default_factory=dict)  # the request's free context
+    # Per item of the history, whether the user ordered it (an order explains as "bought together", and
+    # what was ordered once and for all is not shown again).
+    history_ordered: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=bool))
 
     def interactions(self) -> tuple[np.ndarray, np.ndarray]:
         """(items, weights) of the history and the session together."""

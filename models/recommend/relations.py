@@ -92,7 +92,7 @@ class ItemRelations:
         """Per item, how often the anchor's category is bought with the item's (1: most often)."""
         return self._affinity[self._category[anchor]].toarray().ravel()[self._category]
 
-    def complements(self, anchor: int, city: str = "") -> tuple[np.ndarray, np.ndarray]:
+    def complements(self, anchor: int, city: str | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores, whether each item goes with the anchor at all) of the items of other categories:
         items of the anchor's own kind are substitutes, not complements (the caller masks them with
         `same_kind`); an item the catalog declares for another brand, kind or city than the anchor's
@@ -104,11 +104,12 @@ class ItemRelations:
         scores = self._complement_scores(anchor, every, declared, self.co_purchase(anchor), same_brand)
         return scores, declared >= 0
 
-    def goes_with(self, anchor: int, city: str = "") -> tuple[np.ndarray, np.ndarray]:
+    def goes_with(self, anchor: int, city: str) -> tuple[np.ndarray, np.ndarray]:
         """(items, their complement scores), best first: the items of other kinds that the catalog declares
         for the anchor, that its buyers bought in kinds bought with its beyond chance, or of its brand
         where its kind is bought of one brand; found without a pass over the catalog (a session's items
-        are asked this on every call)."""
+        are asked this on every call). An item offered in some cities only goes with it in those, and
+        not at all when `city` is "" (unknown)."""
         buyers = self._buyers.indices[self._buyers.indptr[anchor] : self._buyers.indptr[anchor + 1]]
         bought, together = np.unique(self._bought[buyers].indices, return_counts=True)
         related = self.compatibility.kinds_related(anchor, bought)

@@ -72,6 +72,14 @@ def standardise(scores: np.ndarray, scale: float = 1.0) -> np.ndarray:
     return Term.standardising(scores, scale).into(np.empty(scores.shape, dtype=np.float32))
 
 
+def blend_at(terms: Mapping[str, Term], items: np.ndarray) -> np.ndarray:
+    """The blend's scores of some items: the sum of its terms there."""
+    total = np.zeros(items.size, dtype=np.float32)
+    for term in terms.values():
+        total += term.at(items)
+    return total
+
+
 class Scorer:
     """Immutable; one instance serves concurrent queries."""
 
@@ -81,18 +89,6 @@ class Scorer:
         self.visitor_weights = artifact.weights(visitor=True)
         self.novelty = float(artifact.blend_novelty)
         self.retrieval = Retrieval(artifact.components, artifact.retrieval) if artifact.retrieval else None
-
-    def history(self, user: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """(items, weights, ordered) of a known user; empty arrays otherwise."""
-        if user is None:
-            return np.empty(0, dtype=np.int64), np.empty(0, dtype=np.float32), np.empty(0, dtype=bool)
-        a = self.a
-        lo, hi = a.history_indptr[user], a.history_indptr[user + 1]
-        return (
-            a.history_indices[lo:hi].astype(np.int64),
-            a.history_confidence[lo:hi],
-            a.history_ordered[lo:hi],
-        )
 
     def components(self, ctx: QueryContext, needed: set[str] | None = None) -> dict[str, np.ndarray]:
         """Each component's raw scores over the catalog (only the `needed` ones, and the fallback, which

@@ -13,8 +13,9 @@ import pytest
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from models.errors import FieldError
+from models.event_format import EVENT_TYPES
 from service.event_handler import EventHandler, to_event
-from service.event_log import EVENT_TYPES, EventLog
+from service.event_log import EventLog
 from service.live_catalog import LiveRecommender
 from service.pb.shifu.v1 import events_pb2 as epb
 

@@ -7,7 +7,8 @@ import json
 import time
 from pathlib import Path
 
-from service.event_log import Event, EventLog
+from models.event_format import Event
+from service.event_log import EventLog
 from training.event_store import read_events
 
 NOW = time.time()

@@ -137,3 +137,14 @@ def test_the_model_lists_the_event_types_it_was_trained_with(
         )
     assert refused.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "events[0].event_type" in (refused.value.details() or "")
+
+
+def test_a_visitor_whose_city_is_unknown_is_offered_no_city_bound_service(
+    recommend: recommend_pb2_grpc.RecommendServiceStub, items: pd.DataFrame
+) -> None:
+    answer = recommend.Recommend(
+        pb.RecommendRequest(user_id="first-visit", recent_item_ids=purifiers(items)[:2]), timeout=10
+    )
+    complements = [i for i in answer.items if i.reasons[0].code == pb.REASON_CODE_GOES_WITH]
+    assert complements  # the filters
+    assert not any("city:" in items.loc[i.item_id, "tags"] for i in complements)

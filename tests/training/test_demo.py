@@ -1,5 +1,5 @@
 """The demo's technicians: the dispatch day's are the job log's in its city, the day asks for a day plan,
-and what the README says of the demo's tiers and supply-demand report holds on a fresh demo."""
+and what docs/dispatch.md says of the demo's tiers and supply-demand report holds on a fresh demo."""
 
 from __future__ import annotations
 
@@ -95,7 +95,7 @@ def flagged_outside_and_found(table: pd.DataFrame) -> tuple[int, int, int]:
 
 
 def test_readme_supply_demand_flags_the_planted_anomalies_and_nothing_else(demo_jobs: pd.DataFrame) -> None:
-    """README: the report flags the two planted anomalies and nothing else. Measured before: 13 days
+    """docs/dispatch.md: the report flags the two planted anomalies and nothing else. Measured before: 13 days
     flagged, 4 of them outside the anomalies (2026-08-13 Beijing repair: every job taken)."""
     table = supply_demand.daily_table(demo_jobs, supply_demand.SupplyDemandConfig())
     outside, spike_days, lull_days = flagged_outside_and_found(table)
@@ -104,7 +104,7 @@ def test_readme_supply_demand_flags_the_planted_anomalies_and_nothing_else(demo_
 
 
 def test_readme_tiers_recover_the_planted_habits(demo: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    """README: in the latest whole month, at least 80% of each planted habit comes out in its segment,
+    """docs/dispatch.md: in the latest whole month, at least 80% of each planted habit comes out in its segment,
     at least 80% of the unreliable technicians at tier 1, and core technicians have the highest tiers."""
     habits, jobs = demo
     table, _ = tiers.compute(jobs, tiers.TierConfig())

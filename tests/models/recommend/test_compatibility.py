@@ -33,6 +33,7 @@ def test_declared_tags_say_what_fits_the_brand_the_kind_and_the_city() -> None:
     assert model.declared(0).tolist() == [0, 0, 1, -1, 1, -1, 0]
     assert model.declared(1).tolist() == [0, 0, -1, 1, 1, -1, 0]
     assert model.declared(0, city="beijing").tolist() == [0, 0, 1, -1, -1, -1, 0]
+    assert model.declared(0, city="").tolist() == [0, 0, 1, -1, -1, -1, 0]  # the city unknown
     assert model.declared(6).tolist() == [0, 0, -1, -1, -1, -1, 0]  # fits nothing of a lamp's
 
 

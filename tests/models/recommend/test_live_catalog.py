@@ -119,4 +119,4 @@ def test_new_item_scores_follow_their_category_for_models_without_content() -> N
     _, terms = model.scorer.blend(ctx)
     filters = np.flatnonzero(CATEGORIES == "filter")
     expected = terms["popularity"].full()[filters].mean()
-    assert model._category_means(terms["popularity"].full())[0] == pytest.approx(expected)
+    assert model._candidates.category_means(terms["popularity"].full())[0] == pytest.approx(expected)

@@ -17,6 +17,7 @@ from models.recommend.components.als import Als
 from models.recommend.components.ease import Ease
 from models.recommend.components.lightfm import LightFM
 from models.recommend.components.popularity import Popularity
+from models.recommend.explain import leading
 from models.recommend.recommender import (
     ItemFilter,
     Query,
@@ -310,4 +311,5 @@ def test_history_leads_when_the_personal_models_together_outweigh_any_other(mode
         "popularity": Term(np.array([3.0, 5.0, 3.0]), 1.0, 0.0),
     }
     # Item 0: neither personal model alone beats popularity, together they do.
-    assert model._leading(np.array([0, 1, 2]), terms) == ["als", "popularity", "popularity"]
+    led = leading(np.array([0, 1, 2]), terms, model.scorer.a.components)
+    assert led == ["als", "popularity", "popularity"]
