@@ -2,10 +2,11 @@
 its tables.
 
 By default (several hours) the Homberger and GAP benchmarks run a representative subset of their
-instances, Solomon all 29 beside PyVRP and VROOM, and the large ones their docs/benchmarks.md sizes (200,000- and
-1,000,000-item catalogs; 10M and 50M events). --full adds every Homberger and GAP instance (hours more).
---quick (under an hour) runs every benchmark on its smaller sizes: a first instance per class, the
-200,000-item catalog, 2M events on each engine; for checking a change, not for docs/benchmarks.md's tables.
+instances, Solomon all 29 beside PyVRP and VROOM, and the large ones the sizes in docs/benchmarks.md
+(200,000- and 1,000,000-item catalogs; 10M and 50M events). --full adds every Homberger and GAP
+instance (hours more). --quick (under an hour) runs every benchmark on its smaller sizes: a first
+instance per class, the 200,000-item catalog, 2M events on each engine; for checking a change, not for
+docs/benchmarks.md's tables.
 Benchmarks on public data are skipped, with a line saying so, when the data is not there.
 """
 

@@ -1,4 +1,5 @@
-"""The figures of docs/dispatch.md, regenerated from a fresh demo: `python -m training.docs_figures --out docs`.
+"""The figures of docs/dispatch.md, regenerated from a fresh demo (`make docs`, that is
+`python -m training.docs_figures --out docs`).
 
 docs/tiers_scatter.png, docs/tiers_by_city.png and docs/supply_demand.png are drawn exactly as the
 tiers and supply-demand reports draw them, with their default parameters, from the job log that

@@ -94,7 +94,9 @@ def flagged_outside_and_found(table: pd.DataFrame) -> tuple[int, int, int]:
     )
 
 
-def test_readme_supply_demand_flags_the_planted_anomalies_and_nothing_else(demo_jobs: pd.DataFrame) -> None:
+def test_the_supply_demand_report_flags_the_planted_anomalies_and_nothing_else(
+    demo_jobs: pd.DataFrame,
+) -> None:
     """docs/dispatch.md: the report flags the two planted anomalies and nothing else. Measured before: 13 days
     flagged, 4 of them outside the anomalies (2026-08-13 Beijing repair: every job taken)."""
     table = supply_demand.daily_table(demo_jobs, supply_demand.SupplyDemandConfig())
@@ -103,9 +105,10 @@ def test_readme_supply_demand_flags_the_planted_anomalies_and_nothing_else(demo_
     assert spike_days >= SPIKE[3] - 1 and lull_days >= 2
 
 
-def test_readme_tiers_recover_the_planted_habits(demo: tuple[pd.DataFrame, pd.DataFrame]) -> None:
-    """docs/dispatch.md: in the latest whole month, at least 80% of each planted habit comes out in its segment,
-    at least 80% of the unreliable technicians at tier 1, and core technicians have the highest tiers."""
+def test_the_tiers_recover_the_planted_habits(demo: tuple[pd.DataFrame, pd.DataFrame]) -> None:
+    """docs/dispatch.md: in the latest whole month, at least 80% of each planted habit comes out in its
+    segment, at least 80% of the unreliable technicians at tier 1, and core technicians have the highest
+    tiers."""
     habits, jobs = demo
     table, _ = tiers.compute(jobs, tiers.TierConfig())
     latest = table[table["period"] == tiers.latest_complete_period(table)].merge(habits, on="technician_id")
