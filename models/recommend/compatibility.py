@@ -20,6 +20,17 @@ MIN_LIFT = 1.5
 SIGNIFICANCE = 1e-3
 
 
+def gather(matrix: sp.csr_matrix, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(for each stored entry of `rows`, its position in `rows`; its position in the matrix's `indices`):
+    a few rows of a CSR matrix in plain numpy, without scipy's per-call overhead (a session's items are
+    looked up on every Recommend call)."""
+    starts = matrix.indptr[rows]
+    lengths = matrix.indptr[rows + 1] - starts
+    owner = np.repeat(np.arange(rows.size), lengths)
+    offsets = np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    return owner, np.repeat(starts, lengths) + offsets
+
+
 def _tag_values(features: list[list[str]], key: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """(items, value codes, values) of the `tag:key:value` features."""
     prefix = f"tag:{key}:"
@@ -61,12 +72,13 @@ class _Declared:
 
     def judge(self, items: np.ndarray, value: str) -> tuple[np.ndarray, np.ndarray]:
         """(whether each item declares any value, whether it declares `value`)."""
-        sub = self.rows[items]
-        declares = np.diff(sub.indptr) > 0
+        declares = self.rows.indptr[items + 1] > self.rows.indptr[items]
+        matches = np.zeros(items.size, dtype=bool)
         column = self.column.get(value)
-        if column is None:
-            return declares, np.zeros(items.size, dtype=bool)
-        return declares, np.asarray(sub[:, column].todense()).ravel() > 0
+        if column is not None and declares.any():
+            owner, at = gather(self.rows, items)
+            matches[owner[self.rows.indices[at] == column]] = True
+        return declares, matches
 
 
 def _beyond_chance(together: np.ndarray, trials: np.ndarray, chance: np.ndarray) -> np.ndarray:

@@ -5,12 +5,13 @@ its installation), from co-purchase, kept to what goes with the item (models/rec
 from __future__ import annotations
 
 import enum
+import functools
 
 import numpy as np
 import scipy.sparse as sp
 
 from models.recommend import content as item_content
-from models.recommend.compatibility import Compatibility
+from models.recommend.compatibility import Compatibility, gather
 
 # Substitutes: an item of the anchor's category ranks above every item of another, whatever the rest.
 SAME_KIND = 10.0
@@ -22,6 +23,8 @@ SAME_KIND = 10.0
 CATEGORY_AFFINITY = 1e-2
 SHARED_CONTENT = 1e-3
 POPULARITY = 1e-4
+# Session items whose complements a version remembers (a few hundred items each at most).
+GOES_WITH_REMEMBERED = 4096
 DECLARED = 2.0  # above any co-purchase cosine (at most 1)
 SAME_BRAND = 2.0
 
@@ -40,6 +43,7 @@ class ItemRelations:
         """`features`: each item's content features (models/recommend/content.py); `ordered`: users ×
         items, nonzero where the user ordered the item."""
         self.compatibility = Compatibility(categories, brands, features, ordered)
+        self._remembered = functools.lru_cache(maxsize=GOES_WITH_REMEMBERED)(self._goes_with)
         content = item_content.one_hot(features, {})
         self._category_names, self._category = np.unique(categories, return_inverse=True)
         norms = np.sqrt(np.asarray(content.multiply(content).sum(axis=1)).ravel())
@@ -65,6 +69,7 @@ class ItemRelations:
         affinity.eliminate_zeros()
         peaks = affinity.max(axis=1).toarray().ravel()
         self._affinity = (sp.diags(1.0 / np.where(peaks > 0, peaks, 1.0)) @ affinity).tocsr()
+        self._affinity.sort_indices()  # looked up by binary search (_row_at)
 
     def same_kind(self, anchor: int) -> np.ndarray:
         return self._category == self._category[anchor]
@@ -105,17 +110,23 @@ class ItemRelations:
         return scores, declared >= 0
 
     def goes_with(self, anchor: int, city: str) -> tuple[np.ndarray, np.ndarray]:
+        """`_goes_with`, remembered: the answer depends only on this version's catalog, and the items
+        people look at recur from call to call. Read-only arrays, shared by the calls that ask."""
+        return self._remembered(anchor, city)
+
+    def _goes_with(self, anchor: int, city: str) -> tuple[np.ndarray, np.ndarray]:
         """(items, their complement scores), best first: the items of other kinds that the catalog declares
         for the anchor, that its buyers bought in kinds bought with its beyond chance, or of its brand
         where its kind is bought of one brand; found without a pass over the catalog (a session's items
         are asked this on every call). An item offered in some cities only goes with it in those, and
         not at all when `city` is "" (unknown)."""
         buyers = self._buyers.indices[self._buyers.indptr[anchor] : self._buyers.indptr[anchor + 1]]
-        bought, together = np.unique(self._bought[buyers].indices, return_counts=True)
+        _, at = gather(self._bought, buyers)
+        bought, together = np.unique(self._bought.indices[at], return_counts=True)
         related = self.compatibility.kinds_related(anchor, bought)
+        its_brand = self.compatibility.of_its_brand(anchor)
         items = np.union1d(
-            np.union1d(self.compatibility.declared_for(anchor, city), bought[related]),
-            self.compatibility.of_its_brand(anchor),
+            np.union1d(self.compatibility.declared_for(anchor, city), bought[related]), its_brand
         ).astype(np.int64)
         items = items[self._category[items] != self._category[anchor]]
         declared = self.compatibility.declared(anchor, city, items)
@@ -127,10 +138,12 @@ class ItemRelations:
             counts[hit] = together[at[hit]]
         scale = np.sqrt(self._buyer_counts[anchor] * self._buyer_counts[items])
         co_purchase = np.divide(counts, scale, out=np.zeros_like(counts), where=scale > 0)
-        same_brand = np.isin(items, self.compatibility.of_its_brand(anchor))
+        same_brand = np.isin(items, its_brand)
         scores = self._complement_scores(anchor, items, declared, co_purchase, same_brand)
         order = np.lexsort((items, -scores))
-        return items[order], scores[order]
+        items, scores = items[order], scores[order]
+        items.flags.writeable = scores.flags.writeable = False
+        return items, scores
 
     def _complement_scores(
         self,
@@ -141,8 +154,8 @@ class ItemRelations:
         same_brand: np.ndarray,
     ) -> np.ndarray:
         """The complement score of `items` (the other arguments are per item of `items`)."""
-        affinity = self._affinity[self._category[anchor]].toarray().ravel()[self._category[items]]
-        content = np.asarray((self._content[items] @ self._content[anchor].T).todense()).ravel()
+        affinity = self._row_at(self._affinity, self._category[anchor], self._category[items])
+        content = self._content_at(anchor, items)
         popularity = self._popularity[items]
         return (
             co_purchase
@@ -152,6 +165,32 @@ class ItemRelations:
             + SHARED_CONTENT * content
             + POPULARITY * popularity
         )
+
+    @staticmethod
+    def _row_at(matrix: sp.csr_matrix, row: int, columns: np.ndarray) -> np.ndarray:
+        """matrix[row, columns] of a CSR matrix with sorted indices, in plain numpy."""
+        lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+        indices, data = matrix.indices[lo:hi], matrix.data[lo:hi]
+        if not indices.size:
+            return np.zeros(columns.size, dtype=np.float64)
+        at = np.minimum(np.searchsorted(indices, columns), indices.size - 1)
+        return np.where(indices[at] == columns, data[at], 0.0)
+
+    def _content_at(self, anchor: int, items: np.ndarray) -> np.ndarray:
+        """Cosine of `items`' content features with the anchor's (`content_similarity` at those items)."""
+        lo, hi = self._content.indptr[anchor], self._content.indptr[anchor + 1]
+        features, weights = self._content.indices[lo:hi], self._content.data[lo:hi]
+        result = np.zeros(items.size, dtype=np.float64)
+        if not features.size:
+            return result
+        order = np.argsort(features)
+        features, weights = features[order], weights[order]
+        owner, at = gather(self._content, items)
+        columns = self._content.indices[at]
+        found = np.minimum(np.searchsorted(features, columns), features.size - 1)
+        shared = features[found] == columns
+        np.add.at(result, owner[shared], self._content.data[at][shared] * weights[found[shared]])
+        return result
 
     def category_name(self, item: int) -> str:
         """The item's category as a person reads it ("water purifier")."""

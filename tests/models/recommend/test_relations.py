@@ -77,3 +77,16 @@ def test_among_complements_nobody_bought_with_it_the_items_sharing_its_content_c
     scores, _ = model.complements(0)  # an Angel purifier nobody has bought yet
     assert not model.co_purchase(0).any()
     assert scores[3] > scores[2]  # the Angel filter before the other brand's, equally popular
+
+
+def test_goes_with_scores_its_items_exactly_as_the_full_pass_does() -> None:
+    """goes_with looks rows up in plain numpy; complements scores the whole catalog with scipy."""
+    model = relations()
+    for anchor in range(CATEGORIES.size):
+        items, scores = model.goes_with(anchor, city="x")
+        full, goes = model.complements(anchor)
+        assert np.allclose(scores, full[items], rtol=1e-6, atol=1e-9)
+        assert goes[items].all()
+        assert np.allclose(
+            model._content_at(anchor, np.arange(CATEGORIES.size)), model.content_similarity(anchor)
+        )
