@@ -24,6 +24,7 @@ import scipy.sparse as sp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from models.dispatch.problem import Capacity, GeoPoint, Job, Mode, Plan, Problem, Technician, Window
+from models.recommend import content
 from models.recommend.artifact import RecommenderArtifact
 from models.recommend.components import NAMES
 from models.recommend.components.als import Als
@@ -433,3 +434,14 @@ def make_artifact(
 
 def ids(items) -> list[str]:
     return [i.item_id for i in items]
+
+
+def orders_matrix(orders: list[list[int]], n_items: int) -> sp.csr_matrix:
+    """Users × items, 1 where the user ordered the item: each list is one user's orders."""
+    rows = np.repeat(np.arange(len(orders)), [len(o) for o in orders])
+    return sp.csr_matrix((np.ones(rows.size), (rows, np.concatenate(orders))), shape=(len(orders), n_items))
+
+
+def shop_features(categories: np.ndarray, brands: np.ndarray, tags: np.ndarray) -> list[list[str]]:
+    """The content features of a hand-made shop without prices."""
+    return content.catalog_features(categories, brands, np.full(categories.size, np.nan), tags)

@@ -4,10 +4,9 @@ brand, on hand-made shops whose answers are known."""
 from __future__ import annotations
 
 import numpy as np
-import scipy.sparse as sp
 
-from models.recommend import content
 from models.recommend.compatibility import Compatibility
+from tests.support import orders_matrix, shop_features
 
 #                      0           1           2         3         4           5          6
 CATEGORIES = np.array(["purifier", "purifier", "filter", "filter", "install", "install", "lamp"])
@@ -20,12 +19,8 @@ TAGS = np.array(
 def compatibility(
     orders: list[list[int]], brands: np.ndarray = BRANDS, tags: np.ndarray = TAGS
 ) -> Compatibility:
-    rows = np.repeat(np.arange(len(orders)), [len(o) for o in orders])
-    bought = sp.csr_matrix(
-        (np.ones(rows.size), (rows, np.concatenate(orders))), shape=(len(orders), CATEGORIES.size)
-    )
-    features = content.catalog_features(CATEGORIES, brands, np.full(CATEGORIES.size, np.nan), tags)
-    return Compatibility(CATEGORIES, brands, features, bought)
+    features = shop_features(CATEGORIES, brands, tags)
+    return Compatibility(CATEGORIES, brands, features, orders_matrix(orders, CATEGORIES.size))
 
 
 def test_declared_tags_say_what_fits_the_brand_the_kind_and_the_city() -> None:

@@ -6,6 +6,7 @@ import scipy.sparse as sp
 
 from models.recommend import content
 from models.recommend.relations import ItemRelations
+from tests.support import orders_matrix, shop_features
 
 #                      0            1            2         3         4          5        6
 CATEGORIES = np.array(["purifier", "purifier", "filter", "filter", "install", "sofa", "table"])
@@ -24,12 +25,8 @@ ORDERS = [
 
 
 def relations(orders: list[list[int]] = ORDERS) -> ItemRelations:
-    rows = np.repeat(np.arange(len(orders)), [len(o) for o in orders])
-    ordered = sp.csr_matrix(
-        (np.ones(rows.size), (rows, np.concatenate(orders))), shape=(len(orders), CATEGORIES.size)
-    )
-    features = content.catalog_features(CATEGORIES, BRANDS, np.full(CATEGORIES.size, np.nan), TAGS)
-    return ItemRelations(CATEGORIES, BRANDS, features, ordered)
+    features = shop_features(CATEGORIES, BRANDS, TAGS)
+    return ItemRelations(CATEGORIES, BRANDS, features, orders_matrix(orders, CATEGORIES.size))
 
 
 def test_substitutes_put_the_same_kind_first_whatever_co_view_says() -> None:
