@@ -6,6 +6,10 @@ and the writer slot (one per server process) that appended it. Each line is one 
 fields of LINE_FIELDS, in that order: `timestamp` ISO 8601 in UTC to the millisecond, `value` a number
 or "" when the event has none, every other field text. Training reads EVENT_COLUMNS (`event_id` only
 serves the service's retries), and reads CSV and Parquet logs with the same columns as well.
+
+Beside each day's events, `DIR/YYYY-MM-DD/exposures-wN.jsonl` holds the exposures: one line per answer
+given inside an experiment (EXPOSURE_FIELDS), which the experiment analysis joins to the events by
+`recommendation_id`. Training's event readers leave them out (`is_exposures`).
 """
 
 from __future__ import annotations
@@ -30,6 +34,19 @@ EVENT_COLUMNS = (
     "recommendation_id",
 )
 LINE_FIELDS = ("event_id", *EVENT_COLUMNS)
+# An exposure's line: `timestamp` as an event's, `item_ids` a JSON list of the items shown in order,
+# every other field text.
+EXPOSURE_FIELDS = (
+    "recommendation_id",
+    "timestamp",
+    "user_id",
+    "touchpoint",
+    "experiment",
+    "arm",
+    "model_version",
+    "item_ids",
+)
+EVENTS, EXPOSURES = "events", "exposures"  # the two kinds of file of a day's partition
 
 
 @dataclass(frozen=True)
@@ -62,14 +79,20 @@ class Event:
         )
 
 
-def partition(directory: Path, day: str, writer: str) -> Path:
-    """The file of one writer slot (`w0`, `w1`, ...) for one day (`YYYY-MM-DD`) of the log in `directory`."""
-    return directory / day / f"events-{writer}.jsonl"
+def partition(directory: Path, day: str, writer: str, kind: str = EVENTS) -> Path:
+    """The file of one writer slot (`w0`, `w1`, ...) for one day (`YYYY-MM-DD`) of the log in
+    `directory`: its events, or its exposures."""
+    return directory / day / f"{kind}-{writer}.jsonl"
 
 
-def partitions(directory: Path, writer: str) -> list[Path]:
+def partitions(directory: Path, writer: str, kind: str = EVENTS) -> list[Path]:
     """Every day's file of one writer slot, in day order."""
-    return sorted(directory.glob(f"*/events-{writer}.jsonl"))
+    return sorted(directory.glob(f"*/{kind}-{writer}.jsonl"))
+
+
+def is_exposures(path: Path) -> bool:
+    """Whether a file of the log holds exposures rather than events."""
+    return path.name.startswith(f"{EXPOSURES}-")
 
 
 def parse(line: str) -> Event | None:

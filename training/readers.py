@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from models.event_format import is_exposures
+
 # Of each of the log's types (models/event_format.py EVENT_TYPES).
 DEFAULT_EVENT_WEIGHTS: dict[str, float] = {
     "impression": 0.0,
@@ -95,6 +97,7 @@ def input_files(path: Path) -> list[Path]:
             if p.is_file()
             and not any(part.startswith(".") for part in p.relative_to(path).parts)
             and p.name.lower().removesuffix(".gz").endswith(TABLE_SUFFIXES)
+            and not is_exposures(p)  # the experiments' exposures beside the events
         ]
     elif any(ch in str(path) for ch in "*?["):
         anchor = Path(path.anchor) if path.is_absolute() else Path()

@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from training.event_store import read_events
-from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_items, read_jobs, read_users
+from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, input_files, read_items, read_jobs, read_users
 
 EVENTS = [
     {
@@ -198,3 +198,11 @@ def test_dropped_rows_are_shown_as_they_were_written_and_missing_fields_named(tm
     assert report.examples["missing_item_id"] == ["record 3: 2026-10-01T11:00:00Z,u2,,view"]
     assert report.examples["malformed_line"] == ["wrong number of fields: 2026-10-01T10:00:00Z,u2,i1"]
     assert report.raw is None  # not kept once read
+
+
+def test_a_folder_of_partitions_is_read_without_the_exposures_beside_the_events(tmp_path: Path) -> None:
+    day = tmp_path / "2026-12-01"
+    day.mkdir()
+    (day / "events-w0.jsonl").write_text("{}\n")
+    (day / "exposures-w0.jsonl").write_text("{}\n")
+    assert [p.name for p in input_files(tmp_path)] == ["events-w0.jsonl"]
