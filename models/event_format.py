@@ -68,15 +68,51 @@ class Event:
     def line(self) -> str:
         """Its line of the log. Written by hand rather than by json.dumps: this is most of the intake's
         work, and a fixed set of fields needs no generality."""
-        whole = math.floor(self.timestamp)
-        stamp = f"{_second(whole)}.{min(int((self.timestamp - whole) * 1000), 999):03d}Z"
         value = '""' if self.value is None else repr(float(self.value))
         return (
-            f'{{"event_id":{_quote(self.event_id)},"timestamp":"{stamp}","user_id":{_quote(self.user_id)},'
+            f'{{"event_id":{_quote(self.event_id)},"timestamp":"{_stamp(self.timestamp)}","user_id":{_quote(self.user_id)},'
             f'"item_id":{_quote(self.item_id)},"event_type":{_quote(self.event_type)},'
             f'"touchpoint":{_quote(self.touchpoint)},"scene":{_quote(self.scene)},"value":{value},'
             f'"recommendation_id":{_quote(self.recommendation_id)}}}\n'
         )
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One answer given inside an experiment: who saw which items, from which arm."""
+
+    recommendation_id: str
+    timestamp: float  # Unix seconds
+    user_id: str
+    touchpoint: str
+    experiment: str
+    arm: str
+    model_version: str
+    item_ids: tuple[str, ...]
+
+    def day(self) -> str:
+        return _day(int(self.timestamp // 86400))
+
+    def line(self) -> str:
+        """Its line of the day's exposures file, fields in EXPOSURE_FIELDS' order."""
+        record = {name: getattr(self, name) for name in EXPOSURE_FIELDS}
+        record["timestamp"] = _stamp(self.timestamp)
+        record["item_ids"] = list(self.item_ids)
+        return json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n"
+
+
+def parse_exposure(line: str) -> Exposure | None:
+    """An exposure back from its line; None for a line that is not one (every field is required)."""
+    try:
+        record = json.loads(line)
+        items = record["item_ids"]
+        if not isinstance(items, list):
+            return None
+        text = {name: str(record[name]) for name in EXPOSURE_FIELDS if name not in ("timestamp", "item_ids")}
+        stamp = datetime.fromisoformat(record["timestamp"].replace("Z", "+00:00")).timestamp()
+        return Exposure(timestamp=stamp, item_ids=tuple(str(item) for item in items), **text)
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 def partition(directory: Path, day: str, writer: str, kind: str = EVENTS) -> Path:
@@ -118,6 +154,12 @@ def parse(line: str) -> Event | None:
 
 
 _quote = json.encoder.encode_basestring
+
+
+def _stamp(timestamp: float) -> str:
+    """ISO 8601 in UTC to the millisecond."""
+    whole = math.floor(timestamp)
+    return f"{_second(whole)}.{min(int((timestamp - whole) * 1000), 999):03d}Z"
 
 
 @functools.lru_cache(maxsize=64)

@@ -19,6 +19,7 @@ class Settings:
     model_dir: Path = Path(".shifu/models")
     tiers_dir: Path = Path(".shifu/tiers")  # technician tiers from `python -m training tiers`
     touchpoints: str = ""  # TOML file of per-touchpoint rules; empty: the same default rules everywhere
+    experiments: str = ""  # TOML file of experiments per touchpoint, re-read when it changes; empty: none
     services: str = "recommend,dispatch"  # which services this server answers (split a deployment)
     host: str = "127.0.0.1"
     port: int = 50051

@@ -12,6 +12,12 @@ left half written (never acknowledged, so the client sends it again).
 
 The same SQLite file keeps each user's last day of events (not impressions), the session of their next
 Recommend when it sends none.
+
+Exposures (an answer given inside an experiment) go to `DIR/YYYY-MM-DD/exposures-wN.jsonl` of the same
+writer slot. Recommend does not wait for a disk: each line is written to the file (one write(2) on an
+O_APPEND descriptor, so in the kernel's hands, and kept through a kill -9 of the process) before the
+answer leaves, and a flusher thread fsyncs within FLUSH_SECONDS (so a power loss may lose the last
+0.1 s of them). They need no index: recommendation ids are unique.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ import time
 from pathlib import Path
 
 from models import event_format
-from models.event_format import SESSION_TYPES, Event
+from models.event_format import EXPOSURES, SESSION_TYPES, Event, Exposure
 from models.recommend.catalog_store import connect
 
 log = logging.getLogger(__name__)
@@ -34,6 +40,7 @@ SESSION_ITEMS = 20  # most recent distinct items of a session
 DEDUPE_DAYS = 7  # how long an event id is remembered against retries
 PRUNE_EVERY = 200  # batches between removals of expired ids and sessions
 MAX_WRITER_SLOTS = 64
+FLUSH_SECONDS = 0.1  # how long a written exposure may wait for its fsync
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS event_ids (event_id TEXT PRIMARY KEY, recorded_at REAL NOT NULL) WITHOUT ROWID;
@@ -58,6 +65,7 @@ class EventLog:
         self._lock = threading.Lock()
         self._batches = 0
         self._recover_unheld()
+        self.exposures = ExposureLog(directory, self.writer)
 
     def _recover_unheld(self) -> None:
         """Recovers this process's slot and every slot no live process holds: a server restarted with
@@ -117,6 +125,8 @@ class EventLog:
                 "INSERT OR REPLACE INTO event_files VALUES (?, ?)", (str(path), offset + len(complete))
             )
             self._db.execute("COMMIT")
+        for path in event_format.partitions(self.directory, writer, EXPOSURES):
+            cut_partial_line(path)
 
     def record(self, events: list[Event]) -> tuple[int, int]:
         """Writes the events not recorded before; (written, duplicates). Returns once they are on disk."""
@@ -202,6 +212,85 @@ class EventLog:
         return tuple(dict.fromkeys(r[0] for r in rows))[:SESSION_ITEMS]
 
     def close(self) -> None:
+        self.exposures.close()
         with self._lock:
             self._db.close()
         os.close(self._slot_lock)
+
+
+def cut_partial_line(path: Path) -> None:
+    """Cuts what follows the file's last newline: half a line a crash (or a full disk) left."""
+    with path.open("r+b") as file:
+        end = file.seek(0, os.SEEK_END)
+        position = end
+        while position > 0:
+            start = max(0, position - 65536)
+            file.seek(start)
+            newline = file.read(position - start).rfind(b"\n")
+            if newline >= 0:
+                position = start + newline + 1
+                break
+            position = start
+        if position < end:
+            log.warning("%s: cutting %d bytes of a line left half written", path, end - position)
+            file.truncate(position)
+            os.fsync(file.fileno())
+
+
+class ExposureLog:
+    """Appends exposures to one writer slot's daily files; a thread fsyncs them (module docstring).
+    Thread-safe."""
+
+    def __init__(self, directory: Path, writer: str) -> None:
+        self.directory = directory
+        self.writer = writer
+        self._files: dict[str, int] = {}  # day -> descriptor
+        self._unsynced: set[str] = set()  # days written since their last fsync
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._flusher = threading.Thread(target=self._flush_every, name="exposures-fsync", daemon=True)
+        self._flusher.start()
+
+    def write(self, exposure: Exposure) -> None:
+        """In the file (not yet fsynced) when it returns; OSError when the disk refuses it."""
+        data = exposure.line().encode("utf-8")
+        day = exposure.day()
+        with self._lock:
+            fd = self._files.get(day)
+            if fd is None:
+                path = event_format.partition(self.directory, day, self.writer, EXPOSURES)
+                path.parent.mkdir(exist_ok=True)
+                fd = self._files[day] = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+            written = os.write(fd, data)
+            if written < len(data):  # a full disk: never leave half a line behind
+                os.ftruncate(fd, os.fstat(fd).st_size - written)
+                raise OSError(f"exposure log of {day}: disk full ({written} of {len(data)} bytes written)")
+            self._unsynced.add(day)
+
+    def flush(self) -> None:
+        """Fsyncs what was written; closes the files of days no longer written (all but the newest)."""
+        with self._lock:
+            days, self._unsynced = self._unsynced, set()
+            descriptors = [self._files[day] for day in days]
+        for fd in descriptors:  # outside the lock: Recommend never waits for the disk
+            os.fsync(fd)
+        with self._lock:
+            for day in sorted(self._files)[:-1]:
+                if day not in self._unsynced:
+                    os.close(self._files.pop(day))
+
+    def _flush_every(self) -> None:
+        while not self._stop.wait(FLUSH_SECONDS):
+            try:
+                self.flush()
+            except OSError:
+                log.exception("exposure log: fsync failed; trying again in %.1f s", FLUSH_SECONDS)
+
+    def close(self) -> None:
+        self._stop.set()
+        self._flusher.join()
+        self.flush()
+        with self._lock:
+            for fd in self._files.values():
+                os.close(fd)
+            self._files.clear()

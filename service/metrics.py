@@ -59,6 +59,14 @@ EVENTS = Counter(
 CATALOG_ITEMS = Gauge(
     "shifu_catalog_items", "Items in the live catalog (not deleted).", multiprocess_mode="livemax"
 )
+EXPERIMENT_VERSIONS = Gauge(
+    "shifu_experiment_versions_loaded",
+    "Model versions loaded beside the promoted one because an experiment's arm names them.",
+    multiprocess_mode="livemax",
+)
+EXPOSURES = Counter(
+    "shifu_experiment_exposures_total", "Answers given inside an experiment, by arm.", ("experiment", "arm")
+)
 SOLVES = Counter("shifu_dispatch_solves_total", "Dispatch solves by mode and outcome.", ("mode", "status"))
 SOLVE_SECONDS = Histogram(
     "shifu_dispatch_solve_seconds",

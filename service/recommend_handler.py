@@ -11,6 +11,7 @@ from typing import cast
 import grpc
 
 from models.errors import FieldError
+from models.event_format import Exposure
 from models.recommend.recommender import (
     DEFAULT_LIMIT,
     ItemFilter,
@@ -27,6 +28,7 @@ from models.recommend.recommender import (
 from service import limits, metrics
 from service.errors import RpcFailure, rpc
 from service.event_log import EventLog
+from service.experiments import Assignment, LiveExperiments
 from service.live_catalog import LiveRecommender
 from service.pb.shifu.v1 import recommend_pb2 as pb
 from service.pb.shifu.v1 import recommend_pb2_grpc
@@ -140,10 +142,22 @@ def to_items(items: list[ScoredItem]) -> list[pb.RecommendedItem]:
     ]
 
 
+def to_assignment(assignment: Assignment | None) -> pb.ExperimentAssignment | None:
+    if assignment is None:
+        return None
+    return pb.ExperimentAssignment(name=assignment.experiment.name, arm=assignment.arm.name)
+
+
 class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
-    def __init__(self, live: LiveRecommender, events: EventLog | None = None) -> None:
+    def __init__(
+        self,
+        live: LiveRecommender,
+        events: EventLog | None = None,
+        experiments: LiveExperiments | None = None,
+    ) -> None:
         self._live = live
         self._events = events
+        self._experiments = experiments
 
     def _model(self) -> Recommender:
         model = self._live.current()
@@ -159,18 +173,47 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
     def Recommend(self, request: pb.RecommendRequest, context: grpc.ServicerContext) -> pb.RecommendResponse:
         query = to_query(request)
         model = self._model()
+        # A request without a user id has nothing to be sticky by: it is outside every experiment.
+        assignment = self._experiments.assign(query.user_id, query.touchpoint) if self._experiments else None
+        if assignment is not None:
+            model = assignment.model
         asked = query
         if not query.recent_item_ids and query.user_id and self._events is not None:
             # The user's events of the last day, recorded through EventService: their session.
             query = dataclasses.replace(
                 query, recent_item_ids=self._events.session(query.user_id, time.time())
             )
-        return pb.RecommendResponse(
+        response = pb.RecommendResponse(
             items=to_items(model.recommend(query)),
             model_version=model.version,
             recommendation_id=uuid.uuid4().hex,
             warnings=to_warnings(model.warnings(asked)),
+            experiment=to_assignment(assignment),
         )
+        if assignment is not None:
+            self._expose(response, query, assignment)
+        return response
+
+    def _expose(self, response: pb.RecommendResponse, query: Query, assignment: Assignment) -> None:
+        """Records the answer as an exposure before it leaves: an answer whose exposure is lost would
+        bias the experiment, so a disk that refuses it fails the call."""
+        if self._events is None:
+            return
+        exposure = Exposure(
+            recommendation_id=response.recommendation_id,
+            timestamp=time.time(),
+            user_id=query.user_id,
+            touchpoint=query.touchpoint,
+            experiment=assignment.experiment.name,
+            arm=assignment.arm.name,
+            model_version=response.model_version,
+            item_ids=tuple(item.item_id for item in response.items),
+        )
+        try:
+            self._events.exposures.write(exposure)
+        except OSError as error:
+            raise RpcFailure(grpc.StatusCode.UNAVAILABLE, f"cannot record the exposure: {error}") from None
+        metrics.EXPOSURES.labels(exposure.experiment, exposure.arm).inc()
 
     @rpc
     def SimilarItems(

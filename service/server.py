@@ -34,6 +34,7 @@ from service.config import Settings
 from service.dispatch_handler import DispatchHandler
 from service.event_handler import EventHandler
 from service.event_log import EventLog
+from service.experiments import LiveExperiments
 from service.interceptors import EdgeInterceptor
 from service.live_catalog import LiveRecommender
 from service.pb.shifu.v1 import (
@@ -76,6 +77,7 @@ class RunningServer:
     metrics_server: WSGIServer | None
     live: LiveRecommender | None = None
     events: EventLog | None = None
+    experiments: LiveExperiments | None = None
 
     def shutdown(self) -> None:
         """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace_seconds` to finish;
@@ -85,6 +87,8 @@ class RunningServer:
         self.server.stop(self.settings.grace_seconds).wait()
         self.registry.stop()
         self.tiers.stop()
+        if self.experiments is not None:
+            self.experiments.stop()
         if self.live is not None:
             self.live.stop()
             self.live.store.close()
@@ -146,8 +150,10 @@ def start(settings: Settings) -> RunningServer:
     )
     tier_table = tier_registry(settings.tiers_dir)
     solvers = SolverPool(settings.solves() if "dispatch" in services else 0, settings.solver_niceness)
-    live, events = (
-        _add_storefront(settings, server, registry, status) if "recommend" in services else (None, None)
+    live, events, trials = (
+        _add_storefront(settings, server, registry, status, rules)
+        if "recommend" in services
+        else (None, None, None)
     )
     if "dispatch" in services:
         _add_dispatch(settings, server, tier_table, solvers, status)
@@ -159,13 +165,15 @@ def start(settings: Settings) -> RunningServer:
     port = _bind(server, f"{settings.host}:{settings.port}", credentials)
     metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
     _start_serving(settings, server, registry, tier_table, live, solvers, status)
+    if trials is not None:
+        trials.start()  # after the first version is loaded: the arms' models are built at once
     log.info(
         "serving %s on %s:%d (%s), models from %s",
         ", ".join(services), settings.host, port, "TLS" if credentials else "plaintext", settings.model_dir,
     )  # fmt: skip
     return RunningServer(
         server, port, registry, tier_table, status.servicer, settings,
-        list(dict.fromkeys(pools.values())), solvers, metrics_server, live, events,
+        list(dict.fromkeys(pools.values())), solvers, metrics_server, live, events, trials,
     )  # fmt: skip
 
 
@@ -218,18 +226,29 @@ def _model_loaded(settings: Settings, status: _Health, model: Recommender) -> No
 
 
 def _add_storefront(
-    settings: Settings, server: grpc.Server, registry: VersionRegistry[Recommender], status: _Health
-) -> tuple[LiveRecommender, EventLog]:
-    """Recommend, Catalog and Events on the live catalog and the event log."""
+    settings: Settings,
+    server: grpc.Server,
+    registry: VersionRegistry[Recommender],
+    status: _Health,
+    rules: touchpoints.TouchpointRules | None,
+) -> tuple[LiveRecommender, EventLog, LiveExperiments | None]:
+    """Recommend, Catalog and Events on the live catalog, the event log and the experiments."""
     store, events = open_state(settings)
     live = LiveRecommender(registry, store)
-    recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(live, events), server)
+    trials = (
+        LiveExperiments(
+            Path(settings.experiments), live, settings.model_dir, rules or touchpoints.TouchpointRules()
+        )
+        if settings.experiments
+        else None
+    )
+    recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(live, events, trials), server)
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogHandler(live), server)
     events_pb2_grpc.add_EventServiceServicer_to_server(EventHandler(events, live), server)
     for name in (RECOMMEND, CATALOG):
         status.set(name, NOT_SERVING)  # until a version is loaded
     status.set(EVENTS, SERVING)
-    return live, events
+    return live, events, trials
 
 
 def _add_dispatch(

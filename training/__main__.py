@@ -1,4 +1,4 @@
-"""Offline jobs: `python -m training demo|train|versions|tiers|supply-demand|export-catalog ...`."""
+"""Offline jobs: `python -m training COMMAND ...`, the commands below (demo, train, experiments, ...)."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ from typing import TypeAlias
 
 import pandas as pd
 
+from models import experiments as experiment_file
 from models import flags
 from models.recommend.component import ArtifactError
 from models.recommend.components import COMPONENTS
 from models.versions import VersionError
-from training import demo, export_catalog, supply_demand, tiers, version_admin
+from training import demo, engines, experiments, export_catalog, supply_demand, tiers, version_admin
 from training.components import ModelConfig
-from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, read_jobs
+from training.experiment_log import Period
+from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, parse_timestamps, read_items, read_jobs
 from training.supply_demand import SupplyDemandConfig
 from training.tiers import TierConfig
 from training.train import TrainConfig, metrics_table, train
@@ -118,6 +120,34 @@ def _train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _instant(text: str | None, flag: str) -> float | None:
+    if text is None:
+        return None
+    seconds = float(parse_timestamps(pd.Series([text])).iloc[0])
+    if pd.isna(seconds):
+        raise ValueError(f"{flag}: not a time (ISO 8601 or Unix seconds): {text!r}")
+    return seconds
+
+
+def _experiments(args: argparse.Namespace) -> int:
+    config = experiments.AnalysisConfig(**flags.values(experiments.AnalysisConfig, args))
+    period = Period(_instant(args.since, "--since"), _instant(args.until, "--until"))
+    items = read_items(args.items)[0] if args.items else None
+    engine = engines.DuckDB(args.engine_memory_gb)
+    try:
+        result = experiments.analyse(
+            args.events, experiment_file.load(args.experiments), items, period, config, engine
+        )
+    finally:
+        engine.close()
+    for experiment in result["experiments"]:
+        decision = experiment["decision"]
+        print(f"{experiment['name']}: {decision['status']} {decision['winner'] or ''} ({decision['reason']})")
+    json_path, html_path = experiments.write(result, args.out)
+    print(f"wrote {json_path} and {html_path}")
+    return 0
+
+
 # What add_subparsers returns (argparse names no public type for it).
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -182,6 +212,20 @@ def _add_export_catalog(commands: Commands) -> None:
     )
 
 
+def _add_experiments(commands: Commands) -> None:
+    e = commands.add_parser(
+        "experiments", help="experiments per touchpoint compared per user, and the touchpoint funnels"
+    )
+    e.add_argument("--events", type=Path, required=True, help="the event log folder (with its exposures)")
+    e.add_argument("--experiments", type=Path, required=True, help="the experiments file (TOML)")
+    e.add_argument("--out", type=Path, required=True, help="where experiments.json and .html go")
+    e.add_argument("--items", type=Path, help="the item catalog, for the review by category")
+    e.add_argument("--since", help="first instant analysed (ISO 8601 or Unix seconds)")
+    e.add_argument("--until", help="end of the period analysed (exclusive)")
+    e.add_argument("--engine-memory-gb", type=float, default=4.0)
+    flags.add_flags(e, experiments.AnalysisConfig)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -199,6 +243,7 @@ def _parser() -> argparse.ArgumentParser:
         SupplyDemandConfig,
     )
     _add_export_catalog(commands)
+    _add_experiments(commands)
     return parser
 
 
@@ -209,6 +254,7 @@ RUNS = {
     "supply-demand": _supply_demand,
     "export-catalog": _export_catalog,
     "train": _train,
+    "experiments": _experiments,
 }
 
 
