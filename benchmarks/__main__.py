@@ -20,6 +20,7 @@ from benchmarks import (
     catalog,
     demo_scenes,
     dispatch_city,
+    experiments,
     fuzz,
     gap,
     live_store,
@@ -51,6 +52,7 @@ class Sizes:
     spark_events: str = "10000000"
     service_seconds: str = "60"
     fuzz_cases: str = "5000"
+    experiment_events: str = "10000000"
 
 
 DEFAULT = Sizes()
@@ -67,6 +69,7 @@ QUICK = Sizes(
     spark_events="2000000",
     service_seconds="20",
     fuzz_cases="1000",
+    experiment_events="1000000",
 )
 
 
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
     service_load.main(["--seconds", sizes.service_seconds])
     print("\n== service: random and malformed requests ==")
     fuzz.main(["--cases", sizes.fuzz_cases])
+    print("\n== experiments: overhead, analysis of a generated log, A/A false winners and power ==")
+    experiments.main(["--events", sizes.experiment_events, *(["--quick"] if args.quick else [])])
 
 
 if __name__ == "__main__":
