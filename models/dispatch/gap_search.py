@@ -173,8 +173,9 @@ def neighbourhood_search(
     floor = 0.05 * (1.0 + float(related[np.ix_(busy, busy)].mean()))  # every technician may be drawn
     plan, value = tech_of_job.copy(), instance.objective(tech_of_job)
     size = min(GROUP_SIZE, busy.size)
+    last_round = 0.0  # a round is not begun unless one as long as the last still fits before the deadline
     with ThreadPoolExecutor(max(1, workers)) as pool:
-        while time.perf_counter() < deadline - 0.01:
+        while (started := time.perf_counter()) + last_round < deadline - 0.01:
             rounds = _draw(instance, plan, rng, related, busy, floor, size, max(1, workers))
             limit = deadline - time.perf_counter()
             solving = [
@@ -191,6 +192,7 @@ def neighbourhood_search(
                 candidate_value = instance.objective(candidate)
                 if candidate_value < value - 1e-9:
                     plan, value = candidate, candidate_value
+            last_round = time.perf_counter() - started
     return plan
 
 
