@@ -5,11 +5,11 @@ re-read when edited (a broken edit keeps what runs), and the same arm in every p
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from collections.abc import Iterator
@@ -30,7 +30,7 @@ from service.experiments import restricted
 from service.pb.shifu.v1 import recommend_pb2 as rpb
 from service.pb.shifu.v1 import recommend_pb2_grpc
 from service.server import RunningServer
-from tests.support import free_port, start_server, wait_for_health
+from tests.support import free_port, kill_mid_stream, start_server, wait_for_health
 
 ROOT = Path(__file__).resolve().parents[2]
 USERS = [f"u{n:05d}" for n in range(1, 200)]
@@ -176,26 +176,11 @@ def test_exposures_survive_kill_9_and_arms_agree_across_processes_and_restarts(
         channel, recommend = stub(port)
         wait_for_health(channel, "", 1, timeout_s=120)
         assert arms_on_fresh_connections(port) == {(u, blend.arm_of(u).name) for u in USERS[:10]}
-        stop, under_way = threading.Event(), threading.Event()
-
-        def send() -> None:
-            for n in range(100_000):
-                if stop.is_set():
-                    return
-                try:
-                    answered.append(ask(recommend, USERS[n % len(USERS)]).recommendation_id)
-                except grpc.RpcError:
-                    return
-                if len(answered) >= 300:
-                    under_way.set()
-
-        sender = threading.Thread(target=send)
-        sender.start()
-        assert under_way.wait(timeout=120)
-        os.killpg(process.pid, signal.SIGKILL)  # mid-answering, every process of the server at once
-        process.wait()
-        stop.set()
-        sender.join()
+        calls = (
+            functools.partial(lambda u: [ask(recommend, u).recommendation_id], USERS[n % len(USERS)])
+            for n in range(100_000)
+        )
+        answered = kill_mid_stream(process, calls, 300)  # mid-answering
     finally:
         if process.poll() is None:
             os.killpg(process.pid, signal.SIGKILL)

@@ -4,12 +4,12 @@ training, and all of it across worker processes."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -25,7 +25,7 @@ from service.pb.shifu.v1 import catalog_pb2 as cpb
 from service.pb.shifu.v1 import catalog_pb2_grpc, events_pb2_grpc, recommend_pb2_grpc
 from service.pb.shifu.v1 import events_pb2 as epb
 from service.pb.shifu.v1 import recommend_pb2 as rpb
-from tests.support import FAST_TRAINING, free_port, start_server, wait_for_health
+from tests.support import FAST_TRAINING, free_port, kill_mid_stream, start_server, wait_for_health
 from training.event_store import read_events
 from training.train import train
 
@@ -257,32 +257,16 @@ def test_acknowledged_events_survive_kill_9_once_each_and_train_the_next_version
         [event(b * 100 + n, users[n % 50], items[(b * 7 + n) % 200], kinds[n % 3], "k") for n in range(100)]
         for b in range(400)
     ]
-    acknowledged: list[str] = []
     process = serve(model_dir, state, port, workers=2)
     channel, _, _, events = stubs(port)
     wait_for_health(channel, "", 1, timeout_s=120)
-    stop, under_way = threading.Event(), threading.Event()
 
-    def send() -> None:
-        for batch in batches:
-            if stop.is_set():
-                return
-            try:
-                events.RecordEvents(epb.RecordEventsRequest(events=batch), timeout=5)
-            except grpc.RpcError:
-                return
-            acknowledged.extend(e.event_id for e in batch)
-            if len(acknowledged) >= 5_000:
-                under_way.set()
+    def record(batch: list[Any]) -> list[str]:
+        events.RecordEvents(epb.RecordEventsRequest(events=batch), timeout=5)
+        return [e.event_id for e in batch]
 
-    sender = threading.Thread(target=send)
-    sender.start()
-    # Killed after 50 of 400 batches, not after a fixed time: a fast machine sends all 400 in 1.5 s.
-    assert under_way.wait(timeout=120)
-    os.killpg(process.pid, signal.SIGKILL)  # mid-intake, every process of the server at once
-    process.wait()
-    stop.set()
-    sender.join()
+    # Killed mid-intake, after 50 of 400 batches (a fast machine sends all 400 in 1.5 s).
+    acknowledged = kill_mid_stream(process, (functools.partial(record, b) for b in batches), 5_000)
     assert 0 < len(acknowledged) < 40_000
 
     def on_disk() -> list[str]:

@@ -8,11 +8,15 @@ import dataclasses
 import datetime
 import hashlib
 import json
+import os
 import shutil
+import signal
 import socket
+import subprocess
 import tempfile
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -445,3 +449,33 @@ def orders_matrix(orders: list[list[int]], n_items: int) -> sp.csr_matrix:
 def shop_features(categories: np.ndarray, brands: np.ndarray, tags: np.ndarray) -> list[list[str]]:
     """The content features of a hand-made shop without prices."""
     return content.catalog_features(categories, brands, np.full(categories.size, np.nan), tags)
+
+
+def kill_mid_stream(
+    process: subprocess.Popen, calls: Iterable[Callable[[], Sequence[str]]], enough: int
+) -> list[str]:
+    """Runs `calls` one after another on a thread and kill -9s the server's whole process group once
+    `enough` ids are acknowledged (not after a fixed time: a fast machine sends everything first);
+    returns what was acknowledged. A call refused or cut off ends the stream."""
+    acknowledged: list[str] = []
+    stop, under_way = threading.Event(), threading.Event()
+
+    def send() -> None:
+        for call in calls:
+            if stop.is_set():
+                return
+            try:
+                acknowledged.extend(call())
+            except grpc.RpcError:
+                return
+            if len(acknowledged) >= enough:
+                under_way.set()
+
+    sender = threading.Thread(target=send)
+    sender.start()
+    assert under_way.wait(timeout=120)
+    os.killpg(process.pid, signal.SIGKILL)  # every process of the server at once
+    process.wait()
+    stop.set()
+    sender.join()
+    return acknowledged
