@@ -6,6 +6,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
 from models import event_format
 from models.event_format import LINE_FIELDS, Event
 
@@ -41,3 +44,18 @@ def test_each_writer_has_a_file_a_day(tmp_path: Path) -> None:
     event_format.partition(tmp_path, "2027-01-14", "w0").parent.mkdir()
     event_format.partition(tmp_path, "2027-01-14", "w0").write_text("")
     assert event_format.partitions(tmp_path, "w1") == [path]
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=12),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=20), inner, max_size=9),
+    max_leaves=20,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=200) | _JSON.map(json.dumps))
+def test_any_line_parses_to_an_event_or_exposure_or_none_never_an_error(line: str) -> None:
+    """What a crash or a hand edit may leave in a log: the readers take it or skip it."""
+    for parsed in (event_format.parse(line), event_format.parse_exposure(line)):
+        assert parsed is None or parsed.line().endswith("\n")

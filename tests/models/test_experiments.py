@@ -7,9 +7,11 @@ import collections
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from models import experiments
-from models.experiments import ExperimentsError
+from models.experiments import ExperimentsError, parse
 from models.recommend.touchpoints import TouchpointRule
 
 GOOD = """
@@ -156,3 +158,26 @@ def test_the_hash_is_stable_across_processes() -> None:
     assert experiments.unit_hash("home_feed_new_blend", "u00042") == 0.9858645053296551
     assert 0.0 <= experiments.unit_hash("x", "") < 1.0
     assert experiments.unit_hash("a", "bc") != experiments.unit_hash("ab", "c")
+
+
+_VALUES = st.recursive(
+    st.none() | st.booleans() | st.integers(-3, 5) | st.floats(allow_nan=True) | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=8), inner, max_size=3),
+    max_leaves=12,
+)
+_KEYS = st.sampled_from(
+    ["touchpoint", "arms", "name", "weight", "version", "components", "primary_metric", "horizon_days",
+     "min_users_per_arm", "max_per_category", "categories", "bogus"]
+)  # fmt: skip
+_ARM = st.dictionaries(_KEYS, _VALUES, max_size=6)
+_EXPERIMENT = st.dictionaries(_KEYS, _VALUES | st.lists(_ARM, max_size=3), max_size=6)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.text(max_size=6), _EXPERIMENT, max_size=3) | _VALUES)
+def test_any_document_is_read_or_refused_with_a_message_never_crashes(experiments_table: object) -> None:
+    """Random documents (the shapes TOML gives, and worse): an Experiments or an ExperimentsError."""
+    try:
+        parse({"experiment": experiments_table}, "random.toml")
+    except ExperimentsError as error:
+        assert str(error).startswith("random.toml")
