@@ -60,7 +60,8 @@ class Explainer:
 
     def complement_reason(self, anchor: int, item: int) -> Reason:
         anchor_id, title = self._ids[anchor], self._titles[anchor]
-        if self._relations.compatibility.declared(anchor)[item] > 0:
+        # The item's own entries only: a reason is asked for every complement shown, on every call.
+        if self._relations.compatibility.declared(anchor, items=np.array([item]))[0] > 0:
             return Reason(ReasonCode.GOES_WITH, f"Goes with '{title}'", anchor_id)
         if self._relations.co_purchase(anchor)[item] > 0:
             return Reason(ReasonCode.BOUGHT_TOGETHER, f"Often bought together with '{title}'", anchor_id)
