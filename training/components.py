@@ -129,4 +129,5 @@ def artifact(
         blend_novelty=np.array(novelty),
         blend_visitor_weights=weights_array(visitor_weights, names),
         components=fitted,
+        history_last_seen=data.last_seen.astype(np.float64),
     )

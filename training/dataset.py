@@ -78,6 +78,7 @@ def build(
         user_ids=a.user_ids,
         confidence=confidence,
         ordered=a.pair_ordered,
+        last_seen=a.pair_last_seen,
         user_cities=cities,
         context_user=a.context_users,
         context_features=_row_normalised(sp.csr_matrix(context_features)),

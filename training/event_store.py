@@ -54,6 +54,7 @@ class Aggregates:
     pair_items: np.ndarray  # int32 item index (catalog order)
     pair_confidence: np.ndarray  # float32, summed (decayed) weights
     pair_ordered: np.ndarray  # bool
+    pair_last_seen: np.ndarray  # float64, the Unix time of the pair's latest event
     # (Narrow types and codes: a log of 50M events has tens of millions of pairs and contexts.)
     context_users: np.ndarray  # int32 user index per context: (user, scene, touchpoint) with positives
     context_scenes: np.ndarray  # int32 index into scene_names
@@ -138,7 +139,8 @@ class EventStore:
         users = self.engine.frame("SELECT user_id FROM fitting_users ORDER BY user_code")
         pairs = self.engine.frame(
             f"""SELECT CAST(user_code AS INT) AS user_code, CAST(item_code AS INT) AS item_code,
-                       CAST(confidence AS FLOAT) AS confidence, CAST(ordered AS TINYINT) AS ordered
+                       CAST(confidence AS FLOAT) AS confidence, CAST(ordered AS TINYINT) AS ordered,
+                       CAST(last_seen AS DOUBLE) AS last_seen
                 FROM ({_PAIRS}) p ORDER BY user_code, item_code"""
         )
         self.engine.table(
@@ -193,6 +195,7 @@ class EventStore:
             pair_items=pairs["item_code"].to_numpy(dtype=np.int32, copy=True),
             pair_confidence=pairs["confidence"].to_numpy(dtype=np.float32, copy=True),
             pair_ordered=pairs["ordered"].to_numpy() > 0,
+            pair_last_seen=pairs["last_seen"].to_numpy(dtype=np.float64, copy=True),
             context_users=contexts["user_code"].to_numpy(dtype=np.int32, copy=True),
             context_scenes=contexts["scene_code"].to_numpy(dtype=np.int32, copy=True),
             context_touchpoints=contexts["touchpoint_code"].to_numpy(dtype=np.int32, copy=True),
@@ -217,7 +220,8 @@ class EventStore:
         self.engine.table(
             "fitting",
             f"""
-            SELECT e.user_id, e.item_code, e.event_type, e.scene, e.touchpoint, e.weight * {decay} AS w
+            SELECT e.user_id, e.item_code, e.event_type, e.scene, e.touchpoint, e.timestamp,
+                   e.weight * {decay} AS w
             FROM events e CROSS JOIN (SELECT max(timestamp) AS newest FROM events WHERE {part.value}) m
             WHERE {part.value}
             """,
@@ -348,6 +352,7 @@ def read_events(
 # A fitting's (user, item) pairs with weight: summed weight, and whether the user ordered the item.
 _PAIRS = """
     SELECT u.user_code, f.item_code, sum(f.w) AS confidence,
-           max(CASE WHEN f.event_type = 'order' THEN 1 ELSE 0 END) AS ordered
+           max(CASE WHEN f.event_type = 'order' THEN 1 ELSE 0 END) AS ordered,
+           max(f.timestamp) AS last_seen
     FROM fitting f JOIN fitting_users u ON u.user_id = f.user_id
     WHERE f.w > 0 GROUP BY u.user_code, f.item_code"""

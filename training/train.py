@@ -3,7 +3,8 @@
 0. Read, check and split the event log in the SQL engine (training/event_store.py); each fitting below
    takes its aggregates from there, so the log itself never has to fit in memory.
 1. Hold out each user's latest positive events (test); hold out the latest of the rest again
-   (validation). Fit every model on what is left, pick EASE's λ and the blend weights on validation.
+   (validation). Fit every model on what is left, pick each model's parameters (EASE's λ and recency
+   half-life: the widest-reaching within the coverage tradeoff of the best) and the blend on validation.
 2. Refit on everything but the test set and measure every model and the blend on it.
 3. Refit on everything and publish. The version is promoted only if its test NDCG@k is not below the
    current promoted version's (unless forced), so a bad retrain cannot reach the storefront by accident.
@@ -159,11 +160,14 @@ class _Trainer:
                 ndcg = evaluate.evaluate(
                     self.recommender(alone, blend.Blend.only(component.name)), validation, k
                 )
-                tried.append((ndcg["overall"]["ndcg"], params, model))
-            _, best_params, best_model = max(tried, key=lambda t: t[0])
+                overall = ndcg["overall"]
+                tried.append((overall["ndcg"], overall["coverage"], params, model))
+            _, _, best_params, best_model = _widest(tried, self.config.coverage_tradeoff)
             chosen[component.name] = best_params
             fitted.components[component.name] = best_model
-            candidate_ndcg[component.name] = [{"params": asdict(p), "ndcg": n} for n, p, _ in tried]
+            candidate_ndcg[component.name] = [
+                {"params": asdict(p), "ndcg": n, "coverage": c} for n, c, p, _ in tried
+            ]
         scorer = self.recommender(fitted, blend.Blend.only(FALLBACK))
         fitted_blend = blend.fit(
             scorer,
@@ -197,6 +201,14 @@ class _Trainer:
             popular = self.recommender(fitted, blend.Blend.only(FALLBACK))
             results["visitor pop."] = evaluate.evaluate(popular, visitors, self.config.k, component=FALLBACK)
         return results
+
+
+def _widest(tried: list[tuple[float, float, Any, Any]], tradeoff: float) -> tuple[float, float, Any, Any]:
+    """Of (NDCG@k, coverage, ...) candidates, the one covering the most of the catalog within
+    `tradeoff` of the best NDCG@k: the blend's novelty buys reach at the same price (training/blend.py),
+    and a component that already reaches further leaves it less to buy."""
+    best = max(ndcg for ndcg, *_ in tried)
+    return max((t for t in tried if t[0] >= (1 - tradeoff) * best), key=lambda t: (t[1], t[0]))
 
 
 def metrics_table(metrics: dict[str, Any], k: int) -> str:

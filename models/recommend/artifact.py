@@ -13,7 +13,7 @@ from models.recommend.catalog import Catalog
 from models.recommend.component import ArtifactError, Component, check_csr
 from models.recommend.components import BY_NAME, FALLBACK
 
-FORMAT = "shifu.recommender/4"
+FORMAT = "shifu.recommender/5"
 ARRAYS_FILE = "recommender.npz"
 COMPONENT_NAMES = "component_names"
 RETRIEVAL = "retrieval"  # key prefix of the retrieval indexes
@@ -52,6 +52,9 @@ class RecommenderArtifact:
     blend_visitor_weights: np.ndarray  # float64: for visitors the model has not seen
     # The fitted components, by name, in the registry's order.
     components: dict[str, Component]
+    # Per history entry, the Unix time of the user's latest event on the item (recency-aware scoring);
+    # empty when unknown.
+    history_last_seen: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=np.float64))
     # A large catalog's retrieval indexes, by component (models/recommend/retrieval.py); none when small.
     retrieval: dict[str, np.ndarray] = field(default_factory=dict)
 
@@ -110,6 +113,11 @@ class RecommenderArtifact:
         for name, shape in expectations.items():
             if getattr(self, name).shape != shape:
                 raise ArtifactError(f"{name} has shape {getattr(self, name).shape}, expected {shape}")
+        if self.history_last_seen.shape not in ((0,), self.history_indices.shape):
+            raise ArtifactError(
+                f"history_last_seen has shape {self.history_last_seen.shape}, expected "
+                f"{self.history_indices.shape}"
+            )
         check_csr(self.history_indptr, self.history_indices, n_items, "history")
         if FALLBACK not in self.components:
             raise ArtifactError(f"the {FALLBACK} component, which every blend falls back on, is missing")

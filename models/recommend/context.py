@@ -45,7 +45,15 @@ class Contexts:
             city=city,
             attributes=query.context,
             history_ordered=ordered,
+            history_last_seen=self._last_seen(user),
         )
+
+    def _last_seen(self, user: int | None) -> np.ndarray:
+        """When a known user last touched each item of their history; empty when unknown."""
+        times = self._a.history_last_seen
+        if user is None or not times.size:
+            return np.empty(0, dtype=np.float64)
+        return times[self._a.history_indptr[user] : self._a.history_indptr[user + 1]]
 
     def _history(self, user: int | None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(items, weights, ordered) of a known user's history; empty arrays otherwise."""

@@ -1,9 +1,12 @@
 """EASE (Steck, 2019), a closed-form item-to-item model: B = I − P / diag(P), P = (XᵀX + λI)⁻¹, zero
-diagonal; score = x_u B with x = min(weight / full weight, 1). It keeps an items × items matrix, so a
-catalog above `max_items` goes without it."""
+diagonal; score = x_u B with x = min(weight / full weight, 1), each history item's x times its recency
+(QueryContext.recency: halved every `recency_half_life` of the user's history touched since; 0: off), so
+what a user did last weighs most in what comes next. The validation split picks λ and the half-life. It
+keeps an items × items matrix, so a catalog above `max_items` goes without it."""
 
 from __future__ import annotations
 
+import itertools
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
@@ -12,7 +15,13 @@ from typing import Any, ClassVar, Self
 import numpy as np
 
 from models.progress import Progress, silent
-from models.recommend.component import Component, QueryContext, TrainingData, expect_shapes
+from models.recommend.component import (
+    ArtifactError,
+    Component,
+    QueryContext,
+    TrainingData,
+    expect_shapes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -21,10 +30,14 @@ log = logging.getLogger(__name__)
 class EaseParams:
     lambdas: tuple[float, ...] = (50.0, 100.0, 200.0, 400.0)  # the validation split picks one
     max_items: int = 8000
+    # Shares of the user's history (0: every item counts alike); the validation split picks one.
+    recency_half_lives: tuple[float, ...] = (0.0, 0.2, 0.35, 0.5)
 
     def __post_init__(self) -> None:
         if not self.lambdas or min(self.lambdas) <= 0 or self.max_items < 0:
             raise ValueError("EASE lambdas must be > 0 and max items >= 0")
+        if not self.recency_half_lives or min(self.recency_half_lives) < 0:
+            raise ValueError("EASE recency half-lives must be >= 0 (0: recency off)")
 
 
 class Ease(Component):
@@ -33,12 +46,15 @@ class Ease(Component):
     similarity_precedence: ClassVar[int] = 0
     Params: ClassVar[type] = EaseParams
 
-    def __init__(self, weights: np.ndarray, scale: float, lam: float) -> None:
-        self.weights, self.scale, self.lam = weights, scale, lam
+    def __init__(self, weights: np.ndarray, scale: float, lam: float, half_life: float = 0.0) -> None:
+        self.weights, self.scale, self.lam, self.half_life = weights, scale, lam, half_life
 
     @classmethod
     def candidates(cls, params: Any) -> list[Any]:
-        return [replace(params, lambdas=(lam,)) for lam in params.lambdas]
+        return [
+            replace(params, lambdas=(lam,), recency_half_lives=(half_life,))
+            for lam, half_life in itertools.product(params.lambdas, params.recency_half_lives)
+        ]
 
     @classmethod
     def fit(cls, data: TrainingData, params: Any, seed: int, progress: Progress = silent) -> Self | None:
@@ -52,18 +68,27 @@ class Ease(Component):
         precision = np.linalg.inv(gram + lam * np.eye(gram.shape[0]))
         weights = -precision / np.diag(precision)
         np.fill_diagonal(weights, 0.0)
-        return cls(weights.astype(np.float32), data.full_weight, lam)
+        return cls(weights.astype(np.float32), data.full_weight, lam, params.recency_half_lives[0])
 
     @classmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], n_items: int, n_users: int) -> Self:
-        expect_shapes(arrays, {"weights": (n_items, n_items), "scale": (), "lambda": ()}, cls.name)
-        return cls(arrays["weights"], float(arrays["scale"]), float(arrays["lambda"]))
+        shapes = {"weights": (n_items, n_items), "scale": (), "lambda": (), "recency_half_life": ()}
+        expect_shapes(arrays, shapes, cls.name)
+        half_life = float(arrays["recency_half_life"])
+        if not half_life >= 0:
+            raise ArtifactError(f"{cls.name}.recency_half_life must be >= 0, got {half_life}")
+        return cls(arrays["weights"], float(arrays["scale"]), float(arrays["lambda"]), half_life)
 
     def arrays(self) -> dict[str, np.ndarray]:
-        return {"weights": self.weights, "scale": np.array(self.scale), "lambda": np.array(self.lam)}
+        return {
+            "weights": self.weights,
+            "scale": np.array(self.scale),
+            "lambda": np.array(self.lam),
+            "recency_half_life": np.array(self.half_life),
+        }
 
     def score(self, ctx: QueryContext) -> np.ndarray | None:
-        items, weights = ctx.interactions()
+        items, weights = ctx.interactions(self.half_life)
         if not items.size:
             return None
         x = np.minimum(weights / self.scale, 1.0).astype(np.float32)
