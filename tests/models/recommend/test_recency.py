@@ -7,13 +7,15 @@ as the service and the evaluation score."""
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from models.recommend.component import QueryContext
+from models.recommend.artifact import RecommenderArtifact
+from models.recommend.component import ArtifactError, QueryContext
 from models.recommend.components.ease import Ease, EaseParams
 from models.recommend.components.popularity import Popularity, PopularityParams
 from models.recommend.recommender import Recommender
@@ -104,3 +106,18 @@ def test_recency_halves_per_half_life_of_the_history_and_ties_go_to_the_later_it
     assert np.array_equal(ctx.recency(0.0), np.ones(4))
     unknown = QueryContext(0, np.array([1, 2]), np.ones(2), np.empty(0, dtype=np.int64), 2.0)
     assert np.array_equal(unknown.recency(0.5), np.ones(2))
+
+
+def test_the_artifact_keeps_when_history_items_were_last_seen(shop, tmp_path: Path) -> None:
+    data, items = shop
+    model = Ease.fit(data, EaseParams(lambdas=(10.0,), recency_half_lives=(0.2,)), seed=0)
+    assert model is not None
+    artifact = components.artifact(
+        data, items, ModelConfig(), {"ease": model, **_popularity(data)}, {"ease": 1.0}, 0.0, {"ease": 1.0}
+    )
+    artifact.save(tmp_path)
+    loaded = RecommenderArtifact.load(tmp_path)
+    assert np.array_equal(loaded.history_last_seen, data.last_seen)
+    assert loaded.components["ease"].arrays()["recency_half_life"] == 0.2
+    with pytest.raises(ArtifactError, match="history_last_seen"):
+        dataclasses.replace(artifact, history_last_seen=data.last_seen[:-1]).check()
