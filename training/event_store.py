@@ -244,7 +244,9 @@ class EventStore:
         user_factors, item_factors = self.engine.als(_PAIRS, int(n_users), self.catalog.size, params, seed)
         self.engine.drop("fitting_users")
         self.engine.drop("fitting")
-        return Als(user_factors, item_factors, params.regularization, params.alpha)
+        return Als(
+            user_factors, item_factors, params.regularization, params.alpha, params.recency_half_lives[0]
+        )
 
     def test_rows(self, part: Part) -> QueryRows:
         """The queries of the models fitted on `part` (the validation or the test split)."""

@@ -27,6 +27,7 @@ from models.recommend import retrieval
 from models.recommend.artifact import FORMAT, RecommenderArtifact
 from models.recommend.component import Component
 from models.recommend.components import COMPONENTS, FALLBACK
+from models.recommend.components.als import Als
 from models.recommend.recommender import Recommender
 from training import blend, components, dataset, engines, evaluate
 from training.components import ModelConfig
@@ -117,7 +118,8 @@ class _Trainer:
         fitted = components.fit_all(data, self.model, chosen, skip={"als"})
         started = time.perf_counter()
         m = self.model
-        als = self.store.engine_als(part, m.half_life_days, m.params_of("als"), m.seed)
+        params = chosen.get("als") or Als.candidates(m.params_of("als"))[0]
+        als = self.store.engine_als(part, m.half_life_days, params, m.seed)
         log.info("fitted als in Spark MLlib on %d users × %d items in %.1f s", *data.confidence.shape,
                  time.perf_counter() - started)  # fmt: skip
         return Fitted(data, {"als": als, **fitted})
@@ -137,6 +139,32 @@ class _Trainer:
         known = evaluate.queries(rows.relevant)
         return known, evaluate.visitor_queries(known, rows.sessions, self.cities)
 
+    def _candidates(
+        self,
+        component: type[Component],
+        candidates: list[Any],
+        fitted: Fitted,
+        validation: list[evaluate.EvalQuery],
+    ) -> list[tuple[float, float, Any, Component]]:
+        """(validation NDCG@k, coverage, params, model) of each candidate alone; candidates differing in
+        how a model scores only (Component.fit_key) share one fit."""
+        fits: dict[Any, Component | None] = {}
+        tried = []
+        for params in candidates:
+            key = component.fit_key(params)
+            if key not in fits:
+                fits[key] = components.fit_one(component, fitted.data, params, self.model.seed)
+            base = fits[key]
+            if base is None:
+                continue
+            model = base.rescored(params)
+            alone = Fitted(fitted.data, {**fitted.components, component.name: model})
+            result = evaluate.evaluate(
+                self.recommender(alone, blend.Blend.only(component.name)), validation, self.config.k
+            )
+            tried.append((result["overall"]["ndcg"], result["overall"]["coverage"], params, model))
+        return tried
+
     def tune(self) -> tuple[blend.Blend, dict[str, Any], dict[str, Any]]:
         """The blend, and each component's parameters where it offers candidates, chosen on the
         validation split."""
@@ -151,17 +179,9 @@ class _Trainer:
             candidates = component.candidates(self.model.params_of(component.name))
             if len(candidates) < 2 or component.name not in fitted.components:
                 continue
-            tried = []
-            for params in candidates:
-                model = components.fit_one(component, fitted.data, params, self.model.seed)
-                if model is None:
-                    continue
-                alone = Fitted(fitted.data, {**fitted.components, component.name: model})
-                ndcg = evaluate.evaluate(
-                    self.recommender(alone, blend.Blend.only(component.name)), validation, k
-                )
-                overall = ndcg["overall"]
-                tried.append((overall["ndcg"], overall["coverage"], params, model))
+            if component.name == "als" and self.config.als_engine != "implicit":
+                continue  # fitted in the engine: its first candidate (--als-recency-half-lives)
+            tried = self._candidates(component, candidates, fitted, validation)
             _, _, best_params, best_model = _widest(tried, self.config.coverage_tradeoff)
             chosen[component.name] = best_params
             fitted.components[component.name] = best_model

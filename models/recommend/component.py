@@ -139,6 +139,17 @@ class Component(ABC):
         return [params]
 
     @classmethod
+    def fit_key(cls, params: Any) -> Any:
+        """What of `params` the fit depends on: candidates with equal keys share one fit, each scoring
+        with its own parameters (`rescored`)."""
+        return params
+
+    def rescored(self, params: Any) -> Self:
+        """This fitted model scoring with `params`, whose fit_key is that of the parameters it was
+        fitted with."""
+        return self
+
+    @classmethod
     @abstractmethod
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], n_items: int, n_users: int) -> Self:
         """The component from the arrays `arrays()` gave; ArtifactError when they are inconsistent."""

@@ -57,6 +57,13 @@ class Ease(Component):
         ]
 
     @classmethod
+    def fit_key(cls, params: Any) -> Any:
+        return replace(params, recency_half_lives=(0.0,))  # the half-life changes the scoring only
+
+    def rescored(self, params: Any) -> Self:
+        return type(self)(self.weights, self.scale, self.lam, params.recency_half_lives[0])
+
+    @classmethod
     def fit(cls, data: TrainingData, params: Any, seed: int, progress: Progress = silent) -> Self | None:
         if len(data.item_ids) > params.max_items:
             log.info("EASE skipped: %d items > %d", len(data.item_ids), params.max_items)
