@@ -39,12 +39,12 @@ def _events() -> pd.DataFrame:
         rows += [(f"s{shopper}", item, 1_000 * shopper + n) for n, item in enumerate(items)]
     probe = [OLD * PER_KIND + i for i in range(3)] + [NEW * PER_KIND + i for i in range(2)]
     rows += [("probe", item, 10_000_000 + 3_600 * n) for n, item in enumerate(probe)]
-    users, items, times = zip(*rows, strict=True)
+    users, item_codes, times = zip(*rows, strict=True)
     return pd.DataFrame(
         {
             "timestamp": times,
             "user_id": users,
-            "item_id": [f"i{i}" for i in items],
+            "item_id": [f"i{i}" for i in item_codes],
             "event_type": "order",
         }
     )
