@@ -214,3 +214,11 @@ def expect_shapes(
             raise ArtifactError(f"{where}: missing array {name}")
         if arrays[name].shape != shape:
             raise ArtifactError(f"{where}.{name} has shape {arrays[name].shape}, expected {shape}")
+
+
+def recency_half_life(arrays: Mapping[str, np.ndarray], where: str) -> float:
+    """The stored recency half-life (QueryContext.recency); ArtifactError unless it is >= 0."""
+    half_life = float(arrays["recency_half_life"])
+    if not half_life >= 0:
+        raise ArtifactError(f"{where}.recency_half_life must be >= 0, got {half_life}")
+    return half_life

@@ -15,11 +15,11 @@ from threadpoolctl import threadpool_limits
 
 from models.progress import Progress, silent
 from models.recommend.component import (
-    ArtifactError,
     Component,
     QueryContext,
     TrainingData,
     expect_shapes,
+    recency_half_life,
 )
 
 
@@ -121,9 +121,7 @@ class Als(Component):
             },
             cls.name,
         )
-        half_life = float(arrays["recency_half_life"])
-        if not half_life >= 0:
-            raise ArtifactError(f"{cls.name}.recency_half_life must be >= 0, got {half_life}")
+        half_life = recency_half_life(arrays, cls.name)
         return cls(
             arrays["user_factors"],
             arrays["item_factors"],

@@ -16,11 +16,11 @@ import numpy as np
 
 from models.progress import Progress, silent
 from models.recommend.component import (
-    ArtifactError,
     Component,
     QueryContext,
     TrainingData,
     expect_shapes,
+    recency_half_life,
 )
 
 log = logging.getLogger(__name__)
@@ -81,9 +81,7 @@ class Ease(Component):
     def from_arrays(cls, arrays: Mapping[str, np.ndarray], n_items: int, n_users: int) -> Self:
         shapes = {"weights": (n_items, n_items), "scale": (), "lambda": (), "recency_half_life": ()}
         expect_shapes(arrays, shapes, cls.name)
-        half_life = float(arrays["recency_half_life"])
-        if not half_life >= 0:
-            raise ArtifactError(f"{cls.name}.recency_half_life must be >= 0, got {half_life}")
+        half_life = recency_half_life(arrays, cls.name)
         return cls(arrays["weights"], float(arrays["scale"]), float(arrays["lambda"]), half_life)
 
     def arrays(self) -> dict[str, np.ndarray]:
