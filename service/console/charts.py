@@ -50,7 +50,7 @@ def intervals(
         positions = np.arange(len(labels))
         axes.errorbar(v, positions, xerr=[v - lo, hi - v], fmt="o", color=PALETTE[0], capsize=4)
         axes.set_yticks(positions, labels)
-        axes.invert_yaxis()
+        axes.set_ylim(len(labels) - 0.5, -0.5)  # the first on top, rows half a step from the edges
         axes.set_xlabel(xlabel)
 
     return svg(draw, (7.0, max(1.6, 0.45 * len(labels) + 0.9)))

@@ -36,6 +36,10 @@ def _latency(buckets: list[tuple[dict[str, str], float]], method: str) -> float:
     return next((bound for bound, count in mine if total and count >= QUANTILE * total), float("nan"))
 
 
+def calls_answered() -> float:
+    return sum(value for _, value in _samples()["grpc_server_handled_total"])
+
+
 def calls_table() -> pd.DataFrame:
     found = _samples()
     rows: dict[str, dict[str, float]] = defaultdict(lambda: defaultdict(float))
