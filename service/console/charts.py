@@ -61,7 +61,13 @@ def lines(series: dict[str, tuple[Sequence[object], Sequence[float]]], ylabel: s
 
     def draw(axes: Axes) -> None:
         for k, (name, (x, y)) in enumerate(series.items()):
-            axes.plot(list(x), list(y), label=name, color=PALETTE[k % len(PALETTE)], marker=".")
+            axes.plot(
+                np.asarray(x),
+                np.asarray(y, dtype=float),
+                label=name,
+                color=PALETTE[k % len(PALETTE)],
+                marker=".",
+            )
         axes.set_ylabel(ylabel)
         axes.set_xlabel(xlabel)
         if 1 < len(series) <= 12:

@@ -13,7 +13,6 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-
 # A full Chromium also calls Google on its own (network time, the component updater, accounts): not the
 # page's requests, so they are switched off; whatever still goes out is the page's and fails the test.
 QUIET = (
