@@ -18,7 +18,8 @@ PB := service/pb
 .PHONY: run test bench lint proto demo train tiers docs clean
 
 run: $(MODELS)/.trained $(TIERS)/.computed
-	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --touchpoints $(DEMO)/touchpoints.toml --port $(PORT)
+	@echo "console on http://127.0.0.1:8080/"
+	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --touchpoints $(DEMO)/touchpoints.toml --port $(PORT) --console-port 8080
 
 test: $(VENV)/.installed $(VENV)/.spark $(PB)/.generated
 	$(PY) -m pytest -q

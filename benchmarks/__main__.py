@@ -18,6 +18,7 @@ from pathlib import Path
 
 from benchmarks import (
     catalog,
+    console,
     demo_scenes,
     dispatch_city,
     experiments,
@@ -131,6 +132,8 @@ def main(argv: list[str] | None = None) -> None:
     fuzz.main(["--cases", sizes.fuzz_cases])
     print("\n== experiments: overhead, analysis of a generated log, A/A false winners and power ==")
     experiments.main(["--events", sizes.experiment_events, *(["--quick"] if args.quick else [])])
+    print("\n== console: p95 per page on the demo world ==")
+    console.main(["--quick"] if args.quick else [])
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-SCOPES = ("recommend", "dispatch", "catalog", "events")
+SCOPES = ("recommend", "dispatch", "catalog", "events", "console")  # console: the web pages, read-only
 # The scope each service needs; services not named here (health, reflection) are open to everyone.
 SCOPE_OF_SERVICE = {
     "shifu.v1.RecommendService": "recommend",
@@ -134,14 +134,17 @@ class Authenticator:
     def decide(self, service: str, metadata: tuple[tuple[str, str | bytes], ...]) -> Decision:
         if service in OPEN_SERVICES:
             return Decision("")
-        self._refresh()
         token = _bearer(metadata)
         if token is None:
             return Decision("", ("unauthenticated", "missing 'authorization: Bearer <token>' metadata"))
+        return self.decide_token(token, SCOPE_OF_SERVICE.get(service))
+
+    def decide_token(self, token: str, needed: str | None) -> Decision:
+        """Whether `token` belongs to a client with scope `needed` (None: any client)."""
+        self._refresh()
         client = self._match(hashlib.sha256(token.encode()).digest())
         if client is None:
             return Decision("", ("unauthenticated", "unknown token"))
-        needed = SCOPE_OF_SERVICE.get(service)
         if needed is not None and needed not in client.scopes:
             return Decision(
                 client.name, ("permission_denied", f"client {client.name!r} lacks scope {needed!r}")

@@ -48,6 +48,8 @@ class Settings:
     insecure: bool = False  # allow a non-loopback address without TLS and tokens (logged as a warning)
 
     metrics_port: int = 9464  # Prometheus metrics on host:metrics_port; 0: off
+    console_port: int = 0  # the operator console (read-only web pages) on host:console_port; 0: off
+    audiences: str = ""  # audience-set directory (versions of tags.parquet) the console shows; empty: none
     log_level: str = "INFO"
     log_format: str = "json"  # json (one object per line) or text
 
@@ -104,8 +106,8 @@ def load(args: argparse.Namespace | None = None, environ: dict[str, str] | None 
 
 def check(settings: Settings) -> None:
     """Raises ValueError naming the first impossible setting."""
-    if not 0 <= settings.port <= 65535 or not 0 <= settings.metrics_port <= 65535:
-        raise ValueError("port and metrics_port must be in 0-65535")
+    if not all(0 <= p <= 65535 for p in (settings.port, settings.metrics_port, settings.console_port)):
+        raise ValueError("port, metrics_port and console_port must be in 0-65535")
     if settings.threads < 1 or settings.workers < 1 or settings.max_concurrent_rpcs < 1:
         raise ValueError("threads, workers and max_concurrent_rpcs must be at least 1")
     if settings.catalog_poll_seconds <= 0:

@@ -18,7 +18,7 @@ from models.dispatch.rank import rank
 from models.dispatch.solver import solve_valid
 from models.dispatch.tiers import TierTable
 from models.errors import FieldError
-from service import limits, metrics
+from service import limits, metrics, plan_log
 from service.errors import RpcFailure, rpc
 from service.pb.shifu.v1 import common_pb2, dispatch_pb2_grpc
 from service.pb.shifu.v1 import dispatch_pb2 as pb
@@ -261,6 +261,7 @@ class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
                 grpc.StatusCode.INTERNAL, "the solver did not finish after its time limit and was stopped"
             ) from None
         metrics.SOLVES.labels(mode, plan.status.value).inc()
+        plan_log.PLANS.record(problem, plan)
         return to_response(plan)
 
     @rpc

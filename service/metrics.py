@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import logging
 import os
-from wsgiref.simple_server import WSGIServer
+import threading
+from collections.abc import Callable, Iterable
+from typing import Any
+from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 from prometheus_client import (
     REGISTRY,
@@ -18,9 +21,10 @@ from prometheus_client import (
     Counter,
     Gauge,
     Histogram,
+    make_wsgi_app,
     multiprocess,
-    start_http_server,
 )
+from prometheus_client.exposition import ThreadingWSGIServer
 
 log = logging.getLogger(__name__)
 MULTIPROC_ENV = "PROMETHEUS_MULTIPROC_DIR"
@@ -90,18 +94,42 @@ def version_refused(kind: str) -> None:
     RELOADS.labels(kind, "refused").inc()
 
 
+def registry() -> CollectorRegistry:
+    """This process's metrics, or the sum of all worker processes' when in multiprocess mode."""
+    if not os.environ.get(MULTIPROC_ENV):
+        return REGISTRY
+    summed = CollectorRegistry()
+    multiprocess.MultiProcessCollector(summed)
+    return summed
+
+
+def only_metrics_path(app: Callable[..., Iterable[bytes]]) -> Callable[..., Iterable[bytes]]:
+    """`app` on /metrics; 404 on every other path, so a typo or a scanner gets no metrics by accident."""
+
+    def routed(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == "/metrics":
+            return app(environ, start_response)
+        start_response("404 Not Found", [("Content-Type", "text/plain; charset=utf-8")])
+        return [b"not found: the metrics are on /metrics\n"]
+
+    return routed
+
+
+class _QuietHandler(WSGIRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        """Every scrape would otherwise print a line on stderr, outside the structured logs."""
+
+
 def serve(host: str, port: int) -> WSGIServer:
     """The /metrics endpoint of this process, or of all worker processes when in multiprocess mode."""
-    registry = REGISTRY
-    if os.environ.get(MULTIPROC_ENV):
-        registry = CollectorRegistry()
-        multiprocess.MultiProcessCollector(registry)
+    app = only_metrics_path(make_wsgi_app(registry()))
     try:
-        server, _thread = start_http_server(port, addr=host, registry=registry)
+        server = make_server(host, port, app, ThreadingWSGIServer, handler_class=_QuietHandler)
     except OSError as error:
         raise OSError(
             f"cannot serve metrics on {host}:{port} ({error.strerror}); choose --metrics-port"
         ) from None
+    threading.Thread(target=server.serve_forever, name="metrics", daemon=True).start()
     log.info("metrics on http://%s:%d/metrics", host, port)
     return server
 

@@ -31,6 +31,8 @@ from service import reflection as method_reflection
 from service.auth import Authenticator
 from service.catalog_handler import CatalogHandler
 from service.config import Settings
+from service.console import web as console
+from service.console.pages import Sources
 from service.dispatch_handler import DispatchHandler
 from service.event_handler import EventHandler
 from service.event_log import EventLog
@@ -78,6 +80,7 @@ class RunningServer:
     live: LiveRecommender | None = None
     events: EventLog | None = None
     experiments: LiveExperiments | None = None
+    console: console.ConsoleServer | None = None
 
     def shutdown(self) -> None:
         """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace_seconds` to finish;
@@ -100,6 +103,8 @@ class RunningServer:
         if self.metrics_server is not None:
             self.metrics_server.shutdown()
             self.metrics_server.server_close()
+        if self.console is not None:
+            self.console.stop()
         log.info("stopped")
 
 
@@ -165,6 +170,7 @@ def start(settings: Settings) -> RunningServer:
     port = _bind(server, f"{settings.host}:{settings.port}", credentials)
     metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
     _start_serving(settings, server, registry, tier_table, live, solvers, status)
+    console_server = console.serve(settings, Sources(settings, live)) if settings.console_port else None
     if trials is not None:
         trials.start()  # after the first version is loaded: the arms' models are built at once
     log.info(
@@ -173,7 +179,7 @@ def start(settings: Settings) -> RunningServer:
     )  # fmt: skip
     return RunningServer(
         server, port, registry, tier_table, status.servicer, settings,
-        list(dict.fromkeys(pools.values())), solvers, metrics_server, live, events, trials,
+        list(dict.fromkeys(pools.values())), solvers, metrics_server, live, events, trials, console_server,
     )  # fmt: skip
 
 
@@ -361,12 +367,17 @@ def serve_workers(settings: Settings) -> None:
     # Set before the workers start, so that their prometheus_client writes to files this process sums.
     os.environ[metrics.MULTIPROC_ENV] = tempfile.mkdtemp(prefix="shifu-metrics-")
     metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
-    worker_settings = dataclasses.replace(settings, metrics_port=0)
+    # The first worker alone serves the console: it reads every worker's metrics from the shared files,
+    # but the dispatch plans it shows are its own (docs/console.md).
+    worker_settings = dataclasses.replace(settings, metrics_port=0, console_port=0)
+    first_settings = dataclasses.replace(worker_settings, console_port=settings.console_port)
     context = multiprocessing.get_context("spawn")
     stopping = threading.Event()
 
     def launch(i: int) -> multiprocessing.process.BaseProcess:
-        child = context.Process(target=_worker, args=(worker_settings,), name=f"worker-{i}")
+        child = context.Process(
+            target=_worker, args=(worker_settings if i else first_settings,), name=f"worker-{i}"
+        )
         child.start()
         return child
 

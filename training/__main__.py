@@ -13,6 +13,7 @@ import pandas as pd
 
 from models import experiments as experiment_file
 from models import flags
+from models.experiment_stats import AnalysisConfig
 from models.recommend.component import ArtifactError
 from models.recommend.components import COMPONENTS
 from models.versions import VersionError
@@ -130,7 +131,7 @@ def _instant(text: str | None, flag: str) -> float | None:
 
 
 def _experiments(args: argparse.Namespace) -> int:
-    config = experiments.AnalysisConfig(**flags.values(experiments.AnalysisConfig, args))
+    config = AnalysisConfig(**flags.values(AnalysisConfig, args))
     period = Period(_instant(args.since, "--since"), _instant(args.until, "--until"))
     items = read_items(args.items)[0] if args.items else None
     engine = engines.DuckDB(args.engine_memory_gb)
@@ -223,7 +224,7 @@ def _add_experiments(commands: Commands) -> None:
     e.add_argument("--since", help="first instant analysed (ISO 8601 or Unix seconds)")
     e.add_argument("--until", help="end of the period analysed (exclusive)")
     e.add_argument("--engine-memory-gb", type=float, default=4.0)
-    flags.add_flags(e, experiments.AnalysisConfig)
+    flags.add_flags(e, AnalysisConfig)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -17,141 +17,18 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
-from models.experiments import Experiment, Experiments
-from training import experiment_stats as st
+from models.experiment_stats import COUNTS, METRICS, AnalysisConfig, compare
+from models.experiments import Experiments
 from training import funnels
 from training.engines import DuckDB
 from training.experiment_log import Period, load, user_arms
 from training.report import DAY_SECONDS, Page
-
-# Each metric: (numerator, denominator) of per-user sums.
-METRICS = {
-    "ctr": ("clicks", "exposures"),
-    "conversion": ("orders", "exposures"),
-    "revenue_per_impression": ("revenue", "exposures"),
-}
-COUNTS = ("exposures", "impression_events", "clicks", "carts", "orders", "revenue")
-
-
-@dataclass(frozen=True)
-class AnalysisConfig:
-    alpha: float = 0.05  # the chance of naming a winner when the arms do not differ
-    srm_alpha: float = 0.001  # a sample-ratio p-value below this stops the comparison
-    window_hours: float = 24.0  # attribution of events without a recommendation id
-    planned_users_per_arm: int = 1000  # the sequential test's tuning when the file sets no min_users_per_arm
-
-
-def _arm_summary(rows: pd.DataFrame, name: str) -> tuple[dict[str, Any], dict[str, st.Estimate]]:
-    estimates = {m: st.ratio(rows[num].to_numpy(), rows[den].to_numpy()) for m, (num, den) in METRICS.items()}
-    summary: dict[str, Any] = {"name": name, "users": len(rows)}
-    summary.update({c: float(rows[c].sum()) if c == "revenue" else int(rows[c].sum()) for c in COUNTS})
-    for metric, estimate in estimates.items():
-        low, high = estimate.interval()
-        summary[metric] = {"value": _num(estimate.value), "low": _num(low), "high": _num(high)}
-    return summary, estimates
-
-
-def _comparison(
-    treatment: st.Estimate, control: st.Estimate, users: int, planned: int, alpha: float
-) -> dict[str, Any]:
-    diff = st.difference(treatment, control)
-    lift = st.relative_lift(treatment, control)
-    tau2 = st.mixing_variance(diff, users, planned)
-    sequence = st.confidence_sequence(diff, tau2, alpha)
-    return {
-        "difference": _num(diff.value),
-        "difference_interval": [_num(v) for v in diff.interval()],
-        "relative_lift": _num(lift.value),
-        "relative_lift_interval": [_num(v) for v in lift.interval()],
-        "p_value_fixed": _num(st.fixed_p_value(diff)),
-        "p_value_always_valid": _num(st.always_valid_p_value(diff, tau2)),
-        "confidence_sequence": [_num(v) for v in sequence],
-    }
-
-
-def compare(experiment: Experiment, users: pd.DataFrame, days_running: float, config: AnalysisConfig) -> dict:
-    """One experiment's result from its per-user rows (experiment_log.user_arms' columns)."""
-    rows = users[users["experiment"] == experiment.name]
-    names = [arm.name for arm in experiment.arms]
-    summaries, estimates = zip(*(_arm_summary(rows[rows["arm"] == n], n) for n in names), strict=True)
-    planned = experiment.min_users_per_arm or config.planned_users_per_arm
-    alpha = config.alpha / (len(names) - 1)
-    for summary, arm_estimates in zip(summaries[1:], estimates[1:], strict=True):
-        users_in_pair = summary["users"] + summaries[0]["users"]
-        summary["lift"] = {
-            m: _comparison(arm_estimates[m], estimates[0][m], users_in_pair, 2 * planned, alpha)
-            for m in METRICS
-        }
-    srm_p = st.sample_ratio([s["users"] for s in summaries], [arm.weight for arm in experiment.arms])
-    mismatch = bool(srm_p < config.srm_alpha)
-    srm = {
-        "p_value": _num(srm_p),
-        "users": [s["users"] for s in summaries],
-        "expected_shares": [arm.weight / sum(a.weight for a in experiment.arms) for arm in experiment.arms],
-        "mismatch": mismatch,
-    }
-    several = int((rows.groupby("user_id")["arm"].nunique() > 1).sum())
-    return {
-        "name": experiment.name,
-        "touchpoint": experiment.touchpoint,
-        "arms": list(summaries),
-        "srm": srm,
-        "users_in_several_arms": several,
-        "decision": decide(experiment, list(summaries), mismatch, days_running, config),
-    }
-
-
-def decide(
-    experiment: Experiment, arms: list[dict], mismatch: bool, days_running: float, config: AnalysisConfig
-) -> dict[str, Any]:
-    metric = experiment.primary_metric
-    fixed = experiment.horizon_days is not None
-    alpha = config.alpha / (len(arms) - 1)
-    decision: dict[str, Any] = {
-        "metric": metric,
-        "inference": "fixed_horizon" if fixed else "always_valid",
-        "alpha_per_comparison": alpha,
-        "days_running": round(days_running, 2),
-        "winner": None,
-    }
-    if mismatch:
-        return {
-            **decision,
-            "status": "sample_ratio_mismatch",
-            "reason": "users per arm do not match the weights",
-        }
-    if fixed:
-        enough = min(a["users"] for a in arms) >= (experiment.min_users_per_arm or 0)
-        decision["horizon_reached"] = bool(days_running >= (experiment.horizon_days or 0) and enough)
-        if not decision["horizon_reached"]:
-            return {**decision, "status": "no_difference_yet", "reason": "the fixed horizon is not reached"}
-    key = "p_value_fixed" if fixed else "p_value_always_valid"
-    tested = [(a["name"], a["lift"][metric]) for a in arms[1:]]
-    significant = [(n, c["difference"]) for n, c in tested if c[key] is not None and c[key] < alpha]
-    better = [(n, d) for n, d in significant if d > 0]
-    if better:
-        winner = max(better, key=lambda pair: pair[1])[0]
-        return {**decision, "status": "winner", "winner": winner, "reason": f"{winner} beats the control"}
-    if tested and len(significant) == len(tested):
-        return {
-            **decision,
-            "status": "winner",
-            "winner": arms[0]["name"],
-            "reason": "the control beats every arm",
-        }
-    return {**decision, "status": "no_difference_yet", "reason": "no arm differs from the control yet"}
-
-
-def _num(value: float) -> float | None:
-    """A number for JSON: NaN (a rate of no exposures) as null."""
-    return None if value is None or not math.isfinite(value) else float(value)
 
 
 def analyse(

@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from training import experiment_stats as st
+from models import experiment_stats as st
 from training.engines import DuckDB
 from training.experiment_log import credited_sql
 from training.report import Page

@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from models import experiment_stats as st
+from models.experiment_stats import AnalysisConfig, compare
 from models.experiments import Arm, Experiment
-from training import experiment_stats as st
-from training.experiments import AnalysisConfig, compare
 
 CONFIG = AnalysisConfig()
 
