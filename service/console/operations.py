@@ -58,6 +58,12 @@ def calls_table() -> pd.DataFrame:
     return frame.drop(columns="seconds").astype({"calls": int, "errors": int})
 
 
+def _versions_phrase(count: int) -> str:
+    if count == 0:
+        return "No other version"
+    return f"{count} more version{'s' if count > 1 else ''}"
+
+
 def overview(db: duckdb.DuckDBPyConnection) -> list[Section]:
     found = _samples()
     versions = pd.DataFrame(
@@ -80,7 +86,7 @@ def overview(db: duckdb.DuckDBPyConnection) -> list[Section]:
     return [
         Section(
             "Versions serving",
-            f"{int(in_experiments)} more version(s) loaded for experiments' arms; "
+            f"{_versions_phrase(int(in_experiments))} loaded for experiments' arms; "
             f"{int(catalog):,} items in the live catalog.",
             (),
             (table(versions if len(versions) else pd.DataFrame({"kind": [], "version": []})),),
