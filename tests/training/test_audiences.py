@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
@@ -110,3 +111,24 @@ def test_command_line_publishes_and_refuses_a_bad_rule_naming_it(
     assert main(args) == 2
     error = capsys.readouterr().err
     assert "tag 'mine'" in error and "unknown key 'within'" in error
+
+
+def test_model_dir_suggestions_come_from_the_serving_recommender(
+    world: dict[str, Path], model_dir: Path, tmp_path: Path
+) -> None:
+    config = audiences.AudienceConfig(recommender_limit=30)
+    result = audiences.run(
+        world["events.csv"], world["items.csv"], tmp_path, model_dir=model_dir, config=config
+    )
+    manifest = versions.read_manifest(result.version_dir)
+    assert manifest["model_version"] == versions.list_versions(model_dir)[-1]
+    items = pd.read_csv(world["items.csv"], dtype=str).set_index("item_id")
+    in_stock = items["in_stock"].str.lower().isin(["true", "1", "yes", ""])
+    with_category = result.tags[result.tags["category"].notna()].groupby("tag").head(30)
+    assert len(with_category) > 0
+    for category, suggested in zip(
+        with_category["category"], with_category["suggested_item_ids"], strict=True
+    ):
+        assert len(suggested) > 0
+        assert all(in_stock[i] for i in suggested)
+        assert (items.loc[list(suggested), "category"] == category).all()
