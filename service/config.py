@@ -18,6 +18,7 @@ SERVICES = ("recommend", "dispatch")
 class Settings:
     model_dir: Path = Path(".shifu/models")
     tiers_dir: Path = Path(".shifu/tiers")  # technician tiers from `python -m training tiers`
+    audiences: str = ""  # audience sets of `python -m training audiences`; empty: no AudienceService
     touchpoints: str = ""  # TOML file of per-touchpoint rules; empty: the same default rules everywhere
     experiments: str = ""  # TOML file of experiments per touchpoint, re-read when it changes; empty: none
     services: str = "recommend,dispatch"  # which services this server answers (split a deployment)

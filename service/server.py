@@ -22,12 +22,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from threadpoolctl import threadpool_limits
 
+from models.audiences.audience_set import AudienceSet
 from models.dispatch.tiers import TierTable
 from models.recommend import touchpoints
 from models.recommend.catalog_store import STATE_FILE, CatalogStore
 from models.recommend.recommender import Recommender
 from service import logs, metrics
 from service import reflection as method_reflection
+from service.audience_handler import SERVICE as AUDIENCES
+from service.audience_handler import AudienceHandler, audience_registry
 from service.auth import Authenticator
 from service.catalog_handler import CatalogHandler
 from service.config import Settings
@@ -38,6 +41,7 @@ from service.experiments import LiveExperiments
 from service.interceptors import EdgeInterceptor
 from service.live_catalog import LiveRecommender
 from service.pb.shifu.v1 import (
+    audiences_pb2_grpc,
     catalog_pb2,
     catalog_pb2_grpc,
     dispatch_pb2,
@@ -78,6 +82,7 @@ class RunningServer:
     live: LiveRecommender | None = None
     events: EventLog | None = None
     experiments: LiveExperiments | None = None
+    audiences: VersionRegistry[AudienceSet] | None = None
 
     def shutdown(self) -> None:
         """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace_seconds` to finish;
@@ -87,6 +92,8 @@ class RunningServer:
         self.server.stop(self.settings.grace_seconds).wait()
         self.registry.stop()
         self.tiers.stop()
+        if self.audiences is not None:
+            self.audiences.stop()
         if self.experiments is not None:
             self.experiments.stop()
         if self.live is not None:
@@ -157,14 +164,24 @@ def start(settings: Settings) -> RunningServer:
     )
     if "dispatch" in services:
         _add_dispatch(settings, server, tier_table, solvers, status)
+    audiences = audience_registry(Path(settings.audiences)) if settings.audiences else None
+    if audiences is not None:
+        audiences_pb2_grpc.add_AudienceServiceServicer_to_server(AudienceHandler(audiences), server)
     health_pb2_grpc.add_HealthServicer_to_server(status.servicer, server)
     method_reflection.enable(
-        (*status.served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server
+        (
+            *status.served,
+            *([AUDIENCES] if audiences else []),
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        ),
+        server,
     )
     credentials = _credentials(settings)
     port = _bind(server, f"{settings.host}:{settings.port}", credentials)
     metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
     _start_serving(settings, server, registry, tier_table, live, solvers, status)
+    if audiences is not None:
+        audiences.start(settings.poll_seconds)
     if trials is not None:
         trials.start()  # after the first version is loaded: the arms' models are built at once
     log.info(
@@ -173,7 +190,7 @@ def start(settings: Settings) -> RunningServer:
     )  # fmt: skip
     return RunningServer(
         server, port, registry, tier_table, status.servicer, settings,
-        list(dict.fromkeys(pools.values())), solvers, metrics_server, live, events, trials,
+        list(dict.fromkeys(pools.values())), solvers, metrics_server, live, events, trials, audiences,
     )  # fmt: skip
 
 

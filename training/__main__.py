@@ -13,6 +13,7 @@ import pandas as pd
 
 from models import experiments as experiment_file
 from models import flags
+from models.audiences.audience_set import REPORT_FILE
 from models.recommend.component import ArtifactError
 from models.recommend.components import COMPONENTS
 from models.versions import VersionError
@@ -167,7 +168,7 @@ def _audiences(args: argparse.Namespace) -> int:
     result = audiences.run(args.events, args.items, args.out, args.tags, args.model_dir, config)
     print(result.report.summary())
     print(result.tags.groupby("tag")["user_id"].nunique().rename("users").to_string())
-    print(f"published {result.version_dir} (report: {result.version_dir / audiences.REPORT_FILE})")
+    print(f"published {result.version_dir} (report: {result.version_dir / REPORT_FILE})")
     return 0
 
 

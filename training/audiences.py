@@ -15,6 +15,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from models.audiences import rules as tag_rules
+from models.audiences.audience_set import FORMAT, REPORT_FILE, TAGS_FILE
 from models.audiences.rules import TagRule
 from models.versions import publish
 from training import audience_report, audience_suggest, engines
@@ -22,9 +23,6 @@ from training.audience_sql import tags_sql
 from training.event_store import EventStore
 from training.readers import DEFAULT_EVENT_WEIGHTS, ReadReport, read_items
 
-FORMAT = "shifu-audiences-1"
-TAGS_FILE = "tags.parquet"
-REPORT_FILE = "audiences.html"
 SCHEMA = pa.schema(
     [
         ("user_id", pa.string()),

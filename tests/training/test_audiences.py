@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from models import versions
+from models.audiences.audience_set import FORMAT
 from tests.support.audience_log import AS_OF, planted_log
 from training import audiences
 from training.__main__ import main
@@ -53,7 +54,7 @@ def test_published_table_has_exactly_the_agreed_columns(
     published: tuple[audiences.AudienceResult, dict[str, set[str]]],
 ) -> None:
     result, _ = published
-    manifest = versions.read_manifest(result.version_dir, verify=True, expected_format=audiences.FORMAT)
+    manifest = versions.read_manifest(result.version_dir, verify=True, expected_format=FORMAT)
     assert set(manifest["files"]) == {"tags.parquet", "audiences.html"}
     schema = pq.read_schema(result.version_dir / "tags.parquet")
     assert [(f.name, str(f.type)) for f in schema] == [
