@@ -157,14 +157,14 @@ def start(settings: Settings) -> RunningServer:
     )
     tier_table = tier_registry(settings.tiers_dir)
     solvers = SolverPool(settings.solves() if "dispatch" in services else 0, settings.solver_niceness)
+    audiences = audience_registry(Path(settings.audiences)) if settings.audiences else None
     live, events, trials = (
-        _add_storefront(settings, server, registry, status, rules)
+        _add_storefront(settings, server, registry, status, rules, audiences)
         if "recommend" in services
         else (None, None, None)
     )
     if "dispatch" in services:
         _add_dispatch(settings, server, tier_table, solvers, status)
-    audiences = audience_registry(Path(settings.audiences)) if settings.audiences else None
     if audiences is not None:
         audiences_pb2_grpc.add_AudienceServiceServicer_to_server(AudienceHandler(audiences), server)
     health_pb2_grpc.add_HealthServicer_to_server(status.servicer, server)
@@ -248,6 +248,7 @@ def _add_storefront(
     registry: VersionRegistry[Recommender],
     status: _Health,
     rules: touchpoints.TouchpointRules | None,
+    audiences: VersionRegistry[AudienceSet] | None,
 ) -> tuple[LiveRecommender, EventLog, LiveExperiments | None]:
     """Recommend, Catalog and Events on the live catalog, the event log and the experiments."""
     store, events = open_state(settings)
@@ -259,7 +260,9 @@ def _add_storefront(
         if settings.experiments
         else None
     )
-    recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(live, events, trials), server)
+    recommend_pb2_grpc.add_RecommendServiceServicer_to_server(
+        RecommendHandler(live, events, trials, audiences), server
+    )
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogHandler(live), server)
     events_pb2_grpc.add_EventServiceServicer_to_server(EventHandler(events, live), server)
     for name in (RECOMMEND, CATALOG):

@@ -1,5 +1,6 @@
 """AudienceService over a real server and channel: a user's tags, a tag's members page by page, bad
-input refused naming the field, and a newly published audience set picked up by itself."""
+input refused naming the field, a newly published audience set picked up by itself, and a touchpoint
+rule block for a tag answering through Recommend."""
 
 from __future__ import annotations
 
@@ -8,10 +9,11 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import pandas as pd
 import pytest
 
 from service.pb.shifu.v1 import audiences_pb2 as pb
-from service.pb.shifu.v1 import audiences_pb2_grpc
+from service.pb.shifu.v1 import audiences_pb2_grpc, recommend_pb2, recommend_pb2_grpc
 from tests.support import start_server
 from tests.support.audience_log import AS_OF, planted_log
 from training import audiences
@@ -26,17 +28,48 @@ def published(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, Pat
     return events, items, out
 
 
+# The home banner shows users due a refill their filters; everyone else gets the touchpoint's rule.
+TOUCHPOINTS = """
+[touchpoint.home_banner]
+max_per_category = 2
+
+[touchpoint.home_banner.tag.refill_due]
+categories = ["purifier_filter"]
+"""
+
+
 @pytest.fixture(scope="module")
-def stub(
-    model_dir: Path, published: tuple[Path, Path, Path]
-) -> Iterator[audiences_pb2_grpc.AudienceServiceStub]:
-    running = start_server(model_dir, audiences=str(published[2]), services="recommend")
+def channel(model_dir: Path, published: tuple[Path, Path, Path]) -> Iterator[grpc.Channel]:
+    rules = published[2].parent / "touchpoints.toml"
+    rules.write_text(TOUCHPOINTS)
+    running = start_server(
+        model_dir, audiences=str(published[2]), services="recommend", touchpoints=str(rules)
+    )
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             grpc.channel_ready_future(channel).result(timeout=10)
-            yield audiences_pb2_grpc.AudienceServiceStub(channel)
+            yield channel
     finally:
         running.shutdown()
+
+
+@pytest.fixture(scope="module")
+def stub(channel: grpc.Channel) -> audiences_pb2_grpc.AudienceServiceStub:
+    return audiences_pb2_grpc.AudienceServiceStub(channel)
+
+
+def test_a_tag_block_of_a_touchpoint_rule_answers_through_recommend(
+    channel: grpc.Channel, world: dict[str, Path]
+) -> None:
+    category_of = pd.read_csv(world["items.csv"], dtype=str).set_index("item_id")["category"]
+    recommend = recommend_pb2_grpc.RecommendServiceStub(channel)
+    categories = {}
+    for user in ("refill_due_planted_000", "dormant_planted_000"):
+        request = recommend_pb2.RecommendRequest(user_id=user, touchpoint="home_banner", limit=6)
+        answer = recommend.Recommend(request, timeout=10)
+        categories[user] = {category_of[item.item_id] for item in answer.items}
+    assert categories["refill_due_planted_000"] == {"purifier_filter"}
+    assert len(categories["dormant_planted_000"]) > 1
 
 
 def test_user_tags_with_category_and_since(stub: audiences_pb2_grpc.AudienceServiceStub) -> None:
