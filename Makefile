@@ -9,6 +9,7 @@ DEMO := $(STATE)/demo
 MODELS := $(STATE)/models
 TIERS := $(STATE)/tiers
 REPORTS := $(STATE)/supply-demand
+AUDIENCES := $(STATE)/audiences
 PORT ?= 50051
 DATA ?= ../shared/data
 BENCH ?=  # `make bench BENCH=--quick`: every benchmark at its smaller sizes (python -m benchmarks --help)
@@ -19,6 +20,10 @@ PB := service/pb
 
 run: $(MODELS)/.trained $(TIERS)/.computed
 	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --touchpoints $(DEMO)/touchpoints.toml --port $(PORT)
+
+# The demo serves its audience set too (AudienceService, tag blocks of touchpoint rules).
+run: $(AUDIENCES)/.computed
+run: export SHIFU_AUDIENCES = $(AUDIENCES)
 
 test: $(VENV)/.installed $(VENV)/.spark $(PB)/.generated
 	$(PY) -m pytest -q
@@ -76,6 +81,11 @@ $(DEMO)/.generated: $(VENV)/.installed
 $(MODELS)/.trained: $(DEMO)/.generated $(PB)/.generated models/recommend/artifact.py
 	$(PY) -m training train --events $(DEMO)/events.csv --items $(DEMO)/items.csv \
 		--users $(DEMO)/users.csv --out $(MODELS)
+	touch $@
+
+$(AUDIENCES)/.computed: $(MODELS)/.trained
+	$(PY) -m training audiences --events $(DEMO)/events.csv --items $(DEMO)/items.csv \
+		--model-dir $(MODELS) --out $(AUDIENCES)
 	touch $@
 
 $(TIERS)/.computed: $(DEMO)/.generated $(PB)/.generated
