@@ -9,6 +9,7 @@ DEMO := $(STATE)/demo
 MODELS := $(STATE)/models
 TIERS := $(STATE)/tiers
 REPORTS := $(STATE)/supply-demand
+AUDIENCES := $(STATE)/audiences
 PORT ?= 50051
 DATA ?= ../shared/data
 BENCH ?=  # `make bench BENCH=--quick`: every benchmark at its smaller sizes (python -m benchmarks --help)
@@ -17,9 +18,11 @@ PB := service/pb
 
 .PHONY: run test bench lint proto demo train tiers docs clean
 
-run: $(MODELS)/.trained $(TIERS)/.computed
+# The demo serves its audience set too (AudienceService, tag blocks of touchpoint rules, the console's page).
+run: $(MODELS)/.trained $(TIERS)/.computed $(AUDIENCES)/.computed
 	@echo "console on http://127.0.0.1:8080/"
-	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --touchpoints $(DEMO)/touchpoints.toml --port $(PORT) --console-port 8080
+	$(PY) -m service --model-dir $(MODELS) --tiers-dir $(TIERS) --audiences $(AUDIENCES) \
+		--touchpoints $(DEMO)/touchpoints.toml --port $(PORT) --console-port 8080
 
 test: $(VENV)/.installed $(VENV)/.spark $(PB)/.generated
 	$(PY) -m pytest -q
@@ -77,6 +80,11 @@ $(DEMO)/.generated: $(VENV)/.installed
 $(MODELS)/.trained: $(DEMO)/.generated $(PB)/.generated models/recommend/artifact.py
 	$(PY) -m training train --events $(DEMO)/events.csv --items $(DEMO)/items.csv \
 		--users $(DEMO)/users.csv --out $(MODELS)
+	touch $@
+
+$(AUDIENCES)/.computed: $(MODELS)/.trained
+	$(PY) -m training audiences --events $(DEMO)/events.csv --items $(DEMO)/items.csv \
+		--model-dir $(MODELS) --out $(AUDIENCES)
 	touch $@
 
 $(TIERS)/.computed: $(DEMO)/.generated $(PB)/.generated

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from benchmarks import (
+    audiences,
     catalog,
     console,
     demo_scenes,
@@ -54,6 +55,7 @@ class Sizes:
     service_seconds: str = "60"
     fuzz_cases: str = "5000"
     experiment_events: str = "10000000"
+    audience_events: tuple[str, ...] = ("10000000", "50000000")
 
 
 DEFAULT = Sizes()
@@ -71,6 +73,7 @@ QUICK = Sizes(
     service_seconds="20",
     fuzz_cases="1000",
     experiment_events="1000000",
+    audience_events=("2000000",),
 )
 
 
@@ -126,6 +129,8 @@ def main(argv: list[str] | None = None) -> None:
           f"{sizes.spark_events}, Spark ==")  # fmt: skip
     training_scale.main(["--events", *sizes.training_events])
     training_scale.main(["--events", sizes.spark_events, "--engine", "spark"])
+    print(f"\n== audiences: tags of {', '.join(sizes.audience_events)} generated events ==")
+    audiences.main(["--events", *sizes.audience_events])
     print("\n== service: isolation, steady load, saturation ==")
     service_load.main(["--seconds", sizes.service_seconds])
     print("\n== service: random and malformed requests ==")

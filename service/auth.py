@@ -23,13 +23,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 log = logging.getLogger(__name__)
-SCOPES = ("recommend", "dispatch", "catalog", "events", "console")  # console: the web pages, read-only
+# console: the web pages, read-only
+SCOPES = ("recommend", "dispatch", "catalog", "events", "audiences", "console")
 # The scope each service needs; services not named here (health, reflection) are open to everyone.
 SCOPE_OF_SERVICE = {
     "shifu.v1.RecommendService": "recommend",
     "shifu.v1.DispatchService": "dispatch",
     "shifu.v1.CatalogService": "catalog",
     "shifu.v1.EventService": "events",
+    "shifu.v1.AudienceService": "audiences",
 }
 OPEN_SERVICES = frozenset(
     {

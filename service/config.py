@@ -18,6 +18,7 @@ SERVICES = ("recommend", "dispatch")
 class Settings:
     model_dir: Path = Path(".shifu/models")
     tiers_dir: Path = Path(".shifu/tiers")  # technician tiers from `python -m training tiers`
+    audiences: str = ""  # audience sets of `python -m training audiences` (served, and shown by the console)
     touchpoints: str = ""  # TOML file of per-touchpoint rules; empty: the same default rules everywhere
     experiments: str = ""  # TOML file of experiments per touchpoint, re-read when it changes; empty: none
     services: str = "recommend,dispatch"  # which services this server answers (split a deployment)
@@ -49,7 +50,6 @@ class Settings:
 
     metrics_port: int = 9464  # Prometheus metrics on host:metrics_port; 0: off
     console_port: int = 0  # the operator console (read-only web pages) on host:console_port; 0: off
-    audiences: str = ""  # audience-set directory (versions of tags.parquet) the console shows; empty: none
     log_level: str = "INFO"
     log_format: str = "json"  # json (one object per line) or text
 

@@ -10,6 +10,7 @@ from typing import cast
 
 import grpc
 
+from models.audiences.audience_set import AudienceSet
 from models.errors import FieldError
 from models.event_format import Exposure
 from models.recommend.recommender import (
@@ -32,6 +33,7 @@ from service.experiments import Assignment, LiveExperiments
 from service.live_catalog import LiveRecommender
 from service.pb.shifu.v1 import recommend_pb2 as pb
 from service.pb.shifu.v1 import recommend_pb2_grpc
+from service.registry import VersionRegistry
 
 _REASON_CODES = {
     code: cast(pb.ReasonCode, pb.ReasonCode.Value(f"REASON_CODE_{code.name}")) for code in ReasonCode
@@ -154,10 +156,19 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
         live: LiveRecommender,
         events: EventLog | None = None,
         experiments: LiveExperiments | None = None,
+        audiences: VersionRegistry[AudienceSet] | None = None,
     ) -> None:
         self._live = live
         self._events = events
         self._experiments = experiments
+        self._audiences = audiences
+
+    def _with_tags(self, query: Query) -> Query:
+        """The query with the user's tags of the current audience set (for tag-targeted rules)."""
+        current = self._audiences.current() if self._audiences is not None else None
+        if current is None or not query.user_id:
+            return query
+        return dataclasses.replace(query, user_tags=frozenset(m.tag for m in current.of_user(query.user_id)))
 
     def _model(self) -> Recommender:
         model = self._live.current()
@@ -171,7 +182,7 @@ class RecommendHandler(recommend_pb2_grpc.RecommendServiceServicer):
 
     @rpc
     def Recommend(self, request: pb.RecommendRequest, context: grpc.ServicerContext) -> pb.RecommendResponse:
-        query = to_query(request)
+        query = self._with_tags(to_query(request))
         model = self._model()
         # A request without a user id has nothing to be sticky by: it is outside every experiment.
         assignment = self._experiments.assign(query.user_id, query.touchpoint) if self._experiments else None

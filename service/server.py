@@ -22,12 +22,15 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from threadpoolctl import threadpool_limits
 
+from models.audiences.audience_set import AudienceSet
 from models.dispatch.tiers import TierTable
 from models.recommend import touchpoints
 from models.recommend.catalog_store import STATE_FILE, CatalogStore
 from models.recommend.recommender import Recommender
 from service import logs, metrics
 from service import reflection as method_reflection
+from service.audience_handler import SERVICE as AUDIENCES
+from service.audience_handler import AudienceHandler, audience_registry
 from service.auth import Authenticator
 from service.catalog_handler import CatalogHandler
 from service.config import Settings
@@ -40,6 +43,7 @@ from service.experiments import LiveExperiments
 from service.interceptors import EdgeInterceptor
 from service.live_catalog import LiveRecommender
 from service.pb.shifu.v1 import (
+    audiences_pb2_grpc,
     catalog_pb2,
     catalog_pb2_grpc,
     dispatch_pb2,
@@ -81,6 +85,7 @@ class RunningServer:
     events: EventLog | None = None
     experiments: LiveExperiments | None = None
     console: console.ConsoleServer | None = None
+    audiences: VersionRegistry[AudienceSet] | None = None
 
     def shutdown(self) -> None:
         """Health goes NOT_SERVING, new calls are refused, in-flight calls get `grace_seconds` to finish;
@@ -90,6 +95,8 @@ class RunningServer:
         self.server.stop(self.settings.grace_seconds).wait()
         self.registry.stop()
         self.tiers.stop()
+        if self.audiences is not None:
+            self.audiences.stop()
         if self.experiments is not None:
             self.experiments.stop()
         if self.live is not None:
@@ -155,22 +162,32 @@ def start(settings: Settings) -> RunningServer:
     )
     tier_table = tier_registry(settings.tiers_dir)
     solvers = SolverPool(settings.solves() if "dispatch" in services else 0, settings.solver_niceness)
+    audiences = audience_registry(Path(settings.audiences)) if settings.audiences else None
     live, events, trials = (
-        _add_storefront(settings, server, registry, status, rules)
+        _add_storefront(settings, server, registry, status, rules, audiences)
         if "recommend" in services
         else (None, None, None)
     )
     if "dispatch" in services:
         _add_dispatch(settings, server, tier_table, solvers, status)
+    if audiences is not None:
+        audiences_pb2_grpc.add_AudienceServiceServicer_to_server(AudienceHandler(audiences), server)
     health_pb2_grpc.add_HealthServicer_to_server(status.servicer, server)
     method_reflection.enable(
-        (*status.served, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name), server
+        (
+            *status.served,
+            *([AUDIENCES] if audiences else []),
+            health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+        ),
+        server,
     )
     credentials = _credentials(settings)
     port = _bind(server, f"{settings.host}:{settings.port}", credentials)
     metrics_server = metrics.serve(settings.host, settings.metrics_port) if settings.metrics_port else None
     _start_serving(settings, server, registry, tier_table, live, solvers, status)
     console_server = console.serve(settings, Sources(settings, live)) if settings.console_port else None
+    if audiences is not None:
+        audiences.start(settings.poll_seconds)
     if trials is not None:
         trials.start()  # after the first version is loaded: the arms' models are built at once
     log.info(
@@ -180,6 +197,7 @@ def start(settings: Settings) -> RunningServer:
     return RunningServer(
         server, port, registry, tier_table, status.servicer, settings,
         list(dict.fromkeys(pools.values())), solvers, metrics_server, live, events, trials, console_server,
+        audiences,
     )  # fmt: skip
 
 
@@ -237,6 +255,7 @@ def _add_storefront(
     registry: VersionRegistry[Recommender],
     status: _Health,
     rules: touchpoints.TouchpointRules | None,
+    audiences: VersionRegistry[AudienceSet] | None,
 ) -> tuple[LiveRecommender, EventLog, LiveExperiments | None]:
     """Recommend, Catalog and Events on the live catalog, the event log and the experiments."""
     store, events = open_state(settings)
@@ -248,7 +267,9 @@ def _add_storefront(
         if settings.experiments
         else None
     )
-    recommend_pb2_grpc.add_RecommendServiceServicer_to_server(RecommendHandler(live, events, trials), server)
+    recommend_pb2_grpc.add_RecommendServiceServicer_to_server(
+        RecommendHandler(live, events, trials, audiences), server
+    )
     catalog_pb2_grpc.add_CatalogServiceServicer_to_server(CatalogHandler(live), server)
     events_pb2_grpc.add_EventServiceServicer_to_server(EventHandler(events, live), server)
     for name in (RECOMMEND, CATALOG):

@@ -13,11 +13,21 @@ import pandas as pd
 
 from models import experiments as experiment_file
 from models import flags
+from models.audiences.audience_set import REPORT_FILE
 from models.experiment_stats import AnalysisConfig
 from models.recommend.component import ArtifactError
 from models.recommend.components import COMPONENTS
 from models.versions import VersionError
-from training import demo, engines, experiments, export_catalog, supply_demand, tiers, version_admin
+from training import (
+    audiences,
+    demo,
+    engines,
+    experiments,
+    export_catalog,
+    supply_demand,
+    tiers,
+    version_admin,
+)
 from training.components import ModelConfig
 from training.experiment_log import Period
 from training.readers import DEFAULT_EVENT_WEIGHTS, DataError, parse_timestamps, read_items, read_jobs
@@ -149,6 +159,20 @@ def _experiments(args: argparse.Namespace) -> int:
     return 0
 
 
+def _audiences(args: argparse.Namespace) -> int:
+    config = audiences.AudienceConfig(
+        as_of=_instant(args.as_of, "--as-of"),
+        suggestions=args.suggestions,
+        recommender_limit=args.recommender_limit,
+        memory_gb=args.engine_memory_gb,
+    )
+    result = audiences.run(args.events, args.items, args.out, args.tags, args.model_dir, config)
+    print(result.report.summary())
+    print(result.tags.groupby("tag")["user_id"].nunique().rename("users").to_string())
+    print(f"published {result.version_dir} (report: {result.version_dir / REPORT_FILE})")
+    return 0
+
+
 # What add_subparsers returns (argparse names no public type for it).
 Commands: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
 
@@ -227,6 +251,24 @@ def _add_experiments(commands: Commands) -> None:
     flags.add_flags(e, AnalysisConfig)
 
 
+def _add_audiences(commands: Commands) -> None:
+    a = commands.add_parser("audiences", help="tags of every user from the event log, with suggested items")
+    a.add_argument("--events", type=Path, required=True, help="a file, a folder of partitions or a glob")
+    a.add_argument("--items", type=Path, required=True)
+    a.add_argument("--tags", type=Path, help="the tag rules (TOML); the default file shipped with Shifu")
+    a.add_argument("--as-of", help="tag as of this instant (ISO 8601 or Unix seconds); the newest event")
+    a.add_argument("--out", type=Path, required=True, help="audience directory; the version goes inside")
+    a.add_argument("--model-dir", type=Path, help="suggest with this model directory's serving version")
+    a.add_argument("--suggestions", type=int, default=audiences.AudienceConfig.suggestions)
+    a.add_argument(
+        "--recommender-limit",
+        type=int,
+        default=audiences.AudienceConfig.recommender_limit,
+        help="rows per tag the recommender answers; the rest get the category's popular items",
+    )
+    a.add_argument("--engine-memory-gb", type=float, default=audiences.AudienceConfig.memory_gb)
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m training", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -245,6 +287,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     _add_export_catalog(commands)
     _add_experiments(commands)
+    _add_audiences(commands)
     return parser
 
 
@@ -256,6 +299,7 @@ RUNS = {
     "export-catalog": _export_catalog,
     "train": _train,
     "experiments": _experiments,
+    "audiences": _audiences,
 }
 
 

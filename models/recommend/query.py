@@ -52,6 +52,8 @@ class Query:
     recent_item_ids: tuple[str, ...] = ()
     context: dict[str, str] = field(default_factory=dict)
     filter: ItemFilter = field(default_factory=ItemFilter)
+    # The user's tags (the service looks them up in its audience set): tag blocks of touchpoint rules.
+    user_tags: frozenset[str] = frozenset()
 
 
 class Vocabulary:

@@ -161,7 +161,7 @@ class Recommender:
     def recommend(self, query: Query) -> list[ScoredItem]:
         """The answer to a query: each stage once, in order."""
         query = self._vocabulary.canonical(query)
-        rule = self.rules.for_touchpoint(query.touchpoint)
+        rule = self.rules.for_touchpoint(query.touchpoint, query.user_tags)
         ctx = self._contexts.of(query, rule)
         mask = self._masks.shown(query, ctx, rule)
         scored = self._candidates.scored(ctx, mask, query.limit)

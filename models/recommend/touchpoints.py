@@ -11,6 +11,9 @@ categories = ["purifier_filter", "repair", "cleaning"]   # the candidate pool (e
 exclude_categories = []
 default_scene = "service_reminder"                     # when the request names no scene
 max_per_category = 2
+
+[touchpoint.home_banner.tag.refill_due]              # users carrying the tag (an audience set's)
+categories = ["purifier_filter"]                     # the touchpoint's rule with these keys changed
 """
 
 from __future__ import annotations
@@ -38,16 +41,38 @@ class TouchpointRule:
     complements_per_page: int = 3
 
 
+# Per touchpoint ("" for [default]): its tag blocks in file order, (tag, the rule for users carrying it).
+TagBlocks = dict[str, tuple[tuple[str, TouchpointRule], ...]]
+
+
 @dataclass(frozen=True)
 class TouchpointRules:
     default: TouchpointRule = field(default_factory=TouchpointRule)
     touchpoints: dict[str, TouchpointRule] = field(default_factory=dict)
+    tagged: TagBlocks = field(default_factory=dict)
 
-    def for_touchpoint(self, touchpoint: str) -> TouchpointRule:
-        return self.touchpoints.get(touchpoint, self.default)
+    def for_touchpoint(self, touchpoint: str, tags: frozenset[str] = frozenset()) -> TouchpointRule:
+        """The touchpoint's rule, or that of its first tag block whose tag the user carries."""
+        known = touchpoint in self.touchpoints
+        for tag, rule in self.tagged.get(touchpoint if known else "", ()):
+            if tag in tags:
+                return rule
+        return self.touchpoints[touchpoint] if known else self.default
+
+
+def _tag_blocks(
+    table: dict[str, Any], base: TouchpointRule, where: str
+) -> tuple[tuple[str, TouchpointRule], ...]:
+    """`[WHERE.tag.TAG]` tables: the rule of `base` with the keys the block sets."""
+    blocks = table.get("tag", {})
+    if not isinstance(blocks, dict) or not all(isinstance(b, dict) for b in blocks.values()):
+        raise TouchpointConfigError(f"{where}.tag: must be tables [{where}.tag.TAG]")
+    return tuple((tag, _rule(block, base, f"{where}.tag.{tag}")) for tag, block in blocks.items())
 
 
 def _rule(table: dict[str, Any], base: TouchpointRule, where: str) -> TouchpointRule:
+    if ".tag." not in where:  # a touchpoint's tag blocks are read by _tag_blocks (none inside a block)
+        table = {key: value for key, value in table.items() if key != "tag"}
     known = {f.name: f for f in fields(TouchpointRule)}
     values: dict[str, Any] = {}
     for key, value in table.items():
@@ -76,11 +101,13 @@ def parse(document: dict[str, Any]) -> TouchpointRules:
             f"unknown table(s) {', '.join(sorted(unknown))}; use [default] and [touchpoint.NAME]"
         )
     default = _rule(document.get("default", {}), TouchpointRule(), "default")
-    touchpoints = {
-        name: _rule(table, default, f"touchpoint.{name}")
-        for name, table in document.get("touchpoint", {}).items()
-    }
-    return TouchpointRules(default, touchpoints)
+    tables = document.get("touchpoint", {})
+    touchpoints = {name: _rule(table, default, f"touchpoint.{name}") for name, table in tables.items()}
+    tagged = {"": _tag_blocks(document.get("default", {}), default, "default")}
+    tagged.update(
+        {name: _tag_blocks(table, touchpoints[name], f"touchpoint.{name}") for name, table in tables.items()}
+    )
+    return TouchpointRules(default, touchpoints, {name: blocks for name, blocks in tagged.items() if blocks})
 
 
 def load(path: Path) -> TouchpointRules:

@@ -1,0 +1,1 @@
+"""Audiences: tags computed from the event log (rules in TOML), and the published audience set."""
