@@ -12,6 +12,7 @@ import grpc
 import numpy as np
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from models.dispatch import offer_slots
 from models.dispatch import problem as dp
 from models.dispatch.problem import DEFAULT_SPEED_KMH, DEFAULT_TIER
 from models.dispatch.rank import rank
@@ -52,13 +53,23 @@ def _seconds(stamp: Timestamp) -> float:
     return stamp.seconds + stamp.nanos / 1e9
 
 
-def _window(message: pb.Job | pb.Technician, name: str, path: str) -> dp.Window | None:
+def _window(message: pb.Job | pb.Technician | pb.Break, name: str, path: str) -> dp.Window | None:
     if not message.HasField(name):
         return None
-    window: common_pb2.TimeWindow = getattr(message, name)
+    return to_window(getattr(message, name), f"{path}.{name}")
+
+
+def to_window(window: common_pb2.TimeWindow, path: str) -> dp.Window:
     if not (window.HasField("start") and window.HasField("end")):
-        raise FieldError(f"{path}.{name}", "start and end must both be set")
+        raise FieldError(path, "start and end must both be set")
     return dp.Window(_seconds(window.start), _seconds(window.end))
+
+
+def _break(message: pb.Break, path: str) -> dp.Break:
+    window = _window(message, "window", path)
+    if window is None:
+        raise FieldError(f"{path}.window", "is required")
+    return dp.Break(window, float(message.duration_minutes))
 
 
 def _point(message: pb.Job | pb.Technician, path: str) -> dp.GeoPoint:
@@ -79,10 +90,13 @@ def to_job(message: pb.Job, path: str) -> dp.Job:
         priority=message.priority,
         demand=message.demand,
         must_finish_in_window=message.must_finish_in_window,
-        pinned_technician_id=limits.text(message.pinned_technician_id, f"{path}.pinned_technician_id")
-        if message.HasField("pinned_technician_id")
-        else None,
+        pinned_technician_id=_optional_id(message, "pinned_technician_id", path),
+        current_technician_id=_optional_id(message, "current_technician_id", path),
     )
+
+
+def _optional_id(message: pb.Job, name: str, path: str) -> str | None:
+    return limits.text(getattr(message, name), f"{path}.{name}") if message.HasField(name) else None
 
 
 def to_technician(
@@ -100,6 +114,12 @@ def to_technician(
         shift=_window(message, "shift", path),
         vehicle_capacity=message.vehicle_capacity,
         assigned_jobs=message.assigned_jobs,
+        breaks=tuple(
+            _break(b, f"{path}.breaks[{i}]") for i, b in enumerate(message.breaks[: dp.MAX_BREAKS + 1])
+        ),
+        shifts=tuple(
+            to_window(w, f"{path}.shifts[{i}]") for i, w in enumerate(message.shifts[: dp.MAX_SHIFTS + 1])
+        ),
     )
 
 
@@ -109,9 +129,7 @@ def to_options(message: pb.AssignOptions, time_limit_s: float) -> dp.Options:
     if message.capacity not in _CAPACITIES:
         raise FieldError("options.capacity", f"unknown capacity {message.capacity}")
     weights = {
-        name: getattr(message.weights, name)
-        for name in ("travel_per_km", "drop_penalty", "drop_penalty_per_priority", "tier", "balance")
-        if message.weights.HasField(name)
+        name: getattr(message.weights, name) for name in dp.WEIGHT_NAMES if message.weights.HasField(name)
     }
     if message.speed_kmh < 0:
         raise FieldError(
@@ -152,6 +170,31 @@ def _timestamp(seconds: float) -> Timestamp:
     return Timestamp(seconds=round(seconds))
 
 
+def _time_window(window: dp.Window | None) -> common_pb2.TimeWindow | None:
+    return (
+        None
+        if window is None
+        else common_pb2.TimeWindow(start=_timestamp(window.start), end=_timestamp(window.end))
+    )
+
+
+def to_route(route: dp.Route) -> pb.Route:
+    return pb.Route(
+        technician_id=route.technician_id,
+        shift=_time_window(route.shift),
+        job_ids=list(route.job_ids),
+        breaks=[
+            pb.ScheduledBreak(start=_timestamp(b.start), duration_minutes=round(b.duration_minutes))
+            for b in route.breaks
+        ],
+        start=_timestamp(route.start) if route.start is not None else None,
+        end=_timestamp(route.end) if route.end is not None else None,
+        travel_km=route.travel_km,
+        work_minutes=route.work_minutes,
+        wait_minutes=route.wait_minutes,
+    )
+
+
 def to_response(plan: dp.Plan) -> pb.AssignJobsResponse:
     return pb.AssignJobsResponse(
         assignments=[
@@ -161,9 +204,12 @@ def to_response(plan: dp.Plan) -> pb.AssignJobsResponse:
                 sequence=a.sequence + 1,  # people count stops from 1 (and 0 would vanish from JSON)
                 arrival=_timestamp(a.arrival) if a.arrival is not None else None,
                 travel_km=a.travel_km,
+                reassigned=a.reassigned,
             )
             for a in plan.assignments
         ],
+        routes=[to_route(r) for r in plan.routes],
+        reassigned_jobs=plan.reassigned,
         unassigned=[
             pb.UnassignedJob(job_id=u.job_id, reason=_REASONS[u.reason], detail=u.detail)
             for u in plan.unassigned
@@ -287,3 +333,37 @@ class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
             response.reason = _REASONS[ranking.why_nobody.reason]
             response.detail = ranking.why_nobody.detail
         return response
+
+    @rpc
+    def OfferSlots(
+        self, request: pb.OfferSlotsRequest, context: grpc.ServicerContext
+    ) -> pb.OfferSlotsResponse:
+        if not request.HasField("job"):
+            raise FieldError("job", "is required")
+        limits.count(len(request.windows), "windows", offer_slots.MAX_WINDOWS)
+        job = to_job(request.job, "job")
+        windows = [to_window(w, f"windows[{i}]") for i, w in enumerate(request.windows)]
+        plan = dp.Problem(
+            jobs=to_jobs(request.jobs),
+            technicians=self._technicians(request.technicians),
+            options=self._options(request.options, context),
+        )
+        dp.validate_job(job, "job")
+        for i, window in enumerate(windows):
+            dp.validate_window(window, f"windows[{i}]")
+        dp.validate(plan)
+        offer_slots.validate(job, windows, plan)
+        offers = offer_slots.offer(job, windows, plan)
+        return pb.OfferSlotsResponse(
+            slots=[
+                pb.SlotOffer(
+                    window=_time_window(o.window),
+                    available=o.available,
+                    technician_id=o.technician_id or "",
+                    extra_travel_km=o.extra_travel_km,
+                    arrival=_timestamp(o.arrival) if o.arrival is not None else None,
+                    detail=o.detail,
+                )
+                for o in offers
+            ]
+        )

@@ -20,11 +20,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.dispatch import day_schedule
+from models.dispatch.day_schedule import Schedule, Stop
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import Problem, Reason, Unassigned
 from models.dispatch.travel import legs, locations, travel
 
-EPS_S = 1e-6  # travel computed two ways (pairwise here, in blocks by eligibility) differs in the last bits
 # A moved job tries at most this many qualified technicians with room, the cheapest first, so that a
 # city-scale day with many conflicts stays fast.
 MOVE_CANDIDATES = 40
@@ -36,7 +37,7 @@ Matrix = tuple[list[list[float]], list[list[float]]]  # (km, seconds), home firs
 class Days:
     tech_of_job: np.ndarray  # -1: left out
     routes: dict[int, list[int]]  # technician -> its jobs in order
-    arrivals: dict[int, list[float]]  # technician -> arrival at each stop, Unix seconds; -inf: unbounded
+    schedules: dict[int, Schedule]  # technician -> its day's times (arrivals -inf: unbounded)
     leg_km: dict[int, list[float]]  # technician -> travel to each stop from the previous one (or home)
     left_out: dict[int, Unassigned]  # jobs this pass left out (or kept out), and why
     minutes_left: np.ndarray | None  # per technician, when shift minutes count
@@ -47,42 +48,42 @@ class Days:
 
 
 class _Timing:
-    """The times a route must keep: windows on the start of work, shifts on the whole day."""
+    """The times a route must keep: windows on the start of work, shifts and breaks on the whole day
+    (models/dispatch/day_schedule.py)."""
 
-    def __init__(self, problem: Problem) -> None:
+    def __init__(self, problem: Problem, home: bool) -> None:
         jobs, techs = problem.jobs, problem.technicians
+        self.home = home  # the day ends back home (ROUTE's days), not at the last job
         self.early = [j.window.start if j.window else -math.inf for j in jobs]
         self.late = [j.latest_start() for j in jobs]
         self.duration_s = [60.0 * j.duration_minutes for j in jobs]
-        self.shift = [(t.shift.start, t.shift.end) if t.shift else (-math.inf, math.inf) for t in techs]
+        self.shift = [day_schedule.shift_bounds(t) for t in techs]
+        self.pauses = [day_schedule.pauses(t) for t in techs]
 
-    def arrivals(
+    def schedule(
         self, t: int, members: list[int], seconds: list[list[float]], order: list[int]
-    ) -> list[float] | None:
-        """Earliest arrivals along `order` (positions in `members`, 1-based; 0 is home), or None when a
-        window or the shift is broken. Without a shift the day has no start: stops before the first
-        window arrive at -inf (any time before it)."""
-        clock, end = self.shift[t]
+    ) -> Schedule | None:
+        """The earliest schedule along `order` (positions in `members`, 1-based; 0 is home), or None
+        when a window, the shift or a break is broken. Without a shift the day has no start: stops
+        before the first window arrive at -inf (any time before it)."""
+        stops = []
         here = 0
-        times = []
         for p in order:
             j = members[p - 1]
-            clock = max(clock + seconds[here][p], self.early[j])
-            if clock > self.late[j] + EPS_S:
-                return None
-            times.append(clock)
-            clock += self.duration_s[j]
-            if clock > end + EPS_S:
-                return None
+            stops.append(Stop(seconds[here][p], self.early[j], self.late[j], self.duration_s[j]))
             here = p
-        return times
+        home_s = seconds[here][0] if self.home else None
+        return day_schedule.earliest(self.shift[t], self.pauses[t], stops, home_s)
 
 
-class _Sequencer:
-    def __init__(self, problem: Problem, elig: Eligibility) -> None:
+class Sequencer:
+    """Technicians' days built by cheapest feasible insertion (ASSIGN's days; OfferSlots' in either
+    mode, `home` for ROUTE's)."""
+
+    def __init__(self, problem: Problem, elig: Eligibility, home: bool = False) -> None:
         self.problem, self.elig = problem, elig
         self.n_tech = len(problem.technicians)
-        self.timing = _Timing(problem)
+        self.timing = _Timing(problem, home)
         self.points = locations(problem)
 
     def matrix(self, t: int, members: list[int]) -> Matrix:
@@ -93,14 +94,14 @@ class _Sequencer:
 
     def insert(
         self, t: int, members: list[int], travel_km: Matrix, route: list[int], p: int
-    ) -> tuple[list[int], list[float]] | None:
+    ) -> tuple[list[int], Schedule] | None:
         """`route` (positions in `members`) with position `p` inserted where it adds the fewest
-        kilometres while every stop keeps its times, and the arrivals; None when it fits nowhere."""
+        kilometres while every stop keeps its times, and its schedule; None when it fits nowhere."""
         km, seconds = travel_km
-        best: tuple[float, list[int], list[float]] | None = None
+        best: tuple[float, list[int], Schedule] | None = None
         for at in range(len(route) + 1):
             trial = [*route[:at], p, *route[at:]]
-            times = self.timing.arrivals(t, members, seconds, trial)
+            times = self.timing.schedule(t, members, seconds, trial)
             if times is None:
                 continue
             before = route[at - 1] if at else 0
@@ -109,14 +110,14 @@ class _Sequencer:
                 best = (detour, trial, times)
         return None if best is None else (best[1], best[2])
 
-    def day(self, t: int, jobs: list[int]) -> tuple[list[int], list[float], list[int]]:
-        """(route, arrivals, jobs that fit nowhere in it) of one technician's jobs, the most valuable
-        inserted first."""
+    def day(self, t: int, jobs: list[int]) -> tuple[list[int], Schedule, list[int]]:
+        """(route, its schedule, jobs that fit nowhere in it) of one technician's jobs, the most
+        valuable inserted first."""
         timing, penalty = self.timing, self.elig.drop_penalty
         members = sorted(jobs, key=lambda j: (-penalty[j], timing.early[j], timing.late[j], j))
         matrix = self.matrix(t, members)
         route: list[int] = []
-        times: list[float] = []
+        times = self.empty(t)
         displaced = []
         for p in range(1, len(members) + 1):
             found = self.insert(t, members, matrix, route, p)
@@ -126,8 +127,15 @@ class _Sequencer:
                 route, times = found
         return [members[p - 1] for p in route], times, displaced
 
-    def fit(self, t: int, route: list[int], j: int) -> tuple[list[int], list[float]] | None:
-        """The technician's route (jobs) with job j inserted where it fits best, and the arrivals."""
+    def empty(self, t: int) -> Schedule:
+        """The day without jobs: its breaks only (validation keeps them within the shift)."""
+        home_s = 0.0 if self.timing.home else None
+        return day_schedule.earliest(self.timing.shift[t], self.timing.pauses[t], [], home_s) or Schedule(
+            [], [], -math.inf, 0.0
+        )
+
+    def fit(self, t: int, route: list[int], j: int) -> tuple[list[int], Schedule] | None:
+        """The technician's route (jobs) with job j inserted where it fits best, and its schedule."""
         members = [*route, j]
         found = self.insert(t, members, self.matrix(t, members), list(range(1, len(members))), len(members))
         return None if found is None else ([members[p - 1] for p in found[0]], found[1])
@@ -137,11 +145,11 @@ def schedule(
     problem: Problem, elig: Eligibility, tech_of_job: np.ndarray, minutes_left: np.ndarray | None
 ) -> Days:
     """The assignment (-1: left out) as days; `minutes_left` per technician when shift minutes count."""
-    seq = _Sequencer(problem, elig)
+    seq = Sequencer(problem, elig)
     tech_of_job = tech_of_job.copy()
     left = None if minutes_left is None else minutes_left.astype(float)
     routes: dict[int, list[int]] = {}
-    arrivals: dict[int, list[float]] = {}
+    schedules: dict[int, Schedule] = {}
     displaced: dict[int, int] = {}  # job -> the technician whose day had no time for it
     done = np.flatnonzero(tech_of_job >= 0)
     by_tech = done[np.argsort(tech_of_job[done], kind="stable")]
@@ -149,7 +157,7 @@ def schedule(
         if not group.size:
             continue
         t = int(tech_of_job[group[0]])
-        routes[t], arrivals[t], out = seq.day(t, group.tolist())
+        routes[t], schedules[t], out = seq.day(t, group.tolist())
         for j in out:
             displaced[j] = t
             tech_of_job[j] = -1
@@ -162,10 +170,10 @@ def schedule(
         waiting.sort(key=lambda j: (-elig.drop_penalty[j], j))
         load = np.bincount(tech_of_job[tech_of_job >= 0], minlength=seq.n_tech)
         for j in waiting:
-            why = _place(seq, j, (tech_of_job, load), routes, arrivals, left, displaced.get(j))
+            why = _place(seq, j, (tech_of_job, load), routes, schedules, left, displaced.get(j))
             if why is not None:
                 left_out[j] = why  # else placed, or left out as the solve left it, for the same reason
-    return Days(tech_of_job, routes, arrivals, _leg_km(seq, routes), left_out, left)
+    return Days(tech_of_job, routes, schedules, _leg_km(seq, routes), left_out, left)
 
 
 def _work(elig: Eligibility, problem: Problem, j: int, t: np.ndarray | int) -> np.ndarray:
@@ -175,11 +183,11 @@ def _work(elig: Eligibility, problem: Problem, j: int, t: np.ndarray | int) -> n
 
 
 def _place(
-    seq: _Sequencer,
+    seq: Sequencer,
     j: int,
     assignment: tuple[np.ndarray, np.ndarray],
     routes: dict[int, list[int]],
-    arrivals: dict[int, list[float]],
+    schedules: dict[int, Schedule],
     minutes_left: np.ndarray | None,
     was_on: int | None,
 ) -> Unassigned | None:
@@ -192,7 +200,7 @@ def _place(
     qualified = np.flatnonzero(elig.feasible[j])
     room = qualified[load[qualified] < elig.capacity[qualified]]
     if minutes_left is not None:
-        room = room[minutes_left[room] >= _work(elig, problem, j, room) - EPS_S / 60]
+        room = room[minutes_left[room] >= _work(elig, problem, j, room) - day_schedule.EPS_S / 60]
     if not room.size and was_on is None:
         return None
     held = np.array([problem.technicians[t].assigned_jobs for t in room])
@@ -211,7 +219,7 @@ def _place(
                 f"the cheapest qualified technician whose day it fits, {name!r}, would cost "
                 f"{marginal[k]:.1f}, more than the drop penalty {elig.drop_penalty[j]:.1f}",
             )
-        routes[t], arrivals[t] = found
+        routes[t], schedules[t] = found
         tech_of_job[j] = t
         load[t] += 1
         if minutes_left is not None:
@@ -220,19 +228,19 @@ def _place(
     return Unassigned(
         problem.jobs[j].job_id,
         Reason.CAPACITY_EXHAUSTED,
-        _conflict(seq, j, qualified.size, room.size, order.size, was_on, routes, arrivals),
+        _conflict(seq, j, qualified.size, room.size, order.size, was_on, routes, schedules),
     )
 
 
 def _conflict(
-    seq: _Sequencer,
+    seq: Sequencer,
     j: int,
     qualified: int,
     with_room: int,
     tried: int,
     was_on: int | None,
     routes: dict[int, list[int]],
-    arrivals: dict[int, list[float]],
+    schedules: dict[int, Schedule],
 ) -> str:
     """What keeps a job that fits some technician alone out of every day."""
     problem, timing = seq.problem, seq.timing
@@ -243,7 +251,7 @@ def _conflict(
         latest_end = timing.late[j] + timing.duration_s[j]
         colliding = [
             problem.jobs[k].job_id
-            for k, at in zip(routes[was_on], arrivals[was_on], strict=True)
+            for k, at in zip(routes[was_on], schedules[was_on].arrivals, strict=True)
             if at < latest_end and at + timing.duration_s[k] > timing.early[j]
         ][:COLLISIONS_NAMED]
         text += (
@@ -260,7 +268,7 @@ def _conflict(
     )
 
 
-def _leg_km(seq: _Sequencer, routes: dict[int, list[int]]) -> dict[int, list[float]]:
+def _leg_km(seq: Sequencer, routes: dict[int, list[int]]) -> dict[int, list[float]]:
     """Each stop's travel from the previous one (the first from home), all routes at once."""
     techs = [t for t, route in routes.items() if route]
     if not techs:

@@ -16,6 +16,7 @@ from ortools.graph.python import min_cost_flow
 
 from models.dispatch.assign_day import schedule
 from models.dispatch.blocks import by_rows
+from models.dispatch.day_routes import finish
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import (
     COST_SCALE,
@@ -160,7 +161,7 @@ def plan_from_assignment(
         )
         for t, route in days.routes.items()
         for sequence, (j, arrival, km) in enumerate(
-            zip(route, days.arrivals[t], days.leg_km.get(t, []), strict=True)
+            zip(route, days.schedules[t].arrivals, days.leg_km.get(t, []), strict=True)
         )
     ]
     assignments.sort(key=lambda a: (a.technician_id, a.sequence))
@@ -174,7 +175,7 @@ def plan_from_assignment(
         else _why_dropped(problem, elig, j, tech_of_job, load, days.minutes_left)
         for j in dropped
     ]
-    return Plan(
+    plan = Plan(
         assignments=assignments,
         unassigned=unassigned,
         status=status,
@@ -183,6 +184,8 @@ def plan_from_assignment(
         travel_km=days.travel_km,
         bound=objective if status is Status.OPTIMAL else bound,
     )
+    # The days were sequenced by the same schedule: this reads them whole and loses no job.
+    return finish(problem, elig, plan)
 
 
 def objective_of(problem: Problem, elig: Eligibility, tech_of_job: np.ndarray) -> float:

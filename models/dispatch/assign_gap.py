@@ -33,8 +33,14 @@ SEQUENCING_SHARE = 0.1
 
 
 def shift_minutes(problem: Problem) -> np.ndarray:
+    """Each technician's working minutes: its shift less its breaks."""
     return np.array(
-        [(t.shift.end - t.shift.start) / 60.0 if t.shift else np.inf for t in problem.technicians]
+        [
+            (t.shift.end - t.shift.start) / 60.0 - sum(b.duration_minutes for b in t.breaks)
+            if t.shift
+            else np.inf
+            for t in problem.technicians
+        ]
     )
 
 

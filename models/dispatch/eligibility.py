@@ -13,8 +13,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from models.dispatch import day_schedule
 from models.dispatch.blocks import by_rows
-from models.dispatch.problem import TOP_TIER, Problem, Reason, Unassigned
+from models.dispatch.problem import TOP_TIER, Problem, Reason, Technician, Unassigned
 from models.dispatch.travel import technicians_to_jobs
 
 # Keeping a pinned job with its technician outweighs any travel or balance consideration.
@@ -28,7 +29,8 @@ class Eligibility:
     feasible: np.ndarray
     km: np.ndarray
     minutes: np.ndarray
-    pair_cost: np.ndarray  # travel and tier terms of giving the job to the technician
+    pair_cost: np.ndarray  # travel, tier and reassignment terms of giving the job to the technician
+    entry_cost: np.ndarray  # the same without travel: what entering the job costs the technician
     drop_penalty: np.ndarray  # per job
     capacity: np.ndarray  # per technician: jobs it may still take
     reasons: dict[int, Unassigned]  # job index -> why nobody may take it
@@ -76,27 +78,36 @@ def compute(problem: Problem) -> Eligibility:
     tier_gap = TOP_TIER - np.array([t.tier for t in techs], dtype=float)
     urgency = np.array([j.priority for j in jobs], dtype=float) + 1.0
     pair_cost = np.empty(km.shape)
+    entry_cost = np.empty(km.shape)
 
     def fill(rows: slice) -> None:
         # The work starts within the job's window (arrival, after any wait) and ends within the shift.
         start = earliest_start(window_start[rows, None], shift_start[None, :], minutes[rows])
         np.less_equal(start, latest_start[rows, None], out=fits_shift[rows])
         fits_shift[rows] &= start + duration_s[rows, None] <= shift_end[None, :]
+        entry = np.multiply(w.tier * urgency[rows, None], tier_gap[None, :], out=entry_cost[rows])
         cost = np.multiply(km[rows], w.travel_per_km, out=pair_cost[rows])
-        cost += (w.tier * urgency[rows, None]) * tier_gap[None, :]
+        cost += entry
 
     by_rows(len(jobs), fill, problem.options.workers)
+    _with_breaks(problem, fits_shift, minutes, (window_start, latest_start, duration_s))
+    columns = columns_of(techs)
+    for j, job in enumerate(jobs):
+        if job.current_technician_id is not None and w.reassignment:
+            # Every other technician moves the job; its own (any of its shifts) does not.
+            entry_cost[j] += w.reassignment
+            entry_cost[j, columns.get(job.current_technician_id, [])] -= w.reassignment
+            pair_cost[j] = w.travel_per_km * km[j] + entry_cost[j]
     stages = _stages(problem, km, fits_shift)
 
-    pin_column = {t.technician_id: i for i, t in enumerate(techs)}
     candidates = np.ones((len(jobs), len(techs)), dtype=bool)
     reasons: dict[int, Unassigned] = {}
     for j, job in enumerate(jobs):
         if job.pinned_technician_id is None:
             continue
         candidates[j] = False
-        if job.pinned_technician_id in pin_column:
-            candidates[j, pin_column[job.pinned_technician_id]] = True
+        if job.pinned_technician_id in columns:
+            candidates[j, columns[job.pinned_technician_id]] = True
         else:
             reasons[j] = Unassigned(
                 job.job_id,
@@ -120,10 +131,44 @@ def compute(problem: Problem) -> Eligibility:
         km=km,
         minutes=minutes,
         pair_cost=pair_cost,
+        entry_cost=entry_cost,
         drop_penalty=drop_penalties(problem),
         capacity=remaining_capacity(problem),
         reasons=reasons,
     )
+
+
+def columns_of(techs: tuple[Technician, ...]) -> dict[str, list[int]]:
+    """Each technician's columns, by the id the request gave it (one per shift)."""
+    columns: dict[str, list[int]] = {}
+    for i, t in enumerate(techs):
+        columns.setdefault(t.person, []).append(i)
+    return columns
+
+
+BREAK_ROWS = 2048  # jobs a block when checking breaks: a few jobs × technicians temporaries each
+
+
+def _with_breaks(
+    problem: Problem, fits_shift: np.ndarray, minutes: np.ndarray, job_times: tuple[np.ndarray, ...]
+) -> None:
+    """Pairs whose job, alone in the day, leaves no room for every break of the technician are taken
+    out of `fits_shift`. Technicians alike in shift and breaks are checked together."""
+    early, late, duration_s = (a[:, None] for a in job_times)
+    groups: dict[tuple, list[int]] = {}
+    for t, tech in enumerate(problem.technicians):
+        if tech.breaks:
+            groups.setdefault((day_schedule.shift_bounds(tech), tuple(day_schedule.pauses(tech))), []).append(
+                t
+            )
+    for ((start, end), pauses), members in groups.items():
+        cols = np.array(members)
+        for first in range(0, fits_shift.shape[0], BREAK_ROWS):
+            rows = slice(first, first + BREAK_ROWS)
+            fits_shift[rows, cols] &= day_schedule.fits_alone(
+                np.array(start), np.array(end), pauses, 60.0 * minutes[rows][:, cols],
+                early[rows], late[rows], duration_s[rows],
+            )  # fmt: skip
 
 
 def _explain(job_id: str, pinned: str | None, stage: _Stage, j: int, before: np.ndarray) -> Unassigned:
@@ -179,10 +224,12 @@ def _stages(problem: Problem, km: np.ndarray, fits_shift: np.ndarray) -> list[_S
         return f"nearest qualified technician is {km[j, before].min():.1f} km away; radius is {radius:g} km"
 
     def shift_detail(j: int, before: np.ndarray) -> str:
+        pausing = any(techs[t].breaks for t in np.flatnonzero(before))
         return (
             f"no qualified technician can start the {jobs[j].duration_minutes:g}-minute job within its "
             f"time window{' (and finish it there)' if jobs[j].must_finish_in_window else ''} and finish "
-            f"it within the shift, travel included ({int(before.sum())} checked)"
+            f"it within the shift, travel{' and breaks' if pausing else ''} included "
+            f"({int(before.sum())} checked)"
         )
 
     return [

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import enum
+import itertools
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 import numpy as np
 
@@ -25,6 +26,9 @@ MAX_WEIGHT = 1e6  # each objective weight
 MIN_SPEED_KMH, MAX_SPEED_KMH = 1.0, 1_000.0
 MAX_TRAVEL = 1e6  # a distance-matrix value in km, or a duration-matrix value in minutes
 MAX_TIME_LIMIT_S = 600.0
+MAX_BREAKS = 32  # per technician, over all its shifts
+MAX_BREAKS_A_SHIFT = 4  # planning is exact over the breaks of a day: its work grows with their cube
+MAX_SHIFTS = 31  # per technician: a month of days
 EARLIEST_TIME = 946_684_800.0  # 2000-01-01T00:00:00Z: windows and shifts are Unix seconds after it
 LATEST_TIME = 7_258_118_400.0  # 2200-01-01T00:00:00Z
 
@@ -55,12 +59,22 @@ class Job:
     pinned_technician_id: str | None = None
     # The window bounds the start of the work (arrival, after any wait); with this, its end too.
     must_finish_in_window: bool = False
+    # Re-planning: who holds the job in the plan being replaced (moving it costs Weights.reassignment).
+    current_technician_id: str | None = None
 
     def latest_start(self) -> float:
         """When the work may start at the latest, Unix seconds (inf: no window)."""
         if self.window is None:
             return math.inf
         return self.window.end - (60.0 * self.duration_minutes if self.must_finish_in_window else 0.0)
+
+
+@dataclass(frozen=True)
+class Break:
+    """A pause of `duration_minutes` that starts within `window` (Unix seconds): no work, no travel."""
+
+    window: Window
+    duration_minutes: float
 
 
 @dataclass(frozen=True)
@@ -73,6 +87,16 @@ class Technician:
     shift: Window | None = None
     vehicle_capacity: float = 0.0  # 0: no limit
     assigned_jobs: int = 0
+    breaks: tuple[Break, ...] = ()  # in the order they are taken: by their windows' starts
+    # Several working periods instead of `shift`; the solvers see one technician per shift
+    # (models/dispatch/shifts.py), each with `shift_of` naming the technician it is a shift of.
+    shifts: tuple[Window, ...] = ()
+    shift_of: str | None = None
+
+    @property
+    def person(self) -> str:
+        """The technician's id as the request gave it (pins and current technicians name it)."""
+        return self.shift_of or self.technician_id
 
 
 class Mode(enum.Enum):
@@ -96,6 +120,12 @@ class Weights:
     drop_penalty_per_priority: float = 1000.0
     tier: float = 0.5
     balance: float = 2.0
+    # A job given to another technician than its current one: about 30 km of travel at the default
+    # weight, so that a re-plan moves a job only for a clear saving (benchmarks/replan.py measures it).
+    reassignment: float = 30.0
+
+
+WEIGHT_NAMES = tuple(f.name for f in fields(Weights))
 
 
 def balance_cost(balance: float, new_jobs: np.ndarray, held: np.ndarray) -> float:
@@ -149,6 +179,28 @@ class Assignment:
     sequence: int
     arrival: float | None  # Unix seconds
     travel_km: float
+    reassigned: bool = False  # the job had a current technician, and this is another
+
+
+@dataclass(frozen=True)
+class ScheduledBreak:
+    start: float  # Unix seconds
+    duration_minutes: float
+
+
+@dataclass(frozen=True)
+class Route:
+    """One technician's day (one shift) as a whole."""
+
+    technician_id: str
+    shift: Window | None
+    job_ids: tuple[str, ...]
+    breaks: tuple[ScheduledBreak, ...]
+    start: float | None  # Unix seconds; None when nothing bounds the day
+    end: float | None
+    travel_km: float
+    work_minutes: float
+    wait_minutes: float
 
 
 @dataclass(frozen=True)
@@ -167,6 +219,8 @@ class Plan:
     solve_ms: float
     travel_km: float
     bound: float | None = None  # a proven lower bound on the objective, when one is known
+    routes: tuple[Route, ...] = ()  # filled in last (models/dispatch/day_routes.py)
+    reassigned: int = 0  # jobs with a current technician given to another or left out
 
 
 def validate(problem: Problem) -> None:
@@ -175,7 +229,7 @@ def validate(problem: Problem) -> None:
     _check_unique([j.job_id for j in problem.jobs], "jobs", "job_id")
     _check_unique([t.technician_id for t in problem.technicians], "technicians", "technician_id")
     for i, job in enumerate(problem.jobs):
-        _validate_job(job, f"jobs[{i}]")
+        validate_job(job, f"jobs[{i}]")
     for i, tech in enumerate(problem.technicians):
         _validate_technician(tech, f"technicians[{i}]")
     _validate_options(problem.options, len(problem.technicians) + len(problem.jobs))
@@ -220,7 +274,7 @@ def _validate_point(point: GeoPoint, path: str) -> None:
         raise FieldError(f"{path}.lng", f"longitude {point.lng} is outside [-180, 180]")
 
 
-def _validate_window(window: Window | None, path: str) -> None:
+def validate_window(window: Window | None, path: str) -> None:
     if window is None:
         return
     if not (math.isfinite(window.start) and math.isfinite(window.end)):
@@ -238,17 +292,19 @@ def _non_negative(value: float, path: str, most: float = math.inf) -> None:
         raise FieldError(path, f"must be a finite number >= 0{bound}, got {value}")
 
 
-def _validate_job(job: Job, path: str) -> None:
+def validate_job(job: Job, path: str) -> None:
     _validate_point(job.location, f"{path}.location")
     _non_negative(job.duration_minutes, f"{path}.duration_minutes", MAX_DURATION_MINUTES)
-    _validate_window(job.window, f"{path}.time_window")
+    validate_window(job.window, f"{path}.time_window")
     if not 0 <= job.priority <= MAX_PRIORITY:
         raise FieldError(f"{path}.priority", f"must be in [0, {MAX_PRIORITY}], got {job.priority}")
     _non_negative(job.demand, f"{path}.demand", MAX_DEMAND)
     if any(not s for s in job.required_skills):
         raise FieldError(f"{path}.required_skills", "skills must not be empty strings")
-    if job.pinned_technician_id is not None and not job.pinned_technician_id:
-        raise FieldError(f"{path}.pinned_technician_id", "must not be empty when set")
+    for name in ("pinned_technician_id", "current_technician_id"):
+        value = getattr(job, name)
+        if value is not None and not value:
+            raise FieldError(f"{path}.{name}", "must not be empty when set")
 
 
 def _validate_technician(tech: Technician, path: str) -> None:
@@ -259,10 +315,53 @@ def _validate_technician(tech: Technician, path: str) -> None:
         raise FieldError(f"{path}.max_jobs", f"must be >= 0, got {tech.max_jobs}")
     if tech.assigned_jobs < 0:
         raise FieldError(f"{path}.assigned_jobs", f"must be >= 0, got {tech.assigned_jobs}")
-    _validate_window(tech.shift, f"{path}.shift")
+    validate_window(tech.shift, f"{path}.shift")
     _non_negative(tech.vehicle_capacity, f"{path}.vehicle_capacity", MAX_DEMAND)
     if any(not s for s in tech.skills):
         raise FieldError(f"{path}.skills", "skills must not be empty strings")
+    _validate_shifts(tech, path)
+    _validate_breaks(tech, path)
+
+
+def _validate_shifts(tech: Technician, path: str) -> None:
+    if not tech.shifts:
+        return
+    if tech.shift is not None:
+        raise FieldError(f"{path}.shifts", "set shift or shifts, not both")
+    if len(tech.shifts) > MAX_SHIFTS:
+        raise FieldError(f"{path}.shifts", f"at most {MAX_SHIFTS} shifts, got {len(tech.shifts)}")
+    for i, window in enumerate(tech.shifts):
+        validate_window(window, f"{path}.shifts[{i}]")
+    order = sorted(range(len(tech.shifts)), key=lambda i: tech.shifts[i].start)
+    for a, b in itertools.pairwise(order):
+        if tech.shifts[b].start < tech.shifts[a].end:
+            raise FieldError(f"{path}.shifts[{b}]", f"overlaps shifts[{a}]")
+
+
+def _validate_breaks(tech: Technician, path: str) -> None:
+    if len(tech.breaks) > MAX_BREAKS:
+        raise FieldError(f"{path}.breaks", f"at most {MAX_BREAKS} breaks, got {len(tech.breaks)}")
+    shifts = tech.shifts or ((tech.shift,) if tech.shift else ())
+    for i, pause in enumerate(tech.breaks):
+        where = f"{path}.breaks[{i}]"
+        validate_window(pause.window, f"{where}.window")
+        if not (math.isfinite(pause.duration_minutes) and 0 < pause.duration_minutes <= MAX_DURATION_MINUTES):
+            raise FieldError(
+                f"{where}.duration_minutes",
+                f"must be > 0 and <= {MAX_DURATION_MINUTES}, got {pause.duration_minutes}",
+            )
+        end = pause.window.end + 60.0 * pause.duration_minutes
+        if shifts and not any(s.start <= pause.window.start and end <= s.end for s in shifts):
+            raise FieldError(
+                f"{where}.window",
+                "must lie within one of the technician's shifts, the whole break before its end",
+            )
+    for shift in shifts or (None,):
+        held = [b for b in tech.breaks if shift is None or shift.start <= b.window.start < shift.end]
+        if len(held) > MAX_BREAKS_A_SHIFT:
+            raise FieldError(
+                f"{path}.breaks", f"at most {MAX_BREAKS_A_SHIFT} breaks in one shift, got {len(held)}"
+            )
 
 
 def _validate_options(options: Options, n_locations: int) -> None:
@@ -285,5 +384,5 @@ def _validate_options(options: Options, n_locations: int) -> None:
             )
         if not np.all(np.isfinite(matrix)) or np.any(matrix < 0) or np.any(matrix > MAX_TRAVEL):
             raise FieldError(f"options.{name}.values", f"values must be finite, >= 0 and <= {MAX_TRAVEL:g}")
-    for name in ("travel_per_km", "drop_penalty", "drop_penalty_per_priority", "tier", "balance"):
+    for name in WEIGHT_NAMES:
         _non_negative(getattr(options.weights, name), f"options.weights.{name}", MAX_WEIGHT)

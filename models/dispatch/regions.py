@@ -23,10 +23,10 @@ from concurrent import futures
 
 import numpy as np
 
-from models.dispatch import eligibility
+from models.dispatch import day_routes, eligibility
 from models.dispatch.eligibility import Eligibility, remaining_capacity
-from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Status
-from models.dispatch.route_plan import leftover, with_objective
+from models.dispatch.problem import Assignment, Plan, Problem, Status
+from models.dispatch.route_plan import leftover, objective, with_objective
 from models.dispatch.travel import legs, locations
 
 log = logging.getLogger(__name__)
@@ -195,11 +195,7 @@ class _Day:
     def __init__(self, problem: Problem, elig: Eligibility) -> None:
         self.problem, self.elig = problem, elig
         self.n_tech = len(problem.technicians)
-        jobs = problem.jobs
-        self.duration_s = np.array([60.0 * j.duration_minutes for j in jobs])
-        self.early = np.array([j.window.start if j.window else -math.inf for j in jobs])
-        self.late = np.array([j.latest_start() for j in jobs])
-        self.demand = np.array([j.demand for j in jobs])
+        self.demand = np.array([j.demand for j in problem.jobs])
         self.points = locations(problem)
 
     def legs(self, t: int, route: list[int]) -> tuple[np.ndarray, np.ndarray]:
@@ -208,37 +204,13 @@ class _Day:
         km, minutes = legs(self.problem, self.points, nodes[:-1], nodes[1:])
         return km, 60.0 * minutes
 
-    def schedule(self, t: int, route: list[int]) -> list[float] | None:
-        """The earliest arrivals along the route, or None when it breaks a window or the shift."""
-        tech = self.problem.technicians[t]
-        _, seconds = self.legs(t, route)
-        clock = tech.shift.start if tech.shift else -math.inf
-        if not math.isfinite(clock):
-            clock = min((self.early[j] for j in route), default=0.0)
-            clock = 0.0 if not math.isfinite(clock) else clock - seconds[0]
-        arrivals = []
-        for leg, j in zip(seconds, route, strict=False):
-            clock = max(clock + leg, self.early[j])
-            if clock > self.late[j] + 1e-6:
-                return None
-            arrivals.append(clock)
-            clock += self.duration_s[j]
-        end = clock + seconds[-1]
-        if tech.shift and end > tech.shift.end + 1e-6:
-            return None
-        return arrivals
-
     def fits(self, t: int, route: list[int]) -> bool:
         tech = self.problem.technicians[t]
         if len(route) > self.elig.capacity[t]:
             return False
         if tech.vehicle_capacity and self.demand[route].sum() > tech.vehicle_capacity + 1e-9:
             return False
-        return self.schedule(t, route) is not None
-
-    def pair_cost(self, j: int, t: int) -> float:
-        w = self.problem.options.weights
-        return w.tier * (TOP_TIER - self.problem.technicians[t].tier) * (self.problem.jobs[j].priority + 1)
+        return day_routes.schedule_of(self.problem, self.points, t, route, home=True) is not None
 
 
 def repair(problem: Problem, elig: Eligibility, routes: dict[int, list[int]], deadline: float) -> None:
@@ -265,7 +237,7 @@ def repair(problem: Problem, elig: Eligibility, routes: dict[int, list[int]], de
                 if not day.fits(t, trial):
                     continue
                 km_trial, _ = day.legs(t, trial)
-                cost = per_km * (km_trial.sum() - km_now.sum()) + day.pair_cost(j, t)
+                cost = per_km * (km_trial.sum() - km_now.sum()) + float(elig.entry_cost[j, t])
                 if best is None or cost < best[0]:
                     best = (cost, t, at)
         if best is not None and best[0] < elig.drop_penalty[j]:
@@ -274,29 +246,20 @@ def repair(problem: Problem, elig: Eligibility, routes: dict[int, list[int]], de
 
 
 def _plan(problem: Problem, elig: Eligibility, routes: dict[int, list[int]], started: float) -> Plan:
-    day = _Day(problem, elig)
-    assignments: list[Assignment] = []
-    travel_km = 0.0
-    served: set[int] = set()
-    for t, route in routes.items():
-        if not route:
-            continue
-        arrivals = day.schedule(t, route)
-        km, _ = day.legs(t, route)
-        travel_km += float(km.sum())
-        tech_id = problem.technicians[t].technician_id
-        for sequence, j in enumerate(route):
-            arrival = arrivals[sequence] if arrivals is not None else None
-            assignments.append(
-                Assignment(problem.jobs[j].job_id, tech_id, sequence, arrival, float(km[sequence]))
-            )
-            served.add(j)
+    """The joined routes as a plan; their times, km and routes are read whole by day_routes.finish."""
+    techs = problem.technicians
+    assignments = [
+        Assignment(problem.jobs[j].job_id, techs[t].technician_id, sequence, None, 0.0)
+        for t, route in routes.items()
+        for sequence, j in enumerate(route)
+    ]
+    served = {j for route in routes.values() for j in route}
     plan = Plan(
         assignments=assignments,
         unassigned=leftover(problem, elig, served),
         status=Status.FEASIBLE,
         objective=math.nan,
         solve_ms=(time.perf_counter() - started) * 1000.0,
-        travel_km=travel_km,
+        travel_km=0.0,
     )
-    return with_objective(problem, elig, plan)
+    return with_objective(problem, elig, day_routes.finish(problem, elig, plan, objective))

@@ -29,17 +29,16 @@ from dataclasses import dataclass
 import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
-from models.dispatch import eligibility, regions, route_hgs, ruin_recreate
+from models.dispatch import day_routes, eligibility, regions, route_hgs, ruin_recreate
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import (
     COST_SCALE,
-    TOP_TIER,
     Assignment,
     Plan,
     Problem,
     Status,
 )
-from models.dispatch.route_plan import leftover, time_frame, with_objective
+from models.dispatch.route_plan import leftover, objective, time_frame, with_objective
 from models.dispatch.travel import travel
 
 _Strategy = routing_enums_pb2.FirstSolutionStrategy
@@ -88,9 +87,11 @@ def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
     """The searches a day gets, best first. A day PyVRP's model can hold goes to its hybrid genetic
     search (measured on Solomon and Homberger, it is ahead of both OR-Tools searches at every size):
     two seeds side by side, or one beside OR-Tools' guided local search when the balance term counts
-    (HGS does not model it, and the portfolio's objective does). Other days get the two OR-Tools
-    searches."""
-    if hgs_available() and route_hgs.profiles(problem, elig) is not None:
+    (HGS does not model it, and the portfolio's objective does). Other days, and days with breaks, get
+    the two OR-Tools searches."""
+    # PyVRP has no breaks: a day with any goes to OR-Tools, whose time dimension plans them.
+    pausing = any(t.breaks for t in problem.technicians)
+    if not pausing and hgs_available() and route_hgs.profiles(problem, elig) is not None:
         if problem.options.weights.balance:
             return [HGS_SEEDS[0], SEARCHES[0]]
         return list(HGS_SEEDS)
@@ -159,8 +160,10 @@ def solve_region(problem: Problem, seconds: float, deadline: float) -> Plan:
 
 def run(problem: Problem, elig: Eligibility, engine: Engine, deadline: float) -> Plan:
     if isinstance(engine, Hgs):
-        return route_hgs.solve(problem, elig, deadline, engine.seed)
-    return with_objective(problem, elig, _search(problem, elig, engine, deadline))
+        plan = route_hgs.solve(problem, elig, deadline, engine.seed)
+    else:
+        plan = with_objective(problem, elig, _search(problem, elig, engine, deadline))
+    return day_routes.finish(problem, elig, plan, objective)
 
 
 def hgs_available() -> bool:
@@ -196,15 +199,16 @@ def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float
     time_dimension = routing.GetDimensionOrDie("time")
 
     travel_cost = np.rint(weights.travel_per_km * km * COST_SCALE).astype(np.int64)
-    priority = np.concatenate([np.zeros(n_tech), [j.priority for j in jobs]])
     entering_job = np.concatenate([np.zeros(n_tech), np.ones(n_jobs)])
-    for tier in sorted({t.tier for t in techs}):
-        tier_cost = weights.tier * (TOP_TIER - tier) * (priority + 1) * entering_job * COST_SCALE
-        matrix = travel_cost + np.rint(tier_cost).astype(np.int64)[None, :]
-        callback = routing.RegisterTransitMatrix(matrix.tolist())
-        for v, tech in enumerate(techs):
-            if tech.tier == tier:
-                routing.SetArcCostEvaluatorOfVehicle(callback, v)
+    # Arc costs: travel plus what entering the job costs the vehicle (tier and reassignment terms); one
+    # matrix per group of technicians with the same entry costs.
+    for members in _alike(elig.entry_cost).values():
+        entry = np.concatenate([np.zeros(n_tech), elig.entry_cost[:, members[0]]]) * COST_SCALE
+        callback = routing.RegisterTransitMatrix(
+            (travel_cost + np.rint(entry).astype(np.int64)[None, :]).tolist()
+        )
+        for v in members:
+            routing.SetArcCostEvaluatorOfVehicle(callback, v)
 
     demand = np.concatenate([np.zeros(n_tech), [j.demand for j in jobs]])
     load_callback = routing.RegisterUnaryTransitVector(np.rint(demand * LOAD_SCALE).astype(np.int64).tolist())
@@ -228,6 +232,7 @@ def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float
             hi = min(horizon, math.floor(tech.shift.end - origin))
         time_dimension.CumulVar(routing.Start(v)).SetRange(lo, max(lo, hi))
         time_dimension.CumulVar(routing.End(v)).SetRange(lo, max(lo, hi))
+    _plan_breaks(routing, manager, time_dimension, problem, origin)
 
     for j, job in enumerate(jobs):
         index = manager.NodeToIndex(n_tech + j)
@@ -250,6 +255,48 @@ def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float
         return Plan([], list(elig.reasons.values()), Status.NO_SOLUTION, math.nan,
                     (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
     return _plan(problem, elig, manager, routing, solution, km, origin, started)
+
+
+def _alike(entry_cost: np.ndarray) -> dict[bytes, list[int]]:
+    """Technicians (columns) grouped by identical entry costs, in order."""
+    groups: dict[bytes, list[int]] = {}
+    for v in range(entry_cost.shape[1]):
+        groups.setdefault(np.ascontiguousarray(entry_cost[:, v]).tobytes(), []).append(v)
+    return groups
+
+
+def _plan_breaks(
+    routing: pywrapcp.RoutingModel,
+    manager: pywrapcp.RoutingIndexManager,
+    time_dimension: pywrapcp.RoutingDimension,
+    problem: Problem,
+    origin: float,
+) -> None:
+    """Each technician's breaks as intervals of its time dimension, outside the time on site: OR-Tools
+    may also put one inside a drive, which day_routes.finish then does not accept."""
+    if not any(t.breaks for t in problem.technicians):
+        return
+    n_tech = len(problem.technicians)
+    on_site = [
+        0
+        if manager.IndexToNode(i) < n_tech
+        else math.ceil(60 * problem.jobs[manager.IndexToNode(i) - n_tech].duration_minutes)
+        for i in range(routing.Size())
+    ]
+    solver = routing.solver()
+    for v, tech in enumerate(problem.technicians):
+        intervals = [
+            solver.FixedDurationIntervalVar(
+                max(0, math.ceil(pause.window.start - origin)),
+                max(0, math.floor(pause.window.end - origin)),
+                math.ceil(60 * pause.duration_minutes),
+                False,
+                f"break {b} of {tech.technician_id}",
+            )
+            for b, pause in enumerate(sorted(tech.breaks, key=lambda p: (p.window.start, p.window.end)))
+        ]
+        if intervals:
+            time_dimension.SetBreakIntervalsOfVehicle(intervals, v, on_site)
 
 
 def _nothing_to_route(problem: Problem, elig: Eligibility, started: float) -> Plan:

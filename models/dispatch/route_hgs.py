@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from models.dispatch.eligibility import Eligibility
-from models.dispatch.problem import TOP_TIER, Assignment, Plan, Problem, Status
+from models.dispatch.problem import Assignment, Plan, Problem, Status
 from models.dispatch.route_plan import leftover, time_frame, with_objective
 from models.dispatch.travel import travel
 
@@ -46,12 +46,12 @@ STALL_ITERATIONS = 100_000  # iterations without a better plan that end the sear
 
 
 def profiles(problem: Problem, elig: Eligibility, cells: float | None = None) -> np.ndarray | None:
-    """Each technician's profile (technicians alike in the jobs they may take and, when the tier term
-    counts, in tier), or None when their matrices would pass PROFILE_CELLS."""
-    tiers = np.array([t.tier for t in problem.technicians])
-    if problem.options.weights.tier == 0:
-        tiers = np.zeros_like(tiers)
-    keys = [elig.feasible[:, t].tobytes() + bytes([int(tiers[t])]) for t in range(len(problem.technicians))]
+    """Each technician's profile (technicians alike in the jobs they may take and in what entering each
+    costs them: tier and reassignment terms), or None when their matrices would pass PROFILE_CELLS."""
+    keys = [
+        elig.feasible[:, t].tobytes() + np.ascontiguousarray(elig.entry_cost[:, t]).tobytes()
+        for t in range(len(problem.technicians))
+    ]
     distinct: dict[bytes, int] = {}
     of_tech = np.array([distinct.setdefault(key, len(distinct)) for key in keys], dtype=np.int64)
     nodes = len(problem.technicians) + len(problem.jobs)
@@ -119,20 +119,19 @@ def _day(problem: Problem, elig: Eligibility, routed: np.ndarray) -> _Day:
 
 
 def _matrices(day: _Day, groups: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
-    """(distance, duration) matrices of each profile: travel cost plus the tier term of the job entered,
-    and arcs into the jobs the profile may not take too long to use."""
-    jobs, techs, weights = day.problem.jobs, day.problem.technicians, day.problem.options.weights
-    n_tech = len(techs)
+    """(distance, duration) matrices of each profile: travel cost plus the entry cost of the job entered
+    (tier and reassignment terms), and arcs into the jobs the profile may not take too long to use."""
+    weights = day.problem.options.weights
+    n_tech = len(day.problem.technicians)
     travel_cost = np.rint(weights.travel_per_km * day.km * COST_UNITS).astype(np.int64)
     too_far = 10 * day.horizon
     distances, durations = [], []
     for p in range(int(groups.max()) + 1):
         t = int(np.flatnonzero(groups == p)[0])
         distance, duration = travel_cost.copy(), day.seconds.copy()
-        if weights.tier:
-            priority = np.array([jobs[j].priority for j in day.routed], dtype=float)
-            tier_cost = weights.tier * (TOP_TIER - techs[t].tier) * (priority + 1) * COST_UNITS
-            distance[:, n_tech:] += np.rint(tier_cost).astype(np.int64)[None, :]
+        distance[:, n_tech:] += np.rint(day.elig.entry_cost[day.routed, t] * COST_UNITS).astype(np.int64)[
+            None, :
+        ]
         barred = n_tech + np.flatnonzero(~day.elig.feasible[day.routed, t])
         distance[:, barred] = too_far
         duration[:, barred] = too_far

@@ -7,7 +7,7 @@ import math
 from dataclasses import replace
 
 from models.dispatch.eligibility import Eligibility
-from models.dispatch.problem import TOP_TIER, Plan, Problem, Reason, Unassigned
+from models.dispatch.problem import Plan, Problem, Reason, Unassigned
 
 DAY_SECONDS = 24 * 3600  # the shortest horizon: times count whole seconds from the plan's origin
 
@@ -41,22 +41,19 @@ def leftover(problem: Problem, elig: Eligibility, served: set[int]) -> list[Unas
 
 def objective(problem: Problem, elig: Eligibility, plan: Plan) -> float:
     """Shifu's ROUTE objective of a plan, whichever search made it: travel, the drop penalties of the jobs
-    left out, the tier term of the jobs taken, and the balance term as the spread between the busiest
-    and the idlest technician's job count (the OR-Tools model prices the busiest's count, a global span
-    whose start is zero for everyone, which pulls the same way)."""
+    left out, the tier and reassignment terms of the jobs taken, and the balance term as the spread
+    between the busiest and the idlest technician's job count (the OR-Tools model prices the busiest's
+    count, a global span whose start is zero for everyone, which pulls the same way)."""
     w = problem.options.weights
     index = {job.job_id: j for j, job in enumerate(problem.jobs)}
-    tier = {t.technician_id: t.tier for t in problem.technicians}
+    column = {t.technician_id: i for i, t in enumerate(problem.technicians)}
     dropped = sum(float(elig.drop_penalty[index[u.job_id]]) for u in plan.unassigned)
-    tiers = sum(
-        w.tier * (TOP_TIER - tier[a.technician_id]) * (problem.jobs[index[a.job_id]].priority + 1)
-        for a in plan.assignments
-    )
+    entries = sum(float(elig.entry_cost[index[a.job_id], column[a.technician_id]]) for a in plan.assignments)
     counts = {t.technician_id: 0 for t in problem.technicians}
     for a in plan.assignments:
         counts[a.technician_id] += 1
     spread = max(counts.values()) - min(counts.values()) if counts else 0
-    return w.travel_per_km * plan.travel_km + dropped + tiers + w.balance * spread
+    return w.travel_per_km * plan.travel_km + dropped + entries + w.balance * spread
 
 
 def with_objective(problem: Problem, elig: Eligibility, plan: Plan) -> Plan:

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent import futures
 
-from models.dispatch import eligibility
+from models.dispatch import eligibility, shifts
 from models.dispatch.assign_flow import solve_assign
 from models.dispatch.assign_gap import solve_gap
 from models.dispatch.eligibility import Eligibility
@@ -48,7 +48,13 @@ def solve(problem: Problem, executors: Sequence[futures.Executor] = ()) -> Plan:
 
 
 def solve_valid(problem: Problem, executors: Sequence[futures.Executor] = ()) -> Plan:
-    """`solve` for a problem that `validate` has accepted."""
+    """`solve` for a problem that `validate` has accepted: a technician per shift, answered under the
+    request's ids."""
+    daily = shifts.one_each(problem)
+    return shifts.as_requested(daily, _solve_daily(daily, executors))
+
+
+def _solve_daily(problem: Problem, executors: Sequence[futures.Executor]) -> Plan:
     if not executors:
         return solve_here(problem)
     if problem.options.mode is Mode.ROUTE and len(executors) >= 2:

@@ -27,7 +27,7 @@ import pytest
 import scipy.sparse as sp
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from models.dispatch.problem import Capacity, GeoPoint, Job, Mode, Plan, Problem, Technician, Window
+from models.dispatch.problem import Break, Capacity, GeoPoint, Job, Mode, Plan, Problem, Technician, Window
 from models.recommend import content
 from models.recommend.artifact import RecommenderArtifact
 from models.recommend.components import NAMES
@@ -37,7 +37,7 @@ from models.recommend.components.lightfm import LightFM
 from models.recommend.components.popularity import Popularity
 from service.config import Settings
 from service.server import RunningServer, start
-from tests.support.days import assert_no_double_booking, km_between
+from tests.support.days import assert_breaks_kept, assert_no_double_booking, km_between
 from training import demo, engines
 from training.components import ModelConfig
 from training.event_store import EventStore
@@ -336,9 +336,38 @@ def check(problem: Problem, plan: Plan) -> None:
                 + 3600 * km_between(tech.location, jobs[a.job_id].location) / options.speed_kmh
                 for a in mine
             )
-            assert used <= tech.shift.end - tech.shift.start + SLACK_S, tech_id
-    # In every mode: one job at a time, each reached from the previous one (the first from home).
+            pauses = 60 * sum(b.duration_minutes for b in tech.breaks)
+            assert used <= tech.shift.end - tech.shift.start - pauses + SLACK_S, tech_id
+    # In every mode: one job at a time, each reached from the previous one (the first from home), and
+    # every break taken, with no work or travel inside it.
     assert_no_double_booking(problem, plan.assignments, SLACK_S)
+    with_routes = {r.technician_id for r in plan.routes}
+    assert {a.technician_id for a in plan.assignments} <= with_routes, "a route for every working day"
+    assert {t.technician_id for t in problem.technicians if t.breaks} <= with_routes, "breaks are planned"
+    for route in plan.routes:
+        assert list(route.job_ids) == [
+            a.job_id
+            for a in sorted(plan.assignments, key=lambda a: a.sequence)
+            if a.technician_id == route.technician_id
+        ], route.technician_id
+    assert_breaks_kept(problem, plan.routes, plan.assignments, SLACK_S)
+
+
+def with_breaks(techs: Sequence[Technician]) -> tuple[Technician, ...]:
+    """The technicians of `random_day` with the breaks of a working day: 30 minutes of lunch starting
+    between 12:00 and 13:30 for shifts to 14:00 or later, and 15 minutes between 15:30 and 16:30 for
+    shifts to 18:00."""
+    lunch = Break(Window(DAY + 12 * HOUR, DAY + 13.5 * HOUR), 30.0)
+    tea = Break(Window(DAY + 15.5 * HOUR, DAY + 16.5 * HOUR), 15.0)
+    return tuple(
+        dataclasses.replace(
+            t,
+            breaks=tuple(
+                b for b in (lunch, tea) if t.shift and b.window.end + 60 * b.duration_minutes <= t.shift.end
+            ),
+        )
+        for t in techs
+    )
 
 
 def sample_job() -> Any:

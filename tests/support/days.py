@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Iterable
 
-from models.dispatch.problem import Assignment, GeoPoint, Problem
+from models.dispatch.problem import Assignment, GeoPoint, Problem, Route
 
 
 def km_between(a: GeoPoint, b: GeoPoint) -> float:
@@ -68,3 +68,56 @@ def assert_no_double_booking(problem: Problem, assignments: Iterable[Assignment]
         if timed and tech.shift is not None and timed[0] is stops[0]:
             reach = tech.shift.start + travel_s(problem, tech_index[tech_id], job_index[timed[0].job_id])
             assert timed[0].arrival >= reach - slack_s, (tech_id, timed[0].job_id, "reached from home")
+
+
+def assert_breaks_kept(
+    problem: Problem, routes: Iterable[Route], assignments: Iterable[Assignment], slack_s: float
+) -> None:
+    """Every technician takes each of its breaks within its window and for its minutes, with no work and
+    no travel inside one: between two stops (home first; in ROUTE mode home last), the time the breaks
+    leave free holds the whole drive in one piece, at one end of the gap or the other."""
+    n_tech = len(problem.technicians)
+    tech_index = {t.technician_id: i for i, t in enumerate(problem.technicians)}
+    job_index = {j.job_id: i for i, j in enumerate(problem.jobs)}
+    arrival = {a.job_id: a.arrival for a in assignments}
+    routed = problem.options.mode.value == "route"
+    for route in routes:
+        t = tech_index[route.technician_id]
+        tech = problem.technicians[t]
+        wanted = [
+            b
+            for b in tech.breaks
+            if route.shift is None or route.shift.start <= b.window.start < route.shift.end
+        ]
+        assert len(route.breaks) == len(wanted), (route.technician_id, "every break is taken")
+        for taken, pause in zip(
+            route.breaks, sorted(wanted, key=lambda b: (b.window.start, b.window.end)), strict=True
+        ):
+            assert pause.window.start - slack_s <= taken.start <= pause.window.end + slack_s, (
+                route.technician_id
+            )
+            assert abs(taken.duration_minutes - pause.duration_minutes) < 1e-6
+        pauses = sorted((b.start, b.start + 60 * b.duration_minutes) for b in route.breaks)
+        for (_, end_a), (start_b, _) in itertools.pairwise(pauses):
+            assert end_a <= start_b + slack_s, (route.technician_id, "breaks overlap")
+        # The day as busy intervals: work at each stop, and the drives between them.
+        places = [t, *(n_tech + job_index[j] for j in route.job_ids)]
+        starts = [arrival[j] for j in route.job_ids]
+        if any(s is None for s in starts):
+            continue
+        ends = [
+            s + 60 * problem.jobs[job_index[j]].duration_minutes
+            for s, j in zip(starts, route.job_ids, strict=True)
+        ]
+        for s, e in zip(starts, ends, strict=True):
+            for b0, b1 in pauses:
+                assert e <= b0 + slack_s or b1 <= s + slack_s, (route.technician_id, "work inside a break")
+        free_from = [route.start if route.start is not None else -math.inf, *ends]
+        until = [*starts, *([route.end] if routed and route.end is not None else [])]
+        legs = list(zip(places, places[1:] + ([t] if routed else []), strict=False))[: len(until)]
+        for (a, b), f, u in zip(legs, free_from[: len(until)], until, strict=True):
+            drive = travel_s(problem, a, b)
+            inside = [(max(b0, f), min(b1, u)) for b0, b1 in pauses if b1 > f and b0 < u]
+            edges = [f, *(x for iv in inside for x in iv), u]
+            gaps = [edges[i + 1] - edges[i] for i in range(0, len(edges) - 1, 2)]
+            assert max(gaps) >= drive - slack_s, (route.technician_id, "travel inside a break")

@@ -11,7 +11,7 @@ import pytest
 
 from models.dispatch.problem import Capacity, Mode, Options, Problem, Status
 from models.dispatch.solver import SOLVERS, solve, structure
-from tests.support import check, random_day
+from tests.support import check, random_day, with_breaks
 
 OPTIONS = {
     key: Options(
@@ -33,6 +33,17 @@ def test_every_hard_constraint_holds_and_every_job_is_answered_once(options: Opt
     plan = solve(problem)
     assert plan.status in (Status.OPTIMAL, Status.FEASIBLE)
     assert plan.assignments, "a random day has work that fits"
+    check(problem, plan)
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_breaks_are_taken_with_no_work_or_travel_inside_them(options: Options, seed: int) -> None:
+    jobs, techs = random_day(seed)
+    problem = Problem(jobs, with_breaks(techs), options)
+    plan = solve(problem)
+    assert plan.status in (Status.OPTIMAL, Status.FEASIBLE)
+    assert plan.assignments, "a random day has work that fits beside its breaks"
+    assert sum(len(r.breaks) for r in plan.routes) == sum(len(t.breaks) for t in problem.technicians)
     check(problem, plan)
 
 
