@@ -338,6 +338,12 @@ def _validate_shifts(tech: Technician, path: str) -> None:
             raise FieldError(f"{path}.shifts[{b}]", f"overlaps shifts[{a}]")
 
 
+def holds(shift: Window, pause: Break) -> bool:
+    """Whether the break belongs to the shift: it can start within it (a window opened before the shift
+    starts is fine: a re-planned day starts late) and end before the shift does."""
+    return shift.start <= pause.window.end and pause.window.end + 60.0 * pause.duration_minutes <= shift.end
+
+
 def _validate_breaks(tech: Technician, path: str) -> None:
     if len(tech.breaks) > MAX_BREAKS:
         raise FieldError(f"{path}.breaks", f"at most {MAX_BREAKS} breaks, got {len(tech.breaks)}")
@@ -350,14 +356,13 @@ def _validate_breaks(tech: Technician, path: str) -> None:
                 f"{where}.duration_minutes",
                 f"must be > 0 and <= {MAX_DURATION_MINUTES}, got {pause.duration_minutes}",
             )
-        end = pause.window.end + 60.0 * pause.duration_minutes
-        if shifts and not any(s.start <= pause.window.start and end <= s.end for s in shifts):
+        if shifts and not any(holds(s, pause) for s in shifts):
             raise FieldError(
                 f"{where}.window",
-                "must lie within one of the technician's shifts, the whole break before its end",
+                "must open within one of the technician's shifts, late enough in it for the whole break",
             )
     for shift in shifts or (None,):
-        held = [b for b in tech.breaks if shift is None or shift.start <= b.window.start < shift.end]
+        held = [b for b in tech.breaks if shift is None or holds(shift, b)]
         if len(held) > MAX_BREAKS_A_SHIFT:
             raise FieldError(
                 f"{path}.breaks", f"at most {MAX_BREAKS_A_SHIFT} breaks in one shift, got {len(held)}"

@@ -30,6 +30,7 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from models.dispatch import day_routes, eligibility, regions, route_hgs, ruin_recreate
+from models.dispatch.assign_day import Sequencer
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import (
     COST_SCALE,
@@ -87,15 +88,25 @@ def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
     """The searches a day gets, best first. A day PyVRP's model can hold goes to its hybrid genetic
     search (measured on Solomon and Homberger, it is ahead of both OR-Tools searches at every size):
     two seeds side by side, or one beside OR-Tools' guided local search when the balance term counts
-    (HGS does not model it, and the portfolio's objective does). Other days, and days with breaks, get
-    the two OR-Tools searches."""
-    # PyVRP has no breaks: a day with any goes to OR-Tools, whose time dimension plans them.
+    (HGS does not model it, and the portfolio's objective does). Other days, days with breaks and
+    re-plans get the two OR-Tools searches."""
+    # PyVRP has no breaks, nor a start from a given plan: a day with breaks goes to OR-Tools, whose time
+    # dimension plans them, and a re-plan too, started from the plan it replaces.
     pausing = any(t.breaks for t in problem.technicians)
-    if not pausing and hgs_available() and route_hgs.profiles(problem, elig) is not None:
+    if (
+        not pausing
+        and not replanning(problem)
+        and hgs_available()
+        and route_hgs.profiles(problem, elig) is not None
+    ):
         if problem.options.weights.balance:
             return [HGS_SEEDS[0], SEARCHES[0]]
         return list(HGS_SEEDS)
     return list(SEARCHES)
+
+
+def replanning(problem: Problem) -> bool:
+    return any(j.current_technician_id is not None for j in problem.jobs)
 
 
 def solve_route(problem: Problem, elig: Eligibility) -> Plan:
@@ -250,11 +261,40 @@ def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float
             time_dimension.CumulVar(index).SetRange(start, max(start, min(latest, horizon)))
 
     job_indices = np.array([manager.NodeToIndex(n_tech + j) for j in range(n_jobs)], dtype=np.int64)
-    solution = _solve(routing, search, deadline, job_indices, km[n_tech:, n_tech:], SEARCHES.index(search))
+    current = (
+        [[int(job_indices[j]) for j in day] for day in current_days(problem, elig)]
+        if replanning(problem)
+        else None
+    )
+    solution = _solve(
+        routing, search, deadline, job_indices, km[n_tech:, n_tech:], SEARCHES.index(search), current
+    )
     if solution is None:
         return Plan([], list(elig.reasons.values()), Status.NO_SOLUTION, math.nan,
                     (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
     return _plan(problem, elig, manager, routing, solution, km, origin, started)
+
+
+def current_days(problem: Problem, elig: Eligibility) -> list[list[int]]:
+    """Each technician's jobs of the plan being replaced (its current_technician_id's), sequenced by
+    cheapest feasible insertion into a day back home, within max_jobs and the vehicle: where a re-plan's
+    search starts, so that it moves a job only when that pays for its reassignment cost."""
+    columns = eligibility.columns_of(problem.technicians)
+    held: dict[int, list[int]] = {}
+    for j, job in enumerate(problem.jobs):
+        allowed = [t for t in columns.get(job.current_technician_id or "", []) if elig.feasible[j, t]]
+        if allowed:
+            held.setdefault(min(allowed, key=lambda t: elig.pair_cost[j, t]), []).append(j)
+    seq = Sequencer(problem, elig, home=True)
+    days: list[list[int]] = [[] for _ in problem.technicians]
+    for t, jobs in held.items():
+        route, _, _ = seq.day(t, jobs)
+        tech, load = problem.technicians[t], 0.0
+        for j in route[: int(elig.capacity[t])]:
+            load += problem.jobs[j].demand
+            if not tech.vehicle_capacity or load <= tech.vehicle_capacity + 1e-9:
+                days[t].append(j)
+    return days
 
 
 def _alike(entry_cost: np.ndarray) -> dict[bytes, list[int]]:
@@ -319,9 +359,11 @@ def _solve(
     jobs: np.ndarray,
     km: np.ndarray,
     seed: int,
+    current: list[list[int]] | None = None,
 ) -> pywrapcp.Assignment | None:
     """The search's first solution and metaheuristic, then ruin and recreate until `deadline`; `jobs`
-    are the jobs' routing indices, `km` the jobs × jobs distances."""
+    are the jobs' routing indices, `km` the jobs × jobs distances. `current`: each vehicle's route of
+    the plan being replaced (routing indices), where the search starts instead of from nothing."""
     parameters = pywrapcp.DefaultRoutingSearchParameters()
     parameters.first_solution_strategy, parameters.local_search_metaheuristic = search
     seconds = deadline - time.time()
@@ -330,7 +372,16 @@ def _solve(
     else:
         seconds = max(0.5 * seconds, seconds - OVERRUN_S_PER_LOCATION * routing.Size())
     parameters.time_limit.FromMilliseconds(max(1, int(seconds * 1000)))
-    solution = routing.SolveWithParameters(parameters)
+    solution = None
+    if current is not None:
+        routing.CloseModelWithParameters(parameters)
+        start = routing.solver().Assignment()
+        # The routes as next-variables only (ReadAssignmentFromRoutes would spend the time limit on a
+        # search to fill in the rest): the search below completes and improves them.
+        if routing.RoutesToAssignment(current, True, True, start):
+            solution = routing.SolveFromAssignmentWithParameters(start, parameters)
+    if solution is None:
+        solution = routing.SolveWithParameters(parameters)
     if solution is None:
         return None
     return ruin_recreate.improve(routing, solution, jobs, km, deadline, seed)

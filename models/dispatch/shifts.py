@@ -9,7 +9,7 @@ from dataclasses import replace
 
 import numpy as np
 
-from models.dispatch.problem import Plan, Problem, Technician
+from models.dispatch.problem import Plan, Problem, Technician, holds
 
 
 def one_each(problem: Problem) -> Problem:
@@ -24,7 +24,7 @@ def one_each(problem: Problem) -> Problem:
             source.append(i)
             continue
         for k, shift in enumerate(sorted(tech.shifts, key=lambda w: w.start)):
-            held = tuple(b for b in tech.breaks if shift.start <= b.window.start < shift.end)
+            held = tuple(b for b in tech.breaks if holds(shift, b))
             techs.append(
                 replace(
                     tech,

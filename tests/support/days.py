@@ -12,7 +12,7 @@ import itertools
 import math
 from collections.abc import Iterable
 
-from models.dispatch.problem import Assignment, GeoPoint, Problem, Route
+from models.dispatch.problem import Assignment, GeoPoint, Problem, Route, holds
 
 
 def km_between(a: GeoPoint, b: GeoPoint) -> float:
@@ -84,11 +84,7 @@ def assert_breaks_kept(
     for route in routes:
         t = tech_index[route.technician_id]
         tech = problem.technicians[t]
-        wanted = [
-            b
-            for b in tech.breaks
-            if route.shift is None or route.shift.start <= b.window.start < route.shift.end
-        ]
+        wanted = [b for b in tech.breaks if route.shift is None or holds(route.shift, b)]
         assert len(route.breaks) == len(wanted), (route.technician_id, "every break is taken")
         for taken, pause in zip(
             route.breaks, sorted(wanted, key=lambda b: (b.window.start, b.window.end)), strict=True

@@ -53,7 +53,7 @@ def running_day(
                 location=location,
                 shift=shift,
                 assigned_jobs=tech.assigned_jobs + len(mine),
-                breaks=tuple(b for b in tech.breaks if b.window.end >= free),
+                breaks=tuple(b for b in tech.breaks if b.window.end >= free),  # the ones still to take
             )
         )
     done = {a.job_id for runs in started.values() for a in runs}

@@ -1,0 +1,195 @@
+"""Re-planning a running day, and appointment windows to offer a customer.
+
+    python -m benchmarks.replan [--sizes 300x80] [--seeds 1,2,3] [--limit-s 5] [--quick]
+
+Re-plan: the demo generator's city day (ROUTE mode, with a lunch break for every technician), planned
+in the morning, then re-planned at 11:00 Shanghai time with 8 urgent new jobs (tests/support/replan.py
+plays the morning: started jobs done, technicians where their last job was and free when it ends).
+Once from scratch (no current technicians sent, as before issue 27), once with each remaining job's
+current technician: how many remaining jobs move to another technician, the kilometres, the jobs placed.
+
+OfferSlots: a 170-job, 30-technician plan (the same generator's day planned, 170 of its placed jobs
+pinned), 5 two-hour windows for a new job, answered in process as the handler does; latency at p50 and
+p95 over many bookings, and for every refused window an exact check (every order of each qualified
+technician's day with the new job, up to 7 jobs) of whether room existed anyway.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import statistics
+import time
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+
+from benchmarks.dispatch_city import city
+from models.dispatch import day_routes, eligibility, offer_slots
+from models.dispatch import problem as dp
+from models.dispatch.solver import solve
+from models.dispatch.travel import locations
+from tests.support.replan import moves, running_day
+
+SHANGHAI = timedelta(hours=8)
+DAY = datetime(2026, 11, 2, tzinfo=UTC) - SHANGHAI  # the demo day's midnight, Shanghai time
+EXACT_MAX_JOBS = 7  # days up to this many jobs (with the new one) are checked over every order
+
+
+def at(hours: float) -> float:
+    return (DAY + timedelta(hours=hours)).timestamp()
+
+
+def lunch(problem: dp.Problem) -> dp.Problem:
+    """Every technician takes 30 minutes of lunch starting between 12:00 and 13:30."""
+    pause = dp.Break(dp.Window(at(12), at(13.5)), 30.0)
+    techs = tuple(
+        dataclasses.replace(t, breaks=(pause,) if t.shift and t.shift.end >= at(14) else ())
+        for t in problem.technicians
+    )
+    return dataclasses.replace(problem, technicians=techs)
+
+
+def route_day(n_jobs: int, n_techs: int, seed: int, limit_s: float) -> dp.Problem:
+    problem = lunch(city(n_jobs, n_techs, seed, windows=True))
+    options = dataclasses.replace(problem.options, mode=dp.Mode.ROUTE, time_limit_s=limit_s)
+    return dataclasses.replace(problem, options=options)
+
+
+def replan_row(n_jobs: int, n_techs: int, seed: int, limit_s: float) -> dict:
+    problem = route_day(n_jobs, n_techs, seed, limit_s)
+    morning = solve(problem)
+    kept = running_day(problem, morning, at(11), urgent=8, seed=seed)
+    scratch = dataclasses.replace(
+        kept, jobs=tuple(dataclasses.replace(j, current_technician_id=None) for j in kept.jobs)
+    )
+    fresh, keep = moves(kept, solve(scratch), morning), moves(kept, solve(kept), morning)
+    return {"seed": seed, "jobs": n_jobs, "technicians": n_techs, "scratch": fresh, "kept": keep}
+
+
+def planned(n_planned: int, n_techs: int, seed: int, mode: dp.Mode) -> dp.Problem:
+    """The generator's day planned, `n_planned` of its placed jobs (drawn at random) pinned, in the
+    plan's order: a day with some room left, as a booking finds it."""
+    problem = lunch(city(2 * n_planned, n_techs, seed, windows=True))
+    # Up to 8 jobs a day (the generator's 3-6 would fill 30 technicians before 170 jobs).
+    techs = tuple(dataclasses.replace(t, max_jobs=8) for t in problem.technicians)
+    options = dataclasses.replace(problem.options, mode=mode, time_limit_s=5.0)
+    problem = dataclasses.replace(problem, technicians=techs, options=options)
+    plan = solve(problem)
+    order = {a.job_id: (a.technician_id, a.sequence) for a in plan.assignments}
+    placed = sorted((j for j in problem.jobs if j.job_id in order), key=lambda j: order[j.job_id])
+    keep = set(np.random.default_rng(seed).choice(len(placed), size=min(n_planned, len(placed)), replace=False))
+    jobs = [j for k, j in enumerate(placed) if k in keep]
+    pinned = tuple(dataclasses.replace(j, pinned_technician_id=order[j.job_id][0]) for j in jobs)
+    return dataclasses.replace(problem, jobs=pinned)
+
+
+def bookings(problem: dp.Problem, n: int, seed: int) -> list[dp.Job]:
+    rng = np.random.default_rng(seed)
+    lat = [j.location.lat for j in problem.jobs]
+    lng = [j.location.lng for j in problem.jobs]
+    skills = sorted({s for j in problem.jobs for s in j.required_skills})
+    return [
+        dp.Job(
+            job_id=f"booking{k}",
+            location=dp.GeoPoint(float(rng.uniform(min(lat), max(lat))), float(rng.uniform(min(lng), max(lng)))),
+            required_skills=frozenset({str(rng.choice(skills))}),
+            duration_minutes=float(rng.choice([45, 60, 90])),
+        )
+        for k in range(n)
+    ]
+
+
+WINDOWS = [dp.Window(at(h), at(h + 2)) for h in (9, 11, 13, 15, 17)]
+
+
+def exact_room(problem: dp.Problem, job: dp.Job, window: dp.Window) -> bool | None:
+    """Whether some qualified technician's day holds its planned jobs and the job in `window` in some
+    order (None: a day too long to try every order)."""
+    booked = dataclasses.replace(job, window=window)
+    trial = dataclasses.replace(problem, jobs=(*problem.jobs, booked))
+    elig = eligibility.compute(trial)
+    new = len(problem.jobs)
+    points = locations(trial)
+    home = trial.options.mode is dp.Mode.ROUTE
+    unknown = False
+    for t in np.flatnonzero(elig.feasible[new]).tolist():
+        tech = trial.technicians[t]
+        mine = [j for j, x in enumerate(problem.jobs) if x.pinned_technician_id == tech.technician_id]
+        if tech.max_jobs and len(mine) + 1 + tech.assigned_jobs > tech.max_jobs:
+            continue
+        if len(mine) + 1 > EXACT_MAX_JOBS:
+            unknown = True
+            continue
+        for order in itertools.permutations([*mine, new]):
+            if day_routes.schedule_of(trial, points, t, list(order), home) is not None:
+                return True
+    return None if unknown else False
+
+
+def offer_rows(seed: int, n_bookings: int) -> dict:
+    problem = planned(170, 30, seed, dp.Mode.ASSIGN)
+    seconds, refused, roomy, unknown, available = [], 0, 0, 0, 0
+    for job in bookings(problem, n_bookings, seed):
+        started = time.perf_counter()
+        offers = offer_slots.offer(job, WINDOWS, problem)
+        seconds.append(time.perf_counter() - started)
+        for o in offers:
+            if o.available:
+                available += 1
+                continue
+            refused += 1
+            found = exact_room(problem, job, o.window)
+            roomy += found is True
+            unknown += found is None
+    seconds.sort()
+    return {
+        "seed": seed,
+        "planned_jobs": len(problem.jobs),
+        "calls": len(seconds),
+        "p50_ms": 1000 * statistics.median(seconds),
+        "p95_ms": 1000 * seconds[int(0.95 * (len(seconds) - 1))],
+        "available": available,
+        "refused": refused,
+        "refused_with_room": roomy,
+        "refused_unchecked": unknown,
+    }
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.replan", description=__doc__)
+    parser.add_argument("--sizes", default="300x80")
+    parser.add_argument("--seeds", default="1,2,3")
+    parser.add_argument("--limit-s", type=float, default=5.0)
+    parser.add_argument("--bookings", type=int, default=40)
+    parser.add_argument("--quick", action="store_true", help="one seed, fewer bookings")
+    args = parser.parse_args(argv)
+    seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.quick else None]
+    print("re-plan at 11:00 with 8 urgent jobs (ROUTE, lunch breaks); moved = remaining jobs given to another")
+    print(f"{'size':>8} {'seed':>4} {'remaining':>9} | {'moved':>6} {'km':>8} {'placed':>6} | "
+          f"{'moved':>6} {'km':>8} {'placed':>6} {'km ratio':>8}   (scratch | current sent)")  # fmt: skip
+    for size in args.sizes.split(","):
+        n_jobs, n_techs = (int(x) for x in size.split("x"))
+        for seed in seeds:
+            row = replan_row(n_jobs, n_techs, seed, args.limit_s)
+            a, b = row["scratch"], row["kept"]
+            print(
+                f"{size:>8} {seed:>4} {a.remaining:>9} | {a.moved / a.remaining:>6.1%} {a.travel_km:>8.1f} "
+                f"{a.placed:>6} | {b.moved / b.remaining:>6.1%} {b.travel_km:>8.1f} {b.placed:>6} "
+                f"{b.travel_km / a.travel_km:>8.3f}"
+            )
+    print()
+    print("OfferSlots: 5 windows for a new job over a 170-job, 30-technician plan (ASSIGN, lunch breaks)")
+    print(f"{'seed':>4} {'planned':>7} {'calls':>5} {'p50 ms':>7} {'p95 ms':>7} {'offered':>7} {'refused':>7} "
+          f"{'room anyway':>11} {'unchecked':>9}")  # fmt: skip
+    for seed in seeds:
+        r = offer_rows(seed, 10 if args.quick else args.bookings)
+        print(
+            f"{r['seed']:>4} {r['planned_jobs']:>7} {r['calls']:>5} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
+            f"{r['available']:>7} {r['refused']:>7} {r['refused_with_room']:>11} {r['refused_unchecked']:>9}"
+        )
+
+
+if __name__ == "__main__":
+    main()
