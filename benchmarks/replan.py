@@ -57,15 +57,19 @@ def route_day(n_jobs: int, n_techs: int, seed: int, limit_s: float) -> dp.Proble
     return dataclasses.replace(problem, options=options)
 
 
-def replan_row(n_jobs: int, n_techs: int, seed: int, limit_s: float) -> dict:
+def replan_row(n_jobs: int, n_techs: int, seed: int, limit_s: float, breaks: bool) -> dict:
     problem = route_day(n_jobs, n_techs, seed, limit_s)
+    if not breaks:
+        problem = dataclasses.replace(
+            problem, technicians=tuple(dataclasses.replace(t, breaks=()) for t in problem.technicians)
+        )
     morning = solve(problem)
     kept = running_day(problem, morning, at(11), urgent=8, seed=seed)
     scratch = dataclasses.replace(
         kept, jobs=tuple(dataclasses.replace(j, current_technician_id=None) for j in kept.jobs)
     )
     fresh, keep = moves(kept, solve(scratch), morning), moves(kept, solve(kept), morning)
-    return {"seed": seed, "jobs": n_jobs, "technicians": n_techs, "scratch": fresh, "kept": keep}
+    return {"seed": seed, "breaks": breaks, "scratch": fresh, "kept": keep}
 
 
 def planned(n_planned: int, n_techs: int, seed: int, mode: dp.Mode) -> dp.Problem:
@@ -79,7 +83,9 @@ def planned(n_planned: int, n_techs: int, seed: int, mode: dp.Mode) -> dp.Proble
     plan = solve(problem)
     order = {a.job_id: (a.technician_id, a.sequence) for a in plan.assignments}
     placed = sorted((j for j in problem.jobs if j.job_id in order), key=lambda j: order[j.job_id])
-    keep = set(np.random.default_rng(seed).choice(len(placed), size=min(n_planned, len(placed)), replace=False))
+    keep = set(
+        np.random.default_rng(seed).choice(len(placed), size=min(n_planned, len(placed)), replace=False)
+    )
     jobs = [j for k, j in enumerate(placed) if k in keep]
     pinned = tuple(dataclasses.replace(j, pinned_technician_id=order[j.job_id][0]) for j in jobs)
     return dataclasses.replace(problem, jobs=pinned)
@@ -93,7 +99,9 @@ def bookings(problem: dp.Problem, n: int, seed: int) -> list[dp.Job]:
     return [
         dp.Job(
             job_id=f"booking{k}",
-            location=dp.GeoPoint(float(rng.uniform(min(lat), max(lat))), float(rng.uniform(min(lng), max(lng)))),
+            location=dp.GeoPoint(
+                float(rng.uniform(min(lat), max(lat))), float(rng.uniform(min(lng), max(lng)))
+            ),
             required_skills=frozenset({str(rng.choice(skills))}),
             duration_minutes=float(rng.choice([45, 60, 90])),
         )
@@ -166,19 +174,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--quick", action="store_true", help="one seed, fewer bookings")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.quick else None]
-    print("re-plan at 11:00 with 8 urgent jobs (ROUTE, lunch breaks); moved = remaining jobs given to another")
-    print(f"{'size':>8} {'seed':>4} {'remaining':>9} | {'moved':>6} {'km':>8} {'placed':>6} | "
-          f"{'moved':>6} {'km':>8} {'placed':>6} {'km ratio':>8}   (scratch | current sent)")  # fmt: skip
+    print("re-plan at 11:00 with 8 urgent jobs (ROUTE); moved = remaining jobs given to another technician")
+    print(f"| size | lunch | seed | remaining | scratch: moved | km | placed | current sent: moved | km | placed "
+          "| km ratio |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         n_jobs, n_techs = (int(x) for x in size.split("x"))
-        for seed in seeds:
-            row = replan_row(n_jobs, n_techs, seed, args.limit_s)
-            a, b = row["scratch"], row["kept"]
-            print(
-                f"{size:>8} {seed:>4} {a.remaining:>9} | {a.moved / a.remaining:>6.1%} {a.travel_km:>8.1f} "
-                f"{a.placed:>6} | {b.moved / b.remaining:>6.1%} {b.travel_km:>8.1f} {b.placed:>6} "
-                f"{b.travel_km / a.travel_km:>8.3f}"
-            )
+        for breaks in (False, True):
+            for seed in seeds:
+                row = replan_row(n_jobs, n_techs, seed, args.limit_s, breaks)
+                a, b = row["scratch"], row["kept"]
+                print(
+                    f"| {size} | {'yes' if breaks else 'no'} | {seed} | {a.remaining} | {a.moved / a.remaining:.1%} "
+                    f"| {a.travel_km:.1f} | {a.placed} | {b.moved / b.remaining:.1%} | {b.travel_km:.1f} "
+                    f"| {b.placed} | {b.travel_km / a.travel_km:.3f} |",
+                    flush=True,
+                )
     print()
     print("OfferSlots: 5 windows for a new job over a 170-job, 30-technician plan (ASSIGN, lunch breaks)")
     print(f"{'seed':>4} {'planned':>7} {'calls':>5} {'p50 ms':>7} {'p95 ms':>7} {'offered':>7} {'refused':>7} "

@@ -5,6 +5,7 @@ python -m service.client similar --item i00012 [--complements]   (same kind, or 
 python -m service.client describe                           (the model: its scenes, touchpoints, metrics)
 python -m service.client assign --request .shifu/demo/dispatch_day.json [--summary]
 python -m service.client rank --request .shifu/demo/rank_request.json   (a RankTechniciansRequest in JSON)
+python -m service.client offer-slots --request booking.json   (an OfferSlotsRequest in JSON)
 python -m service.client get-items --item i00012 --item i00013 > items.json
 python -m service.client upsert-items --request items.json   (or a JSON list, or JSON Lines: an item a line)
 python -m service.client delete-items --item i00012          (or --request ids.json)
@@ -130,6 +131,12 @@ def _rank(args: argparse.Namespace, channel: grpc.Channel, metadata: Metadata) -
     return stub.RankTechnicians(job, timeout=args.timeout, metadata=metadata)
 
 
+def _offer_slots(args: argparse.Namespace, channel: grpc.Channel, metadata: Metadata) -> Message:
+    booking = client_input.read_request(args.request, dispatch_pb2.OfferSlotsRequest)
+    stub = dispatch_pb2_grpc.DispatchServiceStub(channel)
+    return stub.OfferSlots(booking, timeout=args.timeout, metadata=metadata)
+
+
 def _health(args: argparse.Namespace, channel: grpc.Channel, metadata: Metadata) -> Message:
     stub = health_pb2_grpc.HealthStub(channel)
     request = health_pb2.HealthCheckRequest(service=args.service)
@@ -176,6 +183,7 @@ COMMANDS: dict[str, Callable[[argparse.Namespace, grpc.Channel, Metadata], Messa
     "describe": _describe,
     "assign": _assign,
     "rank": _rank,
+    "offer-slots": _offer_slots,
     "upsert-items": _batch_command(
         catalog_pb2_grpc.CatalogServiceStub, "UpsertItems", catalog_pb2.UpsertItemsRequest
     ),
@@ -222,6 +230,7 @@ HELP = {
     "describe": "the serving model: version, scenes, touchpoints, holdout metrics",
     "assign": "assign a day's jobs to technicians (AssignJobsRequest JSON)",
     "rank": "rank technicians for one job (RankTechniciansRequest JSON)",
+    "offer-slots": "which appointment windows a new job fits into the current plan (OfferSlotsRequest JSON)",
     "upsert-items": "add or change catalog items (JSON request, JSON list or JSON Lines)",
     "get-items": "the catalog's items as the service now has them",
     "delete-items": "take items out of the catalog",
@@ -328,26 +337,50 @@ def plural(n: int, noun: str) -> str:
 
 
 def summary(response: dispatch_pb2.AssignJobsResponse, utc_offset_hours: float) -> str:
-    """Each technician's jobs in order with arrival (HH:MM local) and km, then the jobs left out by reason."""
+    """Each technician's day in order (HH:MM local): its jobs with km, its breaks, the jobs a re-plan
+    moved to it marked; then the jobs left out by reason."""
     zone = timezone(timedelta(hours=utc_offset_hours))
+
+    def hhmm(stamp: Any) -> str:
+        return datetime.fromtimestamp(stamp.seconds, zone).strftime("%H:%M")
+
+    moved = (
+        f", {plural(response.reassigned_jobs, 'job')} moved from their technician"
+        if response.reassigned_jobs
+        else ""
+    )
     lines = [
         f"{dispatch_pb2.SolveStatus.Name(response.status).removeprefix('SOLVE_STATUS_').lower()}: "
-        f"{plural(len(response.assignments), 'job')} assigned, {len(response.unassigned)} left out, "
+        f"{plural(len(response.assignments), 'job')} assigned, {len(response.unassigned)} left out{moved}, "
         f"{response.travel_km:.1f} km, solved in {response.solve_ms:.0f} ms "
         f"(times UTC{utc_offset_hours:+g})"
     ]
-    by_tech: dict[str, list[dispatch_pb2.Assignment]] = {}
-    for a in response.assignments:
-        by_tech.setdefault(a.technician_id, []).append(a)
-    for tech, stops in sorted(by_tech.items()):
-        stops.sort(key=lambda a: a.sequence)
-        km = sum(a.travel_km for a in stops)
-        lines.append(f"\n{tech}: {plural(len(stops), 'job')}, {km:.1f} km")
-        for a in stops:
-            when = "--:--"
-            if a.HasField("arrival"):
-                when = datetime.fromtimestamp(a.arrival.seconds, zone).strftime("%H:%M")
-            lines.append(f"  {a.sequence:>2}. {when}  {a.job_id:<14} {a.travel_km:6.1f} km")
+    stops = {a.job_id: a for a in response.assignments}
+    for route in response.routes:
+        day = (
+            f" on {datetime.fromtimestamp(route.shift.start.seconds, zone):%a %d %b}"
+            if route.HasField("shift")
+            else ""
+        )
+        hours = (
+            f", {hhmm(route.start)}-{hhmm(route.end)}"
+            if route.HasField("start") and route.HasField("end")
+            else ""
+        )
+        jobs = plural(len(route.job_ids), "job")
+        lines.append(f"\n{route.technician_id}{day}: {jobs}, {route.travel_km:.1f} km{hours}")
+        events: list[tuple[float, str]] = []
+        for job_id in route.job_ids:
+            a = stops[job_id]
+            when = hhmm(a.arrival) if a.HasField("arrival") else "--:--"
+            mark = "  (moved here)" if a.reassigned else ""
+            at = a.arrival.seconds if a.HasField("arrival") else -1.0
+            events.append((at, f"  {a.sequence:>2}. {when}  {a.job_id:<14} {a.travel_km:6.1f} km{mark}"))
+        for pause in route.breaks:
+            events.append(
+                (pause.start.seconds - 0.5, f"      {hhmm(pause.start)}  break, {pause.duration_minutes} min")
+            )
+        lines += [text for _, text in sorted(events, key=lambda e: e[0])]
     if response.unassigned:
         reasons = Counter(dispatch_pb2.UnassignedReason.Name(u.reason) for u in response.unassigned)
         lines.append("\nleft out:")

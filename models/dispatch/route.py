@@ -88,17 +88,12 @@ def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
     """The searches a day gets, best first. A day PyVRP's model can hold goes to its hybrid genetic
     search (measured on Solomon and Homberger, it is ahead of both OR-Tools searches at every size):
     two seeds side by side, or one beside OR-Tools' guided local search when the balance term counts
-    (HGS does not model it, and the portfolio's objective does). Other days, days with breaks and
-    re-plans get the two OR-Tools searches."""
-    # PyVRP has no breaks, nor a start from a given plan: a day with breaks goes to OR-Tools, whose time
-    # dimension plans them, and a re-plan too, started from the plan it replaces.
+    (HGS does not model it, and the portfolio's objective does). Other days, and days with breaks, get
+    the two OR-Tools searches."""
+    # PyVRP has no breaks: a day with any goes to OR-Tools, whose time dimension plans them (and a re-plan
+    # there starts from the plan it replaces).
     pausing = any(t.breaks for t in problem.technicians)
-    if (
-        not pausing
-        and not replanning(problem)
-        and hgs_available()
-        and route_hgs.profiles(problem, elig) is not None
-    ):
+    if not pausing and hgs_available() and route_hgs.profiles(problem, elig) is not None:
         if problem.options.weights.balance:
             return [HGS_SEEDS[0], SEARCHES[0]]
         return list(HGS_SEEDS)

@@ -33,8 +33,9 @@ if TYPE_CHECKING:  # imported where it runs: the day goes to OR-Tools when PyVRP
     import pyvrp
 
 # Each routing profile is a full distance and a full duration matrix: this many cells in all at most
-# (two int64 matrices of 8M cells: 128 MB).
-PROFILE_CELLS = 8_000_000
+# (two int64 matrices of 24M cells: 384 MB). A re-plan makes every technician holding jobs a profile of
+# its own (its reassignment costs): the demo's 80 technicians and 300 jobs take 17M cells.
+PROFILE_CELLS = 24_000_000
 COST_UNITS = 1000  # integer costs: a thousandth of a unit (a metre at 1 per km)
 LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
 # PyVRP stops at its time limit and the plan is read back in milliseconds; it is given the time left

@@ -122,6 +122,9 @@ def overview(db: duckdb.DuckDBPyConnection) -> list[Section]:
     ]
 
 
+ORDER = "order (* moved here by the re-plan)"
+
+
 def dispatch(plans: list[Solved]) -> list[Section]:
     summary = pd.DataFrame(
         [
@@ -132,6 +135,7 @@ def dispatch(plans: list[Solved]) -> list[Section]:
                 "technicians": len(s.problem.technicians),
                 "assigned": len(s.plan.assignments),
                 "unassigned": len(s.plan.unassigned),
+                "moved": s.plan.reassigned,
                 "status": s.plan.status.value,
                 "travel km": s.plan.travel_km,
                 "solve ms": s.plan.solve_ms,
@@ -145,6 +149,7 @@ def dispatch(plans: list[Solved]) -> list[Section]:
             "technicians",
             "assigned",
             "unassigned",
+            "moved",
             "status",
             "travel km",
             "solve ms",
@@ -168,25 +173,37 @@ def dispatch(plans: list[Solved]) -> list[Section]:
         ],
         columns=["job", "reason", "detail"],
     )
+    moved = {a.job_id for a in newest.plan.assignments if a.reassigned}
     routes = pd.DataFrame(
         [
             {
-                "technician": t,
-                "jobs": len(a),
-                "travel km": sum(x.travel_km for x in a),
-                "order": " → ".join(x.job_id for x in sorted(a, key=lambda x: x.sequence)),
+                "technician": r.technician_id,
+                "day": _clock(r.start, "%Y-%m-%d") if r.start is not None else "",
+                "hours (UTC)": f"{_clock(r.start)}–{_clock(r.end)}" if r.start is not None and r.end else "",
+                "jobs": len(r.job_ids),
+                "travel km": r.travel_km,
+                "breaks (UTC)": ", ".join(f"{_clock(b.start)} {b.duration_minutes:g} min" for b in r.breaks),
+                ORDER: " → ".join(f"{j}*" if j in moved else j for j in r.job_ids),
             }
-            for t, a in _by_technician(newest).items()
+            for r in newest.plan.routes
         ],
-        columns=["technician", "jobs", "travel km", "order"],
-    )
+        columns=["technician", "day", "hours (UTC)", "jobs", "travel km", "breaks (UTC)", ORDER],
+    )  # fmt: skip
     return [
         *latest,
         Section(
             "Routes of the newest plan",
-            "Each technician from home through the jobs in their order; red crosses: jobs left unassigned.",
+            "Each technician from home through the jobs in their order; red crosses: jobs left unassigned; "
+            f"orange rings: the {len(moved)} job(s) the re-plan moved to another technician.",
             (route_map(newest),),
             (table(routes, limit=200),),
+        ),
+        Section(
+            "The day, technician by technician",
+            "Work at each job (blue, orange when the re-plan moved it there) and breaks (grey); the gaps are "
+            "travel and waiting.",
+            (day_timeline(newest),),
+            (),
         ),
         Section(
             "Unassigned jobs",
@@ -221,6 +238,9 @@ def route_map(solved: Solved) -> str:
                 [p.lng for p in stops], [p.lat for p in stops], "-o", color=colour, markersize=3, linewidth=1
             )
             axes.plot(stops[0].lng, stops[0].lat, "s", color=colour, markersize=7)
+        moved = [jobs[a.job_id] for a in solved.plan.assignments if a.reassigned]
+        axes.plot([p.lng for p in moved], [p.lat for p in moved], "o", mfc="none", mec=charts.PALETTE[1],
+                  markersize=10, mew=2)  # fmt: skip
         left = [jobs[u.job_id] for u in solved.plan.unassigned]
         axes.plot([p.lng for p in left], [p.lat for p in left], "x", color="#d62728", markersize=8, mew=2)
         idle = [p for t, p in homes.items() if t not in {a.technician_id for a in solved.plan.assignments}]
@@ -231,6 +251,41 @@ def route_map(solved: Solved) -> str:
         axes.set_ylabel("latitude")
 
     return charts.svg(draw, (8.0, 7.0))
+
+
+def _clock(seconds: float | None, pattern: str = "%H:%M") -> str:
+    return "" if seconds is None else pd.Timestamp(seconds, unit="s", tz="UTC").strftime(pattern)
+
+
+TIMELINE_ROWS = 40  # technicians drawn; the table lists them all
+
+
+def day_timeline(solved: Solved) -> str:
+    """Each route's work and breaks on one time axis (UTC hours), a row per technician's day."""
+    duration = {j.job_id: 60.0 * j.duration_minutes for j in solved.problem.jobs}
+    arrival = {a.job_id: a for a in solved.plan.assignments}
+    routes = [r for r in solved.plan.routes if r.job_ids or r.breaks][:TIMELINE_ROWS]
+    if not routes:
+        return charts.no_data("no route in this plan")
+
+    def draw(axes: charts.Axes) -> None:
+        origin = min(r.start for r in routes if r.start is not None) if any(r.start for r in routes) else 0.0
+        for row, route in enumerate(routes):
+            for job_id in route.job_ids:
+                a = arrival[job_id]
+                if a.arrival is None:
+                    continue
+                colour = charts.PALETTE[1] if a.reassigned else charts.PALETTE[0]
+                axes.broken_barh([((a.arrival - origin) / 3600, duration[job_id] / 3600)], (row - 0.4, 0.8),
+                                 color=colour)  # fmt: skip
+            for pause in route.breaks:
+                span = ((pause.start - origin) / 3600, pause.duration_minutes / 60)
+                axes.broken_barh([span], (row - 0.4, 0.8), color="#999", hatch="//")
+        axes.set_yticks(range(len(routes)), [r.technician_id for r in routes], fontsize=7)
+        axes.invert_yaxis()
+        axes.set_xlabel(f"hours from {_clock(origin, '%Y-%m-%d %H:%M')} UTC")
+
+    return charts.svg(draw, (8.0, max(2.5, 0.22 * len(routes) + 1.0)))
 
 
 def tiers(directory: Path) -> list[Section]:

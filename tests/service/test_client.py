@@ -214,9 +214,28 @@ def test_the_summary_counts_one_job_as_one_job() -> None:
     response = dispatch_pb2.AssignJobsResponse(status=dispatch_pb2.SOLVE_STATUS_OPTIMAL, travel_km=1.0)
     response.assignments.add(job_id="j1", technician_id="t1", sequence=1, travel_km=1.0)
     response.unassigned.add(job_id="j2", reason=dispatch_pb2.UNASSIGNED_REASON_NO_QUALIFIED_TECHNICIAN)
+    response.routes.add(technician_id="t1", job_ids=["j1"], travel_km=1.0)
     text = client.summary(response, 8.0)
     assert text.startswith("optimal: 1 job assigned, 1 left out, 1.0 km")
     assert "\nt1: 1 job, 1.0 km" in text and "1 jobs" not in text
+
+
+def test_the_summary_shows_breaks_in_the_day_and_the_jobs_a_re_plan_moved() -> None:
+    response = dispatch_pb2.AssignJobsResponse(status=dispatch_pb2.SOLVE_STATUS_FEASIBLE, reassigned_jobs=1)
+    noon = 1_800_000_000 - 1_800_000_000 % 86400 + 4 * 3600  # 12:00 at UTC+8
+    for k, job in enumerate(("j1", "j2")):
+        a = response.assignments.add(job_id=job, technician_id="t1", sequence=k + 1, travel_km=2.0)
+        a.arrival.seconds = noon + (-3600 if k == 0 else 3600)
+    response.assignments[1].reassigned = True
+    route = response.routes.add(technician_id="t1", job_ids=["j1", "j2"], travel_km=4.0)
+    route.start.seconds, route.end.seconds = noon - 4 * 3600, noon + 2 * 3600
+    route.breaks.add(duration_minutes=30).start.seconds = noon
+    text = client.summary(response, 8.0)
+    assert "1 job moved from their technician" in text
+    assert "t1: 2 jobs, 4.0 km, 08:00-14:00" in text
+    day = text.split("t1:")[1].splitlines()[1:4]
+    assert "11:00  j1" in day[0] and "12:00  break, 30 min" in day[1], day
+    assert "13:00  j2" in day[2] and day[2].endswith("(moved here)"), day
 
 
 def test_answers_of_batches_add_their_counts_and_keep_the_latest_version() -> None:

@@ -1,6 +1,7 @@
 """A server with its console on the console world (tests/support/console_world.py): an event log with
 an experiment's exposures, an audience set, tiers and a supply-demand report from the world's job log,
-and one dispatch plan answered; shared by the console's tests and its benchmark."""
+and a dispatch day answered, then re-planned with lunch breaks; shared by the console's tests and its
+benchmark."""
 
 from __future__ import annotations
 
@@ -42,6 +43,28 @@ def publish_reports(job_log: Path, root: Path) -> Path:
     return root / "tiers"
 
 
+def replanned(
+    day: dispatch_pb2.AssignJobsRequest, plan: dispatch_pb2.AssignJobsResponse
+) -> dispatch_pb2.AssignJobsRequest:
+    """The day again, as a dispatcher re-plans it at lunch time: every technician with 30 minutes of lunch
+    starting between 12:00 and 13:30 (the windows open at 8:00 at the earliest), and each job with the
+    technician the first plan gave it."""
+    again = dispatch_pb2.AssignJobsRequest()
+    again.CopyFrom(day)
+    midnight = min(j.time_window.start.seconds for j in day.jobs) - 8 * 3600
+    holder = {a.job_id: a.technician_id for a in plan.assignments}
+    for tech in again.technicians:
+        lunch = tech.breaks.add(duration_minutes=30)
+        lunch.window.start.seconds, lunch.window.end.seconds = (
+            midnight + 12 * 3600,
+            midnight + 13 * 3600 + 1800,
+        )
+    for job in again.jobs:
+        if job.job_id in holder:
+            job.current_technician_id = holder[job.job_id]
+    return again
+
+
 @contextlib.contextmanager
 def console_server(model_dir: Path, world: dict[str, Path], **overrides: Any) -> Iterator[RunningServer]:
     root = Path(tempfile.mkdtemp(prefix="shifu-console-"))
@@ -64,7 +87,8 @@ def console_server(model_dir: Path, world: dict[str, Path], **overrides: Any) ->
     try:
         with grpc.insecure_channel(f"127.0.0.1:{running.port}") as channel:
             day = read_request(world["dispatch_day.json"], dispatch_pb2.AssignJobsRequest)
-            dispatch_pb2_grpc.DispatchServiceStub(channel).AssignJobs(day, timeout=120)
+            dispatch = dispatch_pb2_grpc.DispatchServiceStub(channel)
+            dispatch.AssignJobs(replanned(day, dispatch.AssignJobs(day, timeout=120)), timeout=120)
         yield running
     finally:
         running.shutdown()
