@@ -27,6 +27,7 @@ from benchmarks import (
     gap,
     live_store,
     movielens,
+    replan,
     route_city,
     service_load,
     solomon,
@@ -102,6 +103,8 @@ def main(argv: list[str] | None = None) -> None:
     dispatch_city.main(["--sizes", sizes.dispatch_city])
     print("\n== dispatch: city-scale days in ROUTE mode ==")
     route_city.main(["--sizes", sizes.route_city])
+    print("\n== dispatch: re-planning a running day, and OfferSlots ==")
+    replan.main(["--quick"] if args.quick else [])
     print("\n== dispatch: Solomon VRPTW, ROUTE mode over gRPC, beside PyVRP and VROOM ==")
     if _have(args.data / "solomon"):
         solomon.main(["--data", str(args.data / "solomon"), "--peers", *_instances(sizes.solomon)])

@@ -175,8 +175,10 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.quick else None]
     print("re-plan at 11:00 with 8 urgent jobs (ROUTE); moved = remaining jobs given to another technician")
-    print(f"| size | lunch | seed | remaining | scratch: moved | km | placed | current sent: moved | km | placed "
-          "| km ratio |")  # fmt: skip
+    header = (
+        "size, lunch, seed, remaining, scratch: moved, km, placed, current sent: moved, km, placed, ratio"
+    )
+    print("| " + " | ".join(header.split(", ")) + " |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for size in args.sizes.split(","):
         n_jobs, n_techs = (int(x) for x in size.split("x"))
@@ -184,22 +186,19 @@ def main(argv: list[str] | None = None) -> None:
             for seed in seeds:
                 row = replan_row(n_jobs, n_techs, seed, args.limit_s, breaks)
                 a, b = row["scratch"], row["kept"]
-                print(
-                    f"| {size} | {'yes' if breaks else 'no'} | {seed} | {a.remaining} | {a.moved / a.remaining:.1%} "
-                    f"| {a.travel_km:.1f} | {a.placed} | {b.moved / b.remaining:.1%} | {b.travel_km:.1f} "
-                    f"| {b.placed} | {b.travel_km / a.travel_km:.3f} |",
-                    flush=True,
-                )
+                cells = [size, "yes" if breaks else "no", seed, a.remaining, f"{a.moved / a.remaining:.1%}",
+                         f"{a.travel_km:.1f}", a.placed, f"{b.moved / b.remaining:.1%}", f"{b.travel_km:.1f}",
+                         b.placed, f"{b.travel_km / a.travel_km:.3f}"]  # fmt: skip
+                print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
     print()
     print("OfferSlots: 5 windows for a new job over a 170-job, 30-technician plan (ASSIGN, lunch breaks)")
-    print(f"{'seed':>4} {'planned':>7} {'calls':>5} {'p50 ms':>7} {'p95 ms':>7} {'offered':>7} {'refused':>7} "
-          f"{'room anyway':>11} {'unchecked':>9}")  # fmt: skip
+    print("| seed | planned jobs | calls | p50 ms | p95 ms | offered | refused | room anyway | unchecked |")
+    print("|---|---|---|---|---|---|---|---|---|")
     for seed in seeds:
         r = offer_rows(seed, 10 if args.quick else args.bookings)
-        print(
-            f"{r['seed']:>4} {r['planned_jobs']:>7} {r['calls']:>5} {r['p50_ms']:>7.1f} {r['p95_ms']:>7.1f} "
-            f"{r['available']:>7} {r['refused']:>7} {r['refused_with_room']:>11} {r['refused_unchecked']:>9}"
-        )
+        cells = [r["seed"], r["planned_jobs"], r["calls"], f"{r['p50_ms']:.1f}", f"{r['p95_ms']:.1f}",
+                 r["available"], r["refused"], r["refused_with_room"], r["refused_unchecked"]]  # fmt: skip
+        print("| " + " | ".join(str(c) for c in cells) + " |", flush=True)
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ from models.dispatch.day_schedule import Schedule, Stop
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import (
     Assignment,
+    Job,
     Mode,
     Plan,
     Problem,
@@ -119,18 +120,15 @@ def schedule_of(
     nodes = np.array([t, *(n_tech + j for j in order), *([t] if home else [])], dtype=np.int64)
     km, minutes = legs(problem, points, nodes[:-1], nodes[1:]) if nodes.size > 1 else (np.zeros(0),) * 2
     seconds = 60.0 * minutes
-    stops = [
-        Stop(
-            float(seconds[s]),
-            problem.jobs[j].window.start if problem.jobs[j].window else -math.inf,
-            problem.jobs[j].latest_start(),
-            60.0 * problem.jobs[j].duration_minutes,
-        )
-        for s, j in enumerate(order)
-    ]
+    stops = [_stop(problem.jobs[j], float(seconds[s])) for s, j in enumerate(order)]
     home_s = float(seconds[len(order)]) if home and order else (0.0 if home else None)
     found = day_schedule.earliest(day_schedule.shift_bounds(tech), day_schedule.pauses(tech), stops, home_s)
     return None if found is None else (found, km)
+
+
+def _stop(job: Job, travel_s: float) -> Stop:
+    early = job.window.start if job.window is not None else -math.inf
+    return Stop(travel_s, early, job.latest_start(), 60.0 * job.duration_minutes)
 
 
 def _route(

@@ -13,9 +13,8 @@ import pytest
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from service.pb.shifu.v1 import common_pb2
+from service.pb.shifu.v1 import common_pb2, dispatch_pb2_grpc
 from service.pb.shifu.v1 import dispatch_pb2 as dpb
-from service.pb.shifu.v1 import dispatch_pb2_grpc
 from service.server import RunningServer
 from tests.support import start_server
 from training import demo

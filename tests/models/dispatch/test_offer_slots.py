@@ -75,7 +75,9 @@ def test_offers_and_refusals_both_happen_and_a_full_day_refuses() -> None:
 
 def test_a_planned_job_without_its_technician_is_refused_by_name() -> None:
     plan = planned_day(1, Mode.ASSIGN)
-    loose = dataclasses.replace(plan, jobs=(dataclasses.replace(plan.jobs[0], pinned_technician_id=None), *plan.jobs[1:]))
+    loose = dataclasses.replace(
+        plan, jobs=(dataclasses.replace(plan.jobs[0], pinned_technician_id=None), *plan.jobs[1:])
+    )
     with pytest.raises(FieldError) as error:
         offer_slots.validate(new_job(1), WINDOWS, loose)
     assert error.value.field == "jobs[0]"

@@ -18,8 +18,8 @@ THREE_DAYS = tuple(Window(DAY + d * D + 8 * HOUR, DAY + d * D + 12 * HOUR) for d
 
 
 def three_day_technician() -> Problem:
-    worker = tech("t1", shifts=THREE_DAYS, max_jobs=2,
-                  breaks=tuple(Break(Window(w.start + 2 * HOUR, w.start + 2.5 * HOUR), 15.0) for w in THREE_DAYS))  # fmt: skip
+    pauses = tuple(Break(Window(w.start + 2 * HOUR, w.start + 2.5 * HOUR), 15.0) for w in THREE_DAYS)
+    worker = tech("t1", shifts=THREE_DAYS, max_jobs=2, breaks=pauses)
     jobs = tuple(
         job(
             f"d{d}j{k}",
