@@ -78,11 +78,16 @@ def _take(clock: float, run: Sequence[Pause], starts: list[float]) -> float:
 
 
 @dataclass(frozen=True)
-class _State:
+class State:
+    """The day so far with a given number of breaks taken."""
+
     clock: float  # free at the current place
     arrivals: tuple[float, ...]
     breaks: tuple[float, ...]
     wait_s: float
+
+
+States = dict[int, State]  # breaks taken so far -> the earliest such day
 
 
 def earliest(
@@ -90,12 +95,20 @@ def earliest(
 ) -> Schedule | None:
     """The earliest schedule of `stops` in this order, or None when the day cannot be worked.
     `home_s`: travel from the last stop back home (ROUTE), or None (ASSIGN: the day ends there)."""
-    start, end = shift
-    states: dict[int, _State] = {0: _State(start, (), (), 0.0)}
+    states = begin(shift)
     for stop in stops:
-        states = _step(states, pauses, stop, end)
+        states = advance(states, pauses, stop, shift[1])
         if not states:
             return None
+    return close(states, pauses, home_s, shift[1])
+
+
+def begin(shift: tuple[float, float]) -> States:
+    return {0: State(shift[0], (), (), 0.0)}
+
+
+def close(states: States, pauses: Sequence[Pause], home_s: float | None, end: float) -> Schedule | None:
+    """The day ended: the breaks not yet taken (before or after the way home), within the shift."""
     best: Schedule | None = None
     for k, state in states.items():
         rest = pauses[k:]
@@ -112,9 +125,9 @@ def earliest(
     return best
 
 
-def _step(states: dict[int, _State], pauses: Sequence[Pause], stop: Stop, end: float) -> dict[int, _State]:
+def advance(states: States, pauses: Sequence[Pause], stop: Stop, end: float) -> States:
     """The states after the next stop: from each, any run of the next breaks taken on the way."""
-    out: dict[int, _State] = {}
+    out: States = {}
     for k, state in states.items():
         for k2 in range(k, len(pauses) + 1):
             run = pauses[k:k2]
@@ -130,7 +143,7 @@ def _step(states: dict[int, _State], pauses: Sequence[Pause], stop: Stop, end: f
                 done = work + stop.duration_s
                 if k2 not in out or done < out[k2].clock:
                     waited = _waited(state.clock, stop.travel_s, run, starts, work)
-                    out[k2] = _State(
+                    out[k2] = State(
                         done, (*state.arrivals, work), (*state.breaks, *starts), state.wait_s + waited
                     )
     return out

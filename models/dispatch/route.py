@@ -30,7 +30,6 @@ import numpy as np
 from ortools.constraint_solver import pywrapcp, routing_enums_pb2
 
 from models.dispatch import day_routes, eligibility, regions, route_hgs, ruin_recreate
-from models.dispatch.assign_day import Sequencer
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import (
     COST_SCALE,
@@ -39,7 +38,7 @@ from models.dispatch.problem import (
     Problem,
     Status,
 )
-from models.dispatch.route_plan import leftover, objective, time_frame, with_objective
+from models.dispatch.route_plan import current_days, leftover, objective, time_frame, with_objective
 from models.dispatch.travel import travel
 
 _Strategy = routing_enums_pb2.FirstSolutionStrategy
@@ -268,28 +267,6 @@ def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float
         return Plan([], list(elig.reasons.values()), Status.NO_SOLUTION, math.nan,
                     (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
     return _plan(problem, elig, manager, routing, solution, km, origin, started)
-
-
-def current_days(problem: Problem, elig: Eligibility) -> list[list[int]]:
-    """Each technician's jobs of the plan being replaced (its current_technician_id's), sequenced by
-    cheapest feasible insertion into a day back home, within max_jobs and the vehicle: where a re-plan's
-    search starts, so that it moves a job only when that pays for its reassignment cost."""
-    columns = eligibility.columns_of(problem.technicians)
-    held: dict[int, list[int]] = {}
-    for j, job in enumerate(problem.jobs):
-        allowed = [t for t in columns.get(job.current_technician_id or "", []) if elig.feasible[j, t]]
-        if allowed:
-            held.setdefault(min(allowed, key=lambda t: elig.pair_cost[j, t]), []).append(j)
-    seq = Sequencer(problem, elig, home=True)
-    days: list[list[int]] = [[] for _ in problem.technicians]
-    for t, jobs in held.items():
-        route, _, _ = seq.day(t, jobs)
-        tech, load = problem.technicians[t], 0.0
-        for j in route[: int(elig.capacity[t])]:
-            load += problem.jobs[j].demand
-            if not tech.vehicle_capacity or load <= tech.vehicle_capacity + 1e-9:
-                days[t].append(j)
-    return days
 
 
 def _alike(entry_cost: np.ndarray) -> dict[bytes, list[int]]:

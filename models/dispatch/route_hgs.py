@@ -26,7 +26,7 @@ import numpy as np
 
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import Assignment, Plan, Problem, Status
-from models.dispatch.route_plan import leftover, time_frame, with_objective
+from models.dispatch.route_plan import current_days, leftover, time_frame, with_objective
 from models.dispatch.travel import travel
 
 if TYPE_CHECKING:  # imported where it runs: the day goes to OR-Tools when PyVRP is not installed
@@ -104,7 +104,8 @@ def solve(
         distance_matrices=distances,  # type: ignore[arg-type]
         duration_matrices=durations,  # type: ignore[arg-type]
     )
-    best = _search(data, prizes, deadline, seed)
+    start = _current(data, day, fleets) if any(j.current_technician_id for j in problem.jobs) else None
+    best = _search(data, prizes, deadline, seed, start)
     if not best.is_feasible():
         return Plan([], [elig.reasons[j] for j in sorted(elig.reasons)], Status.NO_SOLUTION, math.nan,
                     (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
@@ -213,7 +214,30 @@ def _fleet(
     return depot_location, vehicle_types, [list(members) for members in kinds.values()]
 
 
-def _search(data: pyvrp.ProblemData, prizes: np.ndarray, deadline: float, seed: int) -> pyvrp.Solution:
+def _current(data: pyvrp.ProblemData, day: _Day, fleets: list[list[int]]) -> pyvrp.Solution | None:
+    """A re-plan's starting point: the plan it replaces (route_plan.current_days), on PyVRP's terms."""
+    import pyvrp
+
+    client = {int(j): c for c, j in enumerate(day.routed)}
+    kind = {t: k for k, members in enumerate(fleets) for t in members}
+    routes = [
+        pyvrp.Route(data, [client[j] for j in jobs if j in client], kind[t])
+        for t, jobs in enumerate(current_days(day.problem, day.elig))
+        if any(j in client for j in jobs)
+    ]
+    try:
+        return pyvrp.Solution(data, routes)
+    except RuntimeError:  # e.g. more routes of a kind than it has vehicles: search from scratch
+        return None
+
+
+def _search(
+    data: pyvrp.ProblemData,
+    prizes: np.ndarray,
+    deadline: float,
+    seed: int,
+    start: pyvrp.Solution | None = None,
+) -> pyvrp.Solution:
     import pyvrp
     from pyvrp.stop import MaxRuntime, MultipleCriteria, NoImprovement
 
@@ -225,7 +249,10 @@ def _search(data: pyvrp.ProblemData, prizes: np.ndarray, deadline: float, seed: 
     # Stopped by the clock, or by a long run without improvement: a small day then gets the same plan
     # every time, whatever the machine's speed.
     stop = MultipleCriteria([MaxRuntime(budget), NoImprovement(STALL_ITERATIONS)])
-    return pyvrp.solve(data, stop, seed=seed, params=params, display=False, collect_stats=False).best
+    result = pyvrp.solve(
+        data, stop, seed=seed, params=params, display=False, collect_stats=False, initial_solution=start
+    )
+    return result.best
 
 
 def _plan(

@@ -1,11 +1,13 @@
-"""What every ROUTE search shares: the plan's time frame, the jobs no route took, and the objective the
-portfolio compares plans on, whichever search made them."""
+"""What every ROUTE search shares: the plan's time frame, the jobs no route took, the objective the
+portfolio compares plans on, whichever search made them, and a re-plan's starting point."""
 
 from __future__ import annotations
 
 import math
 from dataclasses import replace
 
+from models.dispatch import eligibility
+from models.dispatch.assign_day import Sequencer
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import Plan, Problem, Reason, Unassigned
 
@@ -58,3 +60,25 @@ def objective(problem: Problem, elig: Eligibility, plan: Plan) -> float:
 
 def with_objective(problem: Problem, elig: Eligibility, plan: Plan) -> Plan:
     return replace(plan, objective=objective(problem, elig, plan))
+
+
+def current_days(problem: Problem, elig: Eligibility) -> list[list[int]]:
+    """Each technician's jobs of the plan being replaced (its current_technician_id's), sequenced by
+    cheapest feasible insertion into a day back home, within max_jobs and the vehicle: where a re-plan's
+    search starts, so that it moves a job only when that pays for its reassignment cost."""
+    columns = eligibility.columns_of(problem.technicians)
+    held: dict[int, list[int]] = {}
+    for j, job in enumerate(problem.jobs):
+        allowed = [t for t in columns.get(job.current_technician_id or "", []) if elig.feasible[j, t]]
+        if allowed:
+            held.setdefault(min(allowed, key=lambda t: elig.pair_cost[j, t]), []).append(j)
+    seq = Sequencer(problem, elig, home=True)
+    days: list[list[int]] = [[] for _ in problem.technicians]
+    for t, jobs in held.items():
+        route, _, _ = seq.day(t, jobs)
+        tech, load = problem.technicians[t], 0.0
+        for j in route[: int(elig.capacity[t])]:
+            load += problem.jobs[j].demand
+            if not tech.vehicle_capacity or load <= tech.vehicle_capacity + 1e-9:
+                days[t].append(j)
+    return days
