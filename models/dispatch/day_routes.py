@@ -68,7 +68,7 @@ def finish(problem: Problem, elig: Eligibility, plan: Plan, objective: Priced | 
                     reassigned=current is not None and current != tech.person,
                 )
             )
-        routes.append(_route(problem, t, order, schedule, km, home))
+        routes.append(_route(problem, points, t, order, schedule, km))
     unassigned = [*plan.unassigned, *dropped]
     answered = replace(
         plan,
@@ -132,7 +132,7 @@ def _stop(job: Job, travel_s: float) -> Stop:
 
 
 def _route(
-    problem: Problem, t: int, order: list[int], schedule: Schedule, km: np.ndarray, home: bool
+    problem: Problem, points: np.ndarray, t: int, order: list[int], schedule: Schedule, km: np.ndarray
 ) -> Route:
     tech = problem.technicians[t]
     pauses = day_schedule.pauses(tech)
@@ -140,9 +140,7 @@ def _route(
     if tech.shift is not None:
         start: float | None = tech.shift.start
     elif math.isfinite(first):
-        _, minutes = legs(
-            problem, locations(problem), np.array([t]), np.array([len(problem.technicians) + order[0]])
-        )
+        _, minutes = legs(problem, points, np.array([t]), np.array([len(problem.technicians) + order[0]]))
         start = first - 60.0 * float(minutes[0])
     else:
         start = min(schedule.breaks, default=None)

@@ -38,7 +38,13 @@ from models.dispatch.problem import (
     Problem,
     Status,
 )
-from models.dispatch.route_plan import current_days, leftover, objective, time_frame, with_objective
+from models.dispatch.route_plan import (
+    current_days,
+    leftover,
+    replanning,
+    time_frame,
+    with_objective,
+)
 from models.dispatch.travel import travel
 
 _Strategy = routing_enums_pb2.FirstSolutionStrategy
@@ -97,10 +103,6 @@ def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
             return [HGS_SEEDS[0], SEARCHES[0]]
         return list(HGS_SEEDS)
     return list(SEARCHES)
-
-
-def replanning(problem: Problem) -> bool:
-    return any(j.current_technician_id is not None for j in problem.jobs)
 
 
 def solve_route(problem: Problem, elig: Eligibility) -> Plan:
@@ -167,8 +169,10 @@ def run(problem: Problem, elig: Eligibility, engine: Engine, deadline: float) ->
     if isinstance(engine, Hgs):
         plan = route_hgs.solve(problem, elig, deadline, engine.seed)
     else:
-        plan = with_objective(problem, elig, _search(problem, elig, engine, deadline))
-    return day_routes.finish(problem, elig, plan, objective)
+        plan = _search(problem, elig, engine, deadline)
+    if plan.status is Status.NO_SOLUTION:
+        return plan
+    return with_objective(problem, elig, day_routes.finish(problem, elig, plan))
 
 
 def hgs_available() -> bool:

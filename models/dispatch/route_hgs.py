@@ -26,7 +26,7 @@ import numpy as np
 
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import Assignment, Plan, Problem, Status
-from models.dispatch.route_plan import current_days, leftover, time_frame, with_objective
+from models.dispatch.route_plan import current_days, leftover, replanning, time_frame, with_objective
 from models.dispatch.travel import travel
 
 if TYPE_CHECKING:  # imported where it runs: the day goes to OR-Tools when PyVRP is not installed
@@ -104,7 +104,7 @@ def solve(
         distance_matrices=distances,  # type: ignore[arg-type]
         duration_matrices=durations,  # type: ignore[arg-type]
     )
-    start = _current(data, day, fleets) if any(j.current_technician_id for j in problem.jobs) else None
+    start = _current(data, day, fleets) if replanning(problem) else None
     best = _search(data, prizes, deadline, seed, start)
     if not best.is_feasible():
         return Plan([], [elig.reasons[j] for j in sorted(elig.reasons)], Status.NO_SOLUTION, math.nan,

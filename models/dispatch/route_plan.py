@@ -62,6 +62,11 @@ def with_objective(problem: Problem, elig: Eligibility, plan: Plan) -> Plan:
     return replace(plan, objective=objective(problem, elig, plan))
 
 
+def replanning(problem: Problem) -> bool:
+    """Whether the request replaces a plan: some job names its current technician."""
+    return any(j.current_technician_id is not None for j in problem.jobs)
+
+
 def current_days(problem: Problem, elig: Eligibility) -> list[list[int]]:
     """Each technician's jobs of the plan being replaced (its current_technician_id's), sequenced by
     cheapest feasible insertion into a day back home, within max_jobs and the vehicle: where a re-plan's
