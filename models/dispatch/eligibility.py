@@ -90,6 +90,8 @@ def compute(problem: Problem) -> Eligibility:
         cost += entry
 
     by_rows(len(jobs), fill, problem.options.workers)
+    # Which pairs fit only without the technician's breaks, for the reason a job left out is given.
+    unbroken = fits_shift.copy() if any(t.breaks for t in techs) else fits_shift
     _with_breaks(problem, fits_shift, minutes, (window_start, latest_start, duration_s))
     columns = columns_of(techs)
     for j, job in enumerate(jobs):
@@ -98,7 +100,7 @@ def compute(problem: Problem) -> Eligibility:
             entry_cost[j] += w.reassignment
             entry_cost[j, columns.get(job.current_technician_id, [])] -= w.reassignment
             pair_cost[j] = w.travel_per_km * km[j] + entry_cost[j]
-    stages = _stages(problem, km, fits_shift)
+    stages = _stages(problem, km, fits_shift, unbroken)
 
     candidates = np.ones((len(jobs), len(techs)), dtype=bool)
     reasons: dict[int, Unassigned] = {}
@@ -187,7 +189,7 @@ def _bounds(windows: list, n: int) -> tuple[np.ndarray, np.ndarray]:
     return start, end
 
 
-def _stages(problem: Problem, km: np.ndarray, fits_shift: np.ndarray) -> list[_Stage]:
+def _stages(problem: Problem, km: np.ndarray, fits_shift: np.ndarray, unbroken: np.ndarray) -> list[_Stage]:
     jobs, techs = problem.jobs, problem.technicians
     skills = sorted({s for t in techs for s in t.skills} | {s for j in jobs for s in j.required_skills})
     column = {s: i for i, s in enumerate(skills)}
@@ -224,12 +226,12 @@ def _stages(problem: Problem, km: np.ndarray, fits_shift: np.ndarray) -> list[_S
         return f"nearest qualified technician is {km[j, before].min():.1f} km away; radius is {radius:g} km"
 
     def shift_detail(j: int, before: np.ndarray) -> str:
-        pausing = any(techs[t].breaks for t in np.flatnonzero(before))
+        breaks = int((before & unbroken[j]).sum())
         return (
             f"no qualified technician can start the {jobs[j].duration_minutes:g}-minute job within its "
             f"time window{' (and finish it there)' if jobs[j].must_finish_in_window else ''} and finish "
-            f"it within the shift, travel{' and breaks' if pausing else ''} included "
-            f"({int(before.sum())} checked)"
+            f"it within the shift, travel included ({int(before.sum())} checked)"
+            + (f"; {breaks} of them could without their breaks" if breaks else "")
         )
 
     return [

@@ -135,7 +135,8 @@ def dispatch(plans: list[Solved]) -> list[Section]:
                 "technicians": len(s.problem.technicians),
                 "assigned": len(s.plan.assignments),
                 "unassigned": len(s.plan.unassigned),
-                "moved": s.plan.reassigned,
+                "moved": sum(a.reassigned for a in s.plan.assignments),
+                "held, left out": s.plan.reassigned - sum(a.reassigned for a in s.plan.assignments),
                 "status": s.plan.status.value,
                 "travel km": s.plan.travel_km,
                 "solve ms": s.plan.solve_ms,
@@ -150,6 +151,7 @@ def dispatch(plans: list[Solved]) -> list[Section]:
             "assigned",
             "unassigned",
             "moved",
+            "held, left out",
             "status",
             "travel km",
             "solve ms",
@@ -158,7 +160,8 @@ def dispatch(plans: list[Solved]) -> list[Section]:
     latest = [
         Section(
             "Latest plans",
-            "The last AssignJobs answers of this process, newest first.",
+            "The last AssignJobs answers of this process, newest first. Moved: jobs a re-plan gave to "
+            "another technician than the one holding them; held, left out: held jobs it left out.",
             (charts.no_data("no plan yet"),) if not plans else (),
             (table(summary),),
         )
@@ -181,7 +184,7 @@ def dispatch(plans: list[Solved]) -> list[Section]:
                 "day": _clock(r.start, "%Y-%m-%d") if r.start is not None else "",
                 "hours (UTC)": f"{_clock(r.start)}–{_clock(r.end)}" if r.start is not None and r.end else "",
                 "jobs": len(r.job_ids),
-                "travel km": r.travel_km,
+                "travel km": round(r.travel_km, 1),
                 "breaks (UTC)": ", ".join(f"{_clock(b.start)} {b.duration_minutes:g} min" for b in r.breaks),
                 ORDER: " → ".join(f"{j}*" if j in moved else j for j in r.job_ids),
             }
@@ -200,8 +203,8 @@ def dispatch(plans: list[Solved]) -> list[Section]:
         ),
         Section(
             "The day, technician by technician",
-            "Work at each job (blue, orange when the re-plan moved it there) and breaks (grey); the gaps are "
-            "travel and waiting.",
+            "Work at each job (blue, orange when the re-plan moved it there) and breaks (grey); the gaps "
+            f"are travel and waiting. The first {TIMELINE_ROWS} technicians with a day; the table lists all.",
             (day_timeline(newest),),
             (),
         ),

@@ -14,6 +14,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from models import versions
+from models.audiences import audience_set
 from models.event_format import EXPOSURES, Event, Exposure, partition
 from models.experiments import unit_hash
 
@@ -96,6 +97,6 @@ def write_audiences(root: Path, item_ids: list[str], users: int = 300, seed: int
 
     def write(directory: Path) -> dict[str, object]:
         pq.write_table(pa.Table.from_pydict(rows, schema=TAG_SCHEMA), directory / "tags.parquet")
-        return {"format": "shifu.audiences/1", "counts": {"rows": len(rows["user_id"])}}
+        return {"format": audience_set.FORMAT, "counts": {"rows": len(rows["user_id"])}}
 
     return versions.publish(root, write)
