@@ -28,6 +28,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from models.dispatch.problem import WEIGHT_NAMES
 from service.pb.shifu.v1 import catalog_pb2, dispatch_pb2, events_pb2, recommend_pb2
 
 # The codes a well-behaved server may answer a random request with.
@@ -44,6 +45,7 @@ RPCS: dict[str, type[Message]] = {
     "/shifu.v1.RecommendService/DescribeModel": recommend_pb2.DescribeModelRequest,
     "/shifu.v1.DispatchService/AssignJobs": dispatch_pb2.AssignJobsRequest,
     "/shifu.v1.DispatchService/RankTechnicians": dispatch_pb2.RankTechniciansRequest,
+    "/shifu.v1.DispatchService/OfferSlots": dispatch_pb2.OfferSlotsRequest,
     "/shifu.v1.CatalogService/UpsertItems": catalog_pb2.UpsertItemsRequest,
     "/shifu.v1.CatalogService/DeleteItems": catalog_pb2.DeleteItemsRequest,
     "/shifu.v1.CatalogService/GetItems": catalog_pb2.GetItemsRequest,
@@ -189,7 +191,7 @@ def dispatch_days(draw: st.DrawFn) -> dict[str, Any]:
             "max_jobs": value(st.integers(0, 6), _ints),
             "vehicle_capacity": value(st.floats(0, 20), _floats),
             "assigned_jobs": value(st.integers(0, 3), _ints),
-            **({"shift": window(7, 10)} if draw(st.booleans()) else {}),
+            **_hours(draw, window, value),
         }
         for tech_id in tech_ids
     ]
@@ -207,6 +209,8 @@ def dispatch_days(draw: st.DrawFn) -> dict[str, Any]:
             job["time_window"] = window(8, 16)
         if tech_ids and draw(st.integers(0, 5)) == 0:
             job["pinned_technician_id"] = draw(st.sampled_from([*tech_ids, "nobody"]))
+        if tech_ids and draw(st.integers(0, 2)) == 0:
+            job["current_technician_id"] = value(st.sampled_from([*tech_ids, "nobody"]), st.just(""))
         jobs.append(job)
     n = len(tech_ids) + len(jobs)
     options: dict[str, Any] = {
@@ -220,11 +224,59 @@ def dispatch_days(draw: st.DrawFn) -> dict[str, Any]:
         size = value(st.just(n * n), st.integers(0, 2 * n * n + 2))
         options["distance_matrix"] = {"values": [value(st.floats(0, 50), _floats) for _ in range(size)]}
     if draw(st.integers(0, 3)) == 0:
-        names = ["travel_per_km", "drop_penalty", "drop_penalty_per_priority", "tier", "balance"]
         options["weights"] = {
-            name: value(st.floats(0, 1000), _floats) for name in names if draw(st.booleans())
+            name: value(st.floats(0, 1000), _floats) for name in WEIGHT_NAMES if draw(st.booleans())
         }
     return {"jobs": jobs, "technicians": technicians, "options": options}
+
+
+def _hours(draw: st.DrawFn, window: Any, value: Any) -> dict[str, Any]:
+    """A technician's working hours: none, a shift, or several days; a break in the middle of each in
+    half of them (pushed to extremes as the day's other values are)."""
+    kind = draw(st.sampled_from(["none", "shift", "shift", "days"]))
+    days = value(st.integers(1, 3), st.integers(0, 40)) if kind == "days" else 1
+    shifts = [window(7 + 24 * d, 10 + 24 * d) for d in range(days)] if kind != "none" else []
+    hours: dict[str, Any] = {"shift": shifts[0]} if kind == "shift" else {"shifts": shifts}
+    if draw(st.booleans()):
+        middles = [(w["start"]["seconds"] + w["end"]["seconds"]) // 2 for w in shifts] or [DAY + 12 * 3600]
+        hours["breaks"] = [
+            {
+                "window": {"start": {"seconds": value(st.just(m - 1800), _ints)}, "end": {"seconds": m}},
+                "duration_minutes": value(st.integers(10, 30), _ints),
+            }
+            for m in middles
+        ]
+    return hours
+
+
+@st.composite
+def offer_requests(draw: st.DrawFn) -> tuple[str, bytes]:
+    """An OfferSlotsRequest from a day: its first job to book, windows, the other jobs as the plan (most
+    of them pinned, as a plan's jobs are; the others refused naming the field)."""
+    day = draw(dispatch_days().filter(lambda d: bool(d["jobs"])))
+    ids: list[str] = [t["technician_id"] for t in day["technicians"]]
+    rest = day["jobs"][1:]
+    # One planned job in 30 without its technician.
+    loose: list[int] = draw(st.lists(st.integers(0, 29), min_size=len(rest), max_size=len(rest)))
+    holders: list[str] = (
+        draw(st.lists(st.sampled_from(ids), min_size=len(rest), max_size=len(rest))) if ids else []
+    )
+    plan = [
+        {**job, "pinned_technician_id": holders[k]} if ids and loose[k] else job for k, job in enumerate(rest)
+    ]
+    windows = [
+        {"start": {"seconds": DAY + h * 3600}, "end": {"seconds": DAY + (h + 2) * 3600}} for h in (8, 10, 12)
+    ]
+    request = {
+        "job": day["jobs"][0],
+        "windows": windows[: draw(st.integers(0, 3))],
+        "jobs": plan,
+        "technicians": day["technicians"],
+        "options": day["options"],
+    }
+    return "/shifu.v1.DispatchService/OfferSlots", build(
+        dispatch_pb2.OfferSlotsRequest, request
+    ).SerializeToString()
 
 
 def _typed(
@@ -260,7 +312,7 @@ def requests(vocabulary: Vocabulary) -> st.SearchStrategy[tuple[str, bytes]]:
         )
     )
     raw = st.tuples(st.sampled_from(sorted(RPCS)), st.binary(max_size=64))
-    return st.one_of(*typed, days, days, ranks, raw)
+    return st.one_of(*typed, days, days, ranks, offer_requests(), raw)
 
 
 def call(channel: grpc.Channel, method: str, payload: bytes) -> grpc.StatusCode:

@@ -348,10 +348,6 @@ class DispatchHandler(dispatch_pb2_grpc.DispatchServiceServicer):
             technicians=self._technicians(request.technicians),
             options=self._options(request.options, context),
         )
-        dp.validate_job(job, "job")
-        for i, window in enumerate(windows):
-            dp.validate_window(window, f"windows[{i}]")
-        dp.validate(plan)
         offer_slots.validate(job, windows, plan)
         offers = offer_slots.offer(job, windows, plan)
         return pb.OfferSlotsResponse(

@@ -19,6 +19,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from models.dispatch import eligibility, shifts
+from models.dispatch import problem as dp
 from models.dispatch.assign_day import MOVE_CANDIDATES, Sequencer
 from models.dispatch.assign_gap import shift_minutes
 from models.dispatch.day_schedule import Schedule
@@ -41,11 +42,17 @@ class SlotOffer:
 
 
 def validate(job: Job, windows: Sequence[Window], plan: Problem) -> None:
-    """Raises FieldError naming the first invalid field (the plan itself is validated by the caller)."""
+    """Raises FieldError naming the first invalid field. The request's matrices run over the
+    technicians, the plan's jobs, then the new job: (technicians + jobs + 1)^2 values."""
+    dp.validate(replace(plan, options=replace(plan.options, distance_km=None, duration_min=None)))
+    dp.validate_options(plan.options, len(plan.technicians) + len(plan.jobs) + 1)
+    dp.validate_job(job, "job")
     if not windows:
         raise FieldError("windows", "ask for at least one window")
     if len(windows) > MAX_WINDOWS:
         raise FieldError("windows", f"at most {MAX_WINDOWS} windows, got {len(windows)}")
+    for i, window in enumerate(windows):
+        dp.validate_window(window, f"windows[{i}]")
     for i, job_in_plan in enumerate(plan.jobs):
         if job_in_plan.pinned_technician_id is None and job_in_plan.current_technician_id is None:
             raise FieldError(
@@ -54,6 +61,20 @@ def validate(job: Job, windows: Sequence[Window], plan: Problem) -> None:
             )
         if job_in_plan.job_id == job.job_id:
             raise FieldError("job.job_id", f"is already in the plan (jobs[{i}])")
+
+
+def _with_trials(plan: Problem, trials: tuple[Job, ...]) -> Problem:
+    """The plan and a copy of the new job per window; the matrices' last row and column (the new job)
+    repeated for every copy."""
+    options = plan.options
+    n = len(plan.technicians) + len(plan.jobs) + 1
+    nodes = np.concatenate([np.arange(n - 1), np.full(len(trials), n - 1)])
+
+    def cut(matrix: np.ndarray | None) -> np.ndarray | None:
+        return None if matrix is None else matrix.reshape(n, n)[np.ix_(nodes, nodes)].ravel()
+
+    options = replace(options, distance_km=cut(options.distance_km), duration_min=cut(options.duration_min))
+    return replace(plan, jobs=plan.jobs + trials, options=options)
 
 
 @dataclass(frozen=True)
@@ -74,7 +95,7 @@ def offer(job: Job, windows: Sequence[Window], plan: Problem) -> list[SlotOffer]
                 current_technician_id=None)
         for k, w in enumerate(windows)
     )  # fmt: skip
-    problem = shifts.one_each(replace(plan, jobs=planned + trials))
+    problem = shifts.one_each(_with_trials(replace(plan, jobs=planned), trials))
     elig = eligibility.compute(problem)
     seq = Sequencer(problem, elig, home=problem.options.mode is Mode.ROUTE)
     days = _days(problem, elig, seq, len(planned))

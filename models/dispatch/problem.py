@@ -232,7 +232,7 @@ def validate(problem: Problem) -> None:
         validate_job(job, f"jobs[{i}]")
     for i, tech in enumerate(problem.technicians):
         _validate_technician(tech, f"technicians[{i}]")
-    _validate_options(problem.options, len(problem.technicians) + len(problem.jobs))
+    validate_options(problem.options, len(problem.technicians) + len(problem.jobs))
 
 
 def _check_size(problem: Problem) -> None:
@@ -362,14 +362,29 @@ def _validate_breaks(tech: Technician, path: str) -> None:
                 "must open within one of the technician's shifts, late enough in it for the whole break",
             )
     for shift in shifts or (None,):
-        held = [b for b in tech.breaks if shift is None or holds(shift, b)]
+        held = [i for i, b in enumerate(tech.breaks) if shift is None or holds(shift, b)]
+        _check_takeable(tech, held, shift, path)
         if len(held) > MAX_BREAKS_A_SHIFT:
             raise FieldError(
                 f"{path}.breaks", f"at most {MAX_BREAKS_A_SHIFT} breaks in one shift, got {len(held)}"
             )
 
 
-def _validate_options(options: Options, n_locations: int) -> None:
+def _check_takeable(tech: Technician, held: list[int], shift: Window | None, path: str) -> None:
+    """A day without jobs must have room for all of a shift's breaks (`held`: their indices), taken in
+    the order of their windows' starts, each as early as it may start."""
+    clock = shift.start if shift is not None else -math.inf
+    for i in sorted(held, key=lambda i: (tech.breaks[i].window.start, tech.breaks[i].window.end, i)):
+        pause = tech.breaks[i]
+        clock = max(clock, pause.window.start)
+        if clock > pause.window.end:
+            raise FieldError(
+                f"{path}.breaks[{i}].window", "cannot start within it: the breaks before it end later"
+            )
+        clock += 60.0 * pause.duration_minutes
+
+
+def validate_options(options: Options, n_locations: int) -> None:
     if not (math.isfinite(options.time_limit_s) and 0 < options.time_limit_s <= MAX_TIME_LIMIT_S):
         raise FieldError("options.time_limit_ms", f"must be > 0 and <= {MAX_TIME_LIMIT_S * 1000:.0f}")
     if not (math.isfinite(options.speed_kmh) and MIN_SPEED_KMH <= options.speed_kmh <= MAX_SPEED_KMH):

@@ -13,6 +13,7 @@ from models.dispatch.problem import GeoPoint, Job, Mode, Options, Problem, Windo
 from models.dispatch.solver import solve
 from models.errors import FieldError
 from tests.support import DAY, HOUR, check, random_day, with_breaks
+from tests.support.days import km_between
 
 
 def planned_day(seed: int, mode: Mode) -> Problem:
@@ -84,3 +85,25 @@ def test_a_planned_job_without_its_technician_is_refused_by_name() -> None:
     with pytest.raises(FieldError) as error:
         offer_slots.validate(new_job(1), [], plan)
     assert error.value.field == "windows"
+
+
+def test_matrices_cover_the_new_job_last_and_a_wrong_size_is_refused_by_name() -> None:
+    plan = planned_day(2, Mode.ASSIGN)
+    job = new_job(2)
+    points = [t.location for t in plan.technicians] + [j.location for j in plan.jobs] + [job.location]
+    km = np.array([[km_between(a, b) for b in points] for a in points])
+    with_matrix = dataclasses.replace(plan, options=dataclasses.replace(plan.options, distance_km=km.ravel()))
+    offer_slots.validate(job, WINDOWS, with_matrix)
+    by_matrix = offer_slots.offer(job, WINDOWS, with_matrix)
+    by_haversine = offer_slots.offer(job, WINDOWS, plan)
+    assert [o.available for o in by_matrix] == [o.available for o in by_haversine]
+    assert all(
+        abs(a.extra_travel_km - b.extra_travel_km) < 1e-6
+        for a, b in zip(by_matrix, by_haversine, strict=True)
+    )
+    short = dataclasses.replace(
+        plan, options=dataclasses.replace(plan.options, distance_km=km[:-1, :-1].ravel())
+    )
+    with pytest.raises(FieldError) as error:
+        offer_slots.validate(job, WINDOWS, short)
+    assert error.value.field == "options.distance_matrix.values"

@@ -76,3 +76,13 @@ def test_shifts_that_overlap_or_come_with_a_shift_are_refused() -> None:
     with pytest.raises(FieldError) as error:
         validate(Problem((), (tech("t", shifts=THREE_DAYS, breaks=(outside,)),), Options(mode=Mode.ROUTE)))
     assert error.value.field == "technicians[0].breaks[0].window"
+
+
+def test_breaks_that_cannot_all_be_taken_are_refused_naming_the_break() -> None:
+    from models.dispatch.problem import validate
+
+    at = THREE_DAYS[0].start + 2 * HOUR
+    twice = (Break(Window(at, at), 1.0), Break(Window(at, at), 1.0))  # both must start at one instant
+    with pytest.raises(FieldError) as error:
+        validate(Problem((), (tech("t", breaks=twice),), Options()))
+    assert error.value.field == "technicians[0].breaks[1].window"
