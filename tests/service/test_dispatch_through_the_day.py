@@ -54,7 +54,7 @@ def day() -> dpb.AssignJobsRequest:
     for tech in request.technicians:
         tech.max_jobs = 8  # room left for a booking
         tech.breaks.add(window=window(midnight + 12 * H, midnight + 13.5 * H), duration_minutes=30)
-    request.options.time_limit_ms = 2000
+    request.options.time_limit_ms = 1000
     return request
 
 
