@@ -5,7 +5,6 @@ an AssignJobs that pins the plan; bad requests refused naming the field."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Iterator
 
 import grpc
 import numpy as np
@@ -15,25 +14,14 @@ from google.protobuf.timestamp_pb2 import Timestamp
 
 from service.pb.shifu.v1 import common_pb2, dispatch_pb2_grpc
 from service.pb.shifu.v1 import dispatch_pb2 as dpb
-from service.server import RunningServer
-from tests.support import start_server
 from training import demo
 
 H = 3600
 
 
 @pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
-    running = start_server(tmp_path_factory.mktemp("no-models"))
-    yield running
-    running.shutdown()
-
-
-@pytest.fixture(scope="module")
-def dispatch(server: RunningServer) -> Iterator[dispatch_pb2_grpc.DispatchServiceStub]:
-    with grpc.insecure_channel(f"127.0.0.1:{server.port}") as channel:
-        grpc.channel_ready_future(channel).result(timeout=10)
-        yield dispatch_pb2_grpc.DispatchServiceStub(channel)
+def dispatch(channel: grpc.Channel) -> dispatch_pb2_grpc.DispatchServiceStub:
+    return dispatch_pb2_grpc.DispatchServiceStub(channel)
 
 
 def window(start: float, end: float) -> common_pb2.TimeWindow:
