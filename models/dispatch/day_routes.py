@@ -10,7 +10,6 @@ its schedule holds, and they are answered as left out, with the reason.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -31,12 +30,10 @@ from models.dispatch.problem import (
 )
 from models.dispatch.travel import legs, locations
 
-Priced = Callable[[Problem, Eligibility, Plan], float]
 
-
-def finish(problem: Problem, elig: Eligibility, plan: Plan, objective: Priced | None = None) -> Plan:
-    """The plan with its arrivals from the day schedule, its routes, and its reassignments counted.
-    `objective(problem, elig, plan) -> float` prices the plan again when a day had to lose jobs."""
+def finish(problem: Problem, elig: Eligibility, plan: Plan) -> Plan:
+    """The plan with its arrivals from the day schedule, its routes, and its reassignments counted. A
+    day that had to lose jobs changes the plan's objective: ROUTE's callers price it again."""
     jobs, techs = problem.jobs, problem.technicians
     home = problem.options.mode is Mode.ROUTE
     job_index = {job.job_id: j for j, job in enumerate(jobs)}
@@ -79,8 +76,6 @@ def finish(problem: Problem, elig: Eligibility, plan: Plan, objective: Priced | 
         reassigned=sum(a.reassigned for a in assignments)
         + sum(jobs[job_index[u.job_id]].current_technician_id is not None for u in unassigned),
     )
-    if dropped and objective is not None:
-        answered = replace(answered, objective=objective(problem, elig, answered))
     return answered
 
 

@@ -26,7 +26,7 @@ import numpy as np
 from models.dispatch import day_routes, eligibility
 from models.dispatch.eligibility import Eligibility, remaining_capacity
 from models.dispatch.problem import Assignment, Plan, Problem, Status
-from models.dispatch.route_plan import leftover, objective, with_objective
+from models.dispatch.route_plan import leftover, with_objective
 from models.dispatch.travel import legs, locations
 
 log = logging.getLogger(__name__)
@@ -262,4 +262,4 @@ def _plan(problem: Problem, elig: Eligibility, routes: dict[int, list[int]], sta
         solve_ms=(time.perf_counter() - started) * 1000.0,
         travel_km=0.0,
     )
-    return with_objective(problem, elig, day_routes.finish(problem, elig, plan, objective))
+    return with_objective(problem, elig, day_routes.finish(problem, elig, plan))
