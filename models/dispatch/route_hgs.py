@@ -8,7 +8,8 @@ window, `latest_start`), its duration the service time. Which technician may tak
 (skills, radius, capacity, pins: the eligibility matrix) and the tier term (per job entered, by the
 technician's tier) become routing profiles: one matrix per group of technicians alike in both, with
 arcs into the jobs they may not take made too long to use. A day whose profiles' matrices would
-pass PROFILE_CELLS does not map and stays with OR-Tools (a city-scale day is split into regions first).
+pass PROFILE_CELLS (REPLAN_PROFILE_CELLS for a re-plan) does not map and stays with OR-Tools (a city-scale
+day is split into regions first).
 
 The balance term is not part of PyVRP's objective: the portfolio compares every plan on Shifu's own
 objective (`objective`), so a plan that crowds one technician loses to one that does not.
@@ -33,9 +34,14 @@ if TYPE_CHECKING:  # imported where it runs: the day goes to OR-Tools when PyVRP
     import pyvrp
 
 # Each routing profile is a full distance and a full duration matrix: this many cells in all at most
-# (two int64 matrices of 24M cells: 384 MB). A re-plan makes every technician holding jobs a profile of
-# its own (its reassignment costs): the demo's 80 technicians and 300 jobs take 17M cells.
-PROFILE_CELLS = 24_000_000
+# (two int64 matrices of 8M cells: 128 MB). Past it, OR-Tools routes the day: on the city-scale days'
+# regions (~70 profiles each) HGS with the budget raised placed fewer jobs (objective 1,638,056 against
+# 1,559,222). A re-plan, where every technician holding jobs is a profile of its own (the demo's whole
+# day re-planned, 80 technicians and 300 jobs: 12M cells), gets REPLAN_PROFILE_CELLS (384 MB): there PyVRP started from
+# the plan being replaced moved 2-7% of the jobs at 0.98-1.14 x the from-scratch km, OR-Tools 12% at 1.36 x
+# (benchmarks/replan.py, mornings planned by PyVRP).
+PROFILE_CELLS = 8_000_000
+REPLAN_PROFILE_CELLS = 24_000_000
 COST_UNITS = 1000  # integer costs: a thousandth of a unit (a metre at 1 per km)
 LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
 # PyVRP stops at its time limit and the plan is read back in milliseconds; it is given the time left
@@ -56,7 +62,9 @@ def profiles(problem: Problem, elig: Eligibility, cells: float | None = None) ->
     distinct: dict[bytes, int] = {}
     of_tech = np.array([distinct.setdefault(key, len(distinct)) for key in keys], dtype=np.int64)
     nodes = len(problem.technicians) + len(problem.jobs)
-    return of_tech if len(distinct) * nodes * nodes <= (PROFILE_CELLS if cells is None else cells) else None
+    if cells is None:
+        cells = REPLAN_PROFILE_CELLS if replanning(problem) else PROFILE_CELLS
+    return of_tech if len(distinct) * nodes * nodes <= cells else None
 
 
 @dataclass(frozen=True)
@@ -81,7 +89,7 @@ def solve(
     started = time.perf_counter()
     groups = profiles(problem, elig, cells)
     if groups is None:
-        raise ValueError(f"the technicians' routing profiles would pass {PROFILE_CELLS:,} matrix cells")
+        raise ValueError("the technicians' routing profiles would pass the matrix cells PyVRP is given")
     routed = np.array(
         [j for j in range(len(problem.jobs)) if j not in elig.reasons and elig.feasible[j].any()],
         dtype=np.int64,
