@@ -37,9 +37,9 @@ if TYPE_CHECKING:  # imported where it runs: the day goes to OR-Tools when PyVRP
 # (two int64 matrices of 8M cells: 128 MB). Past it, OR-Tools routes the day: on the city-scale days'
 # regions (~70 profiles each) HGS with the budget raised placed fewer jobs (objective 1,638,056 against
 # 1,559,222). A re-plan, where every technician holding jobs is a profile of its own (the demo's whole
-# day re-planned, 80 technicians and 300 jobs: 12M cells), gets REPLAN_PROFILE_CELLS (384 MB): there PyVRP started from
-# the plan being replaced moved 2-7% of the jobs at 0.98-1.14 x the from-scratch km, OR-Tools 12% at 1.36 x
-# (benchmarks/replan.py, mornings planned by PyVRP).
+# day re-planned, 80 technicians and 300 jobs: 12M cells), gets REPLAN_PROFILE_CELLS (384 MB): there
+# PyVRP started from the plan being replaced moved 2-7% of the jobs at 0.98-1.14 x the from-scratch
+# km, OR-Tools 12% at 1.36 x (benchmarks/replan.py, mornings planned by PyVRP).
 PROFILE_CELLS = 8_000_000
 REPLAN_PROFILE_CELLS = 24_000_000
 COST_UNITS = 1000  # integer costs: a thousandth of a unit (a metre at 1 per km)
