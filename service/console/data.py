@@ -15,7 +15,7 @@ from pathlib import Path
 import duckdb
 import pandas as pd
 
-from models.event_format import EVENTS, EXPOSURES
+from models.event_format import EVENTS, EXPOSURES, LINE_FIELDS
 
 MINUTE_S = 60.0
 RECENT_MINUTES = 120  # the events-per-minute chart: the last two hours of the log
@@ -39,19 +39,8 @@ def open_log(events: Path) -> duckdb.DuckDBPyConnection:
     """A DuckDB connection with the views `log` (valid events: epoch seconds `ts`, `value` a number)
     and `shown` (one row per exposure, the first line of each recommendation id)."""
     db = duckdb.connect(":memory:")
-    texts = (
-        "event_id",
-        "timestamp",
-        "user_id",
-        "item_id",
-        "event_type",
-        "touchpoint",
-        "scene",
-        "value",
-        "recommendation_id",
-    )
     event_files = _files(events, EVENTS)
-    source = _read(event_files, dict.fromkeys(texts, "VARCHAR")) if event_files else None
+    source = _read(event_files, dict.fromkeys(LINE_FIELDS, "VARCHAR")) if event_files else None
     db.execute(
         "CREATE TABLE log AS SELECT DISTINCT ON (event_id) user_id, item_id, event_type, "
         "coalesce(touchpoint, '') AS touchpoint, coalesce(scene, '') AS scene, "

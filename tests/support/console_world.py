@@ -17,6 +17,7 @@ from models import versions
 from models.audiences import audience_set
 from models.event_format import EXPOSURES, Event, Exposure, partition
 from models.experiments import unit_hash
+from training import audiences
 
 START = 1_790_000_000.0  # Unix seconds, a day in 2026
 TOUCHPOINTS = ("home_feed", "product_page", "cart_page")
@@ -26,15 +27,6 @@ EXPERIMENTS_TOML = (
     f'[experiment.{EXPERIMENT}]\ntouchpoint = "home_feed"\n'
     '[[experiment.feed_ranker.arms]]\nname = "control"\nweight = 1\n'
     '[[experiment.feed_ranker.arms]]\nname = "candidate"\nweight = 1\n'
-)
-TAG_SCHEMA = pa.schema(
-    [
-        ("user_id", pa.string()),
-        ("tag", pa.string()),
-        ("category", pa.string()),
-        ("since", pa.timestamp("us", tz="UTC")),
-        ("suggested_item_ids", pa.list_(pa.string())),
-    ]
 )
 
 
@@ -80,7 +72,7 @@ def write_audiences(root: Path, item_ids: list[str], users: int = 300, seed: int
     """One version of an audience set: users in a few overlapping tags."""
     rng = np.random.default_rng(seed)
     tags = {"new_mover": "furniture", "lamp_lover": "lighting", "lapsed": None, "big_spender": None}
-    rows: dict[str, list] = {name: [] for name in TAG_SCHEMA.names}
+    rows: dict[str, list] = {name: [] for name in audiences.SCHEMA.names}
     for u in range(users):
         for tag, category in tags.items():
             if rng.random() < 0.35:
@@ -96,7 +88,7 @@ def write_audiences(root: Path, item_ids: list[str], users: int = 300, seed: int
                 )
 
     def write(directory: Path) -> dict[str, object]:
-        pq.write_table(pa.Table.from_pydict(rows, schema=TAG_SCHEMA), directory / "tags.parquet")
+        pq.write_table(pa.Table.from_pydict(rows, schema=audiences.SCHEMA), directory / "tags.parquet")
         return {"format": audience_set.FORMAT, "counts": {"rows": len(rows["user_id"])}}
 
     return versions.publish(root, write)
