@@ -22,7 +22,8 @@ from concurrent import futures
 from benchmarks.dispatch_city import city
 from models.dispatch import eligibility, route_hgs, route_plan
 from models.dispatch import problem as dp
-from models.dispatch.route import SEARCHES, run
+from models.dispatch.route import run
+from models.dispatch.route_engines import SEARCHES
 from models.dispatch.solver import solve
 
 SLACK_S = 1.0

@@ -31,16 +31,23 @@ from models.dispatch.problem import (
 from models.dispatch.travel import legs, locations
 
 
+def orders_of(problem: Problem, plan: Plan) -> dict[int, list[int]]:
+    """Each technician's jobs in the plan's order, as indices into the problem."""
+    job_index = {job.job_id: j for j, job in enumerate(problem.jobs)}
+    tech_index = {tech.technician_id: t for t, tech in enumerate(problem.technicians)}
+    orders: dict[int, list[int]] = {}
+    for a in sorted(plan.assignments, key=lambda a: (tech_index[a.technician_id], a.sequence)):
+        orders.setdefault(tech_index[a.technician_id], []).append(job_index[a.job_id])
+    return orders
+
+
 def finish(problem: Problem, elig: Eligibility, plan: Plan) -> Plan:
     """The plan with its arrivals from the day schedule, its routes, and its reassignments counted. A
     day that had to lose jobs changes the plan's objective: ROUTE's callers price it again."""
     jobs, techs = problem.jobs, problem.technicians
     home = problem.options.mode is Mode.ROUTE
-    job_index = {job.job_id: j for j, job in enumerate(jobs)}
-    tech_index = {tech.technician_id: t for t, tech in enumerate(techs)}
-    orders: dict[int, list[int]] = {}
-    for a in sorted(plan.assignments, key=lambda a: (tech_index[a.technician_id], a.sequence)):
-        orders.setdefault(tech_index[a.technician_id], []).append(job_index[a.job_id])
+    orders = orders_of(problem, plan)
+    held = {job.job_id: job.current_technician_id is not None for job in jobs}
     points = locations(problem)
     assignments: list[Assignment] = []
     routes: list[Route] = []
@@ -73,8 +80,7 @@ def finish(problem: Problem, elig: Eligibility, plan: Plan) -> Plan:
         unassigned=unassigned,
         travel_km=travel_km if assignments or routes else plan.travel_km,
         routes=tuple(routes),
-        reassigned=sum(a.reassigned for a in assignments)
-        + sum(jobs[job_index[u.job_id]].current_technician_id is not None for u in unassigned),
+        reassigned=sum(a.reassigned for a in assignments) + sum(held[u.job_id] for u in unassigned),
     )
     return answered
 

@@ -34,6 +34,9 @@ class Eligibility:
     drop_penalty: np.ndarray  # per job
     capacity: np.ndarray  # per technician: jobs it may still take
     reasons: dict[int, Unassigned]  # job index -> why nobody may take it
+    # The pairs a pin and the radius allow: what a router that models skills, loads and time itself
+    # (route_hgs) must still bar.
+    placeable: np.ndarray
 
 
 def earliest_start(window_start: np.ndarray, shift_start: np.ndarray, minutes: np.ndarray) -> np.ndarray:
@@ -121,6 +124,8 @@ def compute(problem: Problem) -> Eligibility:
             reasons.setdefault(
                 j, Unassigned(job.job_id, Reason.NO_QUALIFIED_TECHNICIAN, "the request has no technicians")
             )
+    radius = next(s.allowed for s in stages if s.reason is Reason.OUT_OF_RADIUS)
+    placeable = candidates & radius
     for stage in stages:
         before = candidates
         candidates = candidates & stage.allowed
@@ -137,6 +142,7 @@ def compute(problem: Problem) -> Eligibility:
         drop_penalty=drop_penalties(problem),
         capacity=remaining_capacity(problem),
         reasons=reasons,
+        placeable=placeable,
     )
 
 

@@ -1,9 +1,9 @@
 """ROUTE mode: a day plan per technician.
 
-Which search a day gets (`engines`): PyVRP's hybrid genetic search (models/dispatch/route_hgs.py) where
-the day maps onto PyVRP's model, two seeds side by side (one beside OR-Tools when the balance term
-counts); OR-Tools' vehicle routing, below, where it does not; a city-scale day is split into regions
-first (models/dispatch/regions.py). Every plan is compared on Shifu's objective (route_plan.py).
+Which searches a day gets is models/dispatch/route_engines.py's choice (PyVRP's hybrid genetic search
+in models/dispatch/route_hgs.py, OR-Tools' searches below, OR-Tools polished by PyVRP, a re-plan from
+its plan and from scratch); a city-scale day is split into regions first (models/dispatch/regions.py).
+Every plan is compared on Shifu's objective (route_plan.py).
 
 The OR-Tools model: one vehicle per technician, starting and ending at its location, its shift as
 the vehicle's time window. Dimensions: time (travel plus time on site, waiting allowed, each job
@@ -24,10 +24,9 @@ import math
 import time
 from collections.abc import Sequence
 from concurrent import futures
-from dataclasses import dataclass
 
 import numpy as np
-from ortools.constraint_solver import pywrapcp, routing_enums_pb2
+from ortools.constraint_solver import pywrapcp
 
 from models.dispatch import day_routes, eligibility, regions, route_hgs, ruin_recreate
 from models.dispatch.eligibility import Eligibility
@@ -38,6 +37,16 @@ from models.dispatch.problem import (
     Problem,
     Status,
 )
+from models.dispatch.route_engines import (
+    POLISH_SHARE,
+    SEARCHES,
+    Engine,
+    Fresh,
+    Hgs,
+    Polished,
+    Search,
+    engines,
+)
 from models.dispatch.route_plan import (
     current_days,
     leftover,
@@ -47,30 +56,7 @@ from models.dispatch.route_plan import (
 )
 from models.dispatch.travel import travel
 
-_Strategy = routing_enums_pb2.FirstSolutionStrategy
-_Metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic
 LOAD_SCALE = 100  # integer loads: 1/100 of a demand unit
-# A search: its first solution and the metaheuristic that improves it; the first runs here (and alone
-# with one worker), the second in the helper. Savings + tabu search had the lowest mean gap on Solomon
-# (3.7% alone at 10 s) and local cheapest insertion + guided local search complements it best; savings
-# can fail on technicians with their own homes and skills (on a generated 400-job day it placed nothing
-# in 5 s), so the search that always runs is the other one.
-Search = tuple[int, int]
-SEARCHES: tuple[Search, Search] = (
-    (_Strategy.LOCAL_CHEAPEST_INSERTION, _Metaheuristic.GUIDED_LOCAL_SEARCH),
-    (_Strategy.SAVINGS, _Metaheuristic.TABU_SEARCH),
-)
-
-
-@dataclass(frozen=True)
-class Hgs:
-    """PyVRP's hybrid genetic search with this seed (models/dispatch/route_hgs.py)."""
-
-    seed: int
-
-
-HGS_SEEDS = (Hgs(1), Hgs(2))
-Engine = Search | Hgs
 # On days of up to RUIN_RECREATE_MAX_JOBS jobs the metaheuristic gets METAHEURISTIC_SHARE of the time
 # and ruin and recreate the rest (Solomon, 100 jobs: median gap 0.6% against 3.0%); on larger days each
 # repair takes long and the metaheuristic keeps the whole time (a generated 400-job day at 5 s:
@@ -87,22 +73,6 @@ LATE_SHARE, LATE_S = 0.02, 0.02
 # RUIN_RECREATE_MAX_JOBS it is given the remaining time less this much per location.
 OVERRUN_S_PER_LOCATION = 0.0015
 log = logging.getLogger(__name__)
-
-
-def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
-    """The searches a day gets, best first. A day PyVRP's model can hold goes to its hybrid genetic
-    search (measured on Solomon and Homberger, it is ahead of both OR-Tools searches at every size):
-    two seeds side by side, or one beside OR-Tools' guided local search when the balance term counts
-    (HGS does not model it, and the portfolio's objective does). Other days, and days with breaks, get
-    the two OR-Tools searches."""
-    # PyVRP has no breaks: a day with any goes to OR-Tools, whose time dimension plans them (and a re-plan
-    # there starts from the plan it replaces).
-    pausing = any(t.breaks for t in problem.technicians)
-    if not pausing and hgs_available() and route_hgs.profiles(problem, elig) is not None:
-        if problem.options.weights.balance:
-            return [HGS_SEEDS[0], SEARCHES[0]]
-        return list(HGS_SEEDS)
-    return list(SEARCHES)
 
 
 def solve_route(problem: Problem, elig: Eligibility) -> Plan:
@@ -165,25 +135,35 @@ def solve_region(problem: Problem, seconds: float, deadline: float) -> Plan:
     return run(problem, elig, engines(problem, elig)[0], min(time.time() + seconds, deadline))
 
 
-def run(problem: Problem, elig: Eligibility, engine: Engine, deadline: float) -> Plan:
+def run(problem: Problem, elig: Eligibility, engine: Engine, deadline: float, warm: bool = True) -> Plan:
+    """The engine's plan, finished and priced; with `warm`, a re-plan's search starts from the plan it
+    replaces."""
+    if isinstance(engine, Fresh):
+        return run(problem, elig, engine.engine, deadline, warm=False)
+    if isinstance(engine, Polished):
+        return _polished(problem, elig, engine.seed, deadline, warm)
     if isinstance(engine, Hgs):
-        plan = route_hgs.solve(problem, elig, deadline, engine.seed)
+        plan = route_hgs.solve(problem, elig, deadline, engine.seed, warm=warm)
     else:
-        plan = _search(problem, elig, engine, deadline)
+        plan = _search(problem, elig, engine, deadline, warm)
     if plan.status is Status.NO_SOLUTION:
         return plan
     return with_objective(problem, elig, day_routes.finish(problem, elig, plan))
 
 
-def hgs_available() -> bool:
-    try:
-        import pyvrp  # noqa: F401
-    except ImportError:
-        return False
-    return True
+def _polished(problem: Problem, elig: Eligibility, seed: int, deadline: float, warm: bool) -> Plan:
+    share = POLISH_SHARE * max(0.0, deadline - time.time())
+    first = run(problem, elig, SEARCHES[0], time.time() + share, warm)
+    if first.status is Status.NO_SOLUTION or not first.assignments:
+        return first
+    second = route_hgs.solve(problem, elig, deadline, seed, start=first)
+    if second.status is Status.NO_SOLUTION:
+        return first
+    second = with_objective(problem, elig, day_routes.finish(problem, elig, second))
+    return min((first, second), key=lambda p: p.objective)
 
 
-def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float) -> Plan:
+def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float, warm: bool) -> Plan:
     started = time.perf_counter()
     jobs, techs = problem.jobs, problem.technicians
     if not jobs or not techs or len(elig.reasons) == len(jobs):
@@ -261,7 +241,7 @@ def _search(problem: Problem, elig: Eligibility, search: Search, deadline: float
     job_indices = np.array([manager.NodeToIndex(n_tech + j) for j in range(n_jobs)], dtype=np.int64)
     current = (
         [[int(job_indices[j]) for j in day] for day in current_days(problem, elig)]
-        if replanning(problem)
+        if warm and replanning(problem)
         else None
     )
     solution = _solve(

@@ -1,15 +1,17 @@
 """ROUTE mode with PyVRP's hybrid genetic search (HGS), where the day maps onto PyVRP's model.
 
 The mapping: every technician is a vehicle type of one vehicle starting and ending at a depot of its
-own (its home), its shift the type's time window, its loads two dimensions (demand against
-`vehicle_capacity`, one per job against `max_jobs − assigned_jobs`); every job a client that may be
-left out for a prize (its drop penalty), its time window bounding the start of service (the arrival
-window, `latest_start`), its duration the service time. Which technician may take which job
-(skills, radius, capacity, pins: the eligibility matrix) and the tier term (per job entered, by the
-technician's tier) become routing profiles: one matrix per group of technicians alike in both, with
-arcs into the jobs they may not take made too long to use. A day whose profiles' matrices would
-pass PROFILE_CELLS (REPLAN_PROFILE_CELLS for a re-plan) does not map and stays with OR-Tools (a city-scale
-day is split into regions first).
+own (its home), its shift the type's time window, its loads dimensions (demand against
+`vehicle_capacity`, one per job against `max_jobs − assigned_jobs`, and one per skill some job needs
+and some technician lacks: each job needing it loads 1, a technician without it carries 0); every job a
+client that may be left out for a prize (its drop penalty), its time window bounding the start of
+service (the arrival window, `latest_start`), its duration the service time. So skills, vehicle capacity
+and shifts are PyVRP's own constraints; what remains of the eligibility matrix (pins and the radius,
+`Eligibility.placeable`) and the entry costs (tier and reassignment terms, per job entered) become
+routing profiles: one matrix per group of technicians alike in both, with arcs into the jobs they may
+not take made too long to use. A day whose profiles' matrices would pass PROFILE_CELLS
+(REPLAN_PROFILE_CELLS for a re-plan) does not map and stays with OR-Tools (a city-scale day is split
+into regions first).
 
 The balance term is not part of PyVRP's objective: the portfolio compares every plan on Shifu's own
 objective (`objective`), so a plan that crowds one technician loses to one that does not.
@@ -25,6 +27,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from models.dispatch import day_routes
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import Assignment, Plan, Problem, Status
 from models.dispatch.route_plan import current_days, leftover, replanning, time_frame, with_objective
@@ -34,12 +37,11 @@ if TYPE_CHECKING:  # imported where it runs: the day goes to OR-Tools when PyVRP
     import pyvrp
 
 # Each routing profile is a full distance and a full duration matrix: this many cells in all at most
-# (two int64 matrices of 8M cells: 128 MB). Past it, OR-Tools routes the day: on the city-scale days'
-# regions (~70 profiles each) HGS with the budget raised placed fewer jobs (objective 1,638,056 against
-# 1,559,222). A re-plan, where every technician holding jobs is a profile of its own (the demo's whole
-# day re-planned, 80 technicians and 300 jobs: 12M cells), gets REPLAN_PROFILE_CELLS (384 MB): there
-# PyVRP started from the plan being replaced moved 2-7% of the jobs at 0.98-1.14 x the from-scratch
-# km, OR-Tools 12% at 1.36 x (benchmarks/replan.py, mornings planned by PyVRP).
+# (two int64 matrices of 8M cells: 128 MB); past it, OR-Tools routes the day. Skills are load
+# dimensions, so a first plan has a profile per tier (and per pin and radius pattern): the demo's
+# 300-job day has 3, where its 59 skill sets as profiles would make 77. A re-plan, where every
+# technician holding jobs is a profile of its own (the demo's whole day re-planned, 80 technicians and
+# 300 jobs: 12M cells), gets REPLAN_PROFILE_CELLS (384 MB).
 PROFILE_CELLS = 8_000_000
 REPLAN_PROFILE_CELLS = 24_000_000
 COST_UNITS = 1000  # integer costs: a thousandth of a unit (a metre at 1 per km)
@@ -53,10 +55,12 @@ STALL_ITERATIONS = 100_000  # iterations without a better plan that end the sear
 
 
 def profiles(problem: Problem, elig: Eligibility, cells: float | None = None) -> np.ndarray | None:
-    """Each technician's profile (technicians alike in the jobs they may take and in what entering each
-    costs them: tier and reassignment terms), or None when their matrices would pass PROFILE_CELLS."""
+    """Each technician's profile (technicians alike in the jobs pins and the radius let them take and in
+    what entering each costs them: tier and reassignment terms), or None when their matrices would pass
+    PROFILE_CELLS."""
     keys = [
-        elig.feasible[:, t].tobytes() + np.ascontiguousarray(elig.entry_cost[:, t]).tobytes()
+        np.ascontiguousarray(elig.placeable[:, t]).tobytes()
+        + np.ascontiguousarray(elig.entry_cost[:, t]).tobytes()
         for t in range(len(problem.technicians))
     ]
     distinct: dict[bytes, int] = {}
@@ -82,8 +86,16 @@ class _Day:
 
 
 def solve(
-    problem: Problem, elig: Eligibility, deadline: float, seed: int, cells: float | None = None
+    problem: Problem,
+    elig: Eligibility,
+    deadline: float,
+    seed: int,
+    cells: float | None = None,
+    start: Plan | None = None,
+    warm: bool = True,
 ) -> Plan:
+    """PyVRP's search of the day, from `start`'s routes when given (another search's plan), else (with
+    `warm`) from the plan a re-plan replaces, else from scratch."""
     import pyvrp
 
     started = time.perf_counter()
@@ -102,8 +114,9 @@ def solve(
     distances, durations = _matrices(day, groups)
     demand = np.rint(np.array([problem.jobs[j].demand for j in routed]) * LOAD_SCALE).astype(np.int64)
     prizes = np.rint(np.minimum(elig.drop_penalty[routed] * COST_UNITS, MAX_PRIZE)).astype(np.int64)
-    clients = _clients(day, demand, prizes)
-    depots, vehicle_types, fleets = _fleet(day, groups, total_load=int(demand.sum()) + 1)
+    needs, has = _skill_loads(day)
+    clients = _clients(day, np.column_stack([demand, np.ones_like(demand), needs]), prizes)
+    depots, vehicle_types, fleets = _fleet(day, groups, has, total_load=int(demand.sum()) + 1)
     data = pyvrp.ProblemData(
         locations=[pyvrp.Location(0, 0) for _ in range(len(day.km))],
         clients=clients,
@@ -112,8 +125,14 @@ def solve(
         distance_matrices=distances,  # type: ignore[arg-type]
         duration_matrices=durations,  # type: ignore[arg-type]
     )
-    start = _current(data, day, fleets) if replanning(problem) else None
-    best = _search(data, prizes, deadline, seed, start)
+    days: list[list[int]] | None = None
+    if start is not None:
+        orders = day_routes.orders_of(problem, start)
+        days = [orders.get(t, []) for t in range(len(problem.technicians))]
+    elif warm and replanning(problem):
+        days = current_days(problem, elig)
+    initial = _solution(data, day, fleets, days) if days else None
+    best = _search(data, prizes, deadline, seed, initial)
     if not best.is_feasible():
         return Plan([], [elig.reasons[j] for j in sorted(elig.reasons)], Status.NO_SOLUTION, math.nan,
                     (time.perf_counter() - started) * 1000, 0.0)  # fmt: skip
@@ -130,7 +149,8 @@ def _day(problem: Problem, elig: Eligibility, routed: np.ndarray) -> _Day:
 
 def _matrices(day: _Day, groups: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """(distance, duration) matrices of each profile: travel cost plus the entry cost of the job entered
-    (tier and reassignment terms), and arcs into the jobs the profile may not take too long to use."""
+    (tier and reassignment terms), and arcs into the jobs a pin or the radius keeps from the profile too
+    long to use."""
     weights = day.problem.options.weights
     n_tech = len(day.problem.technicians)
     travel_cost = np.rint(weights.travel_per_km * day.km * COST_UNITS).astype(np.int64)
@@ -142,7 +162,7 @@ def _matrices(day: _Day, groups: np.ndarray) -> tuple[list[np.ndarray], list[np.
         distance[:, n_tech:] += np.rint(day.elig.entry_cost[day.routed, t] * COST_UNITS).astype(np.int64)[
             None, :
         ]
-        barred = n_tech + np.flatnonzero(~day.elig.feasible[day.routed, t])
+        barred = n_tech + np.flatnonzero(~day.elig.placeable[day.routed, t])
         distance[:, barred] = too_far
         duration[:, barred] = too_far
         np.fill_diagonal(distance, 0)  # staying put costs nothing, whatever is added to entering a job
@@ -152,14 +172,30 @@ def _matrices(day: _Day, groups: np.ndarray) -> tuple[list[np.ndarray], list[np.
     return distances, durations
 
 
+def _skill_loads(day: _Day) -> tuple[np.ndarray, np.ndarray]:
+    """(clients × dimensions: 1 where the job needs the skill, technicians × dimensions: whether the
+    technician has it), a dimension per skill some routed job needs and some technician lacks."""
+    jobs, techs = day.problem.jobs, day.problem.technicians
+    needed = sorted({s for j in day.routed.tolist() for s in jobs[j].required_skills})
+    skills = [s for s in needed if any(s not in t.skills for t in techs)]
+    needs = np.array(
+        [[s in jobs[j].required_skills for s in skills] for j in day.routed.tolist()], dtype=np.int64
+    ).reshape(len(day.routed), len(skills))
+    has = np.array([[s in t.skills for s in skills] for t in techs], dtype=bool).reshape(
+        len(techs), len(skills)
+    )
+    return needs, has
+
+
 def _bounds(day: _Day, start: float, end: float) -> tuple[int, int]:
     """A window in whole seconds from the origin, within the horizon and never reversed."""
     early = max(0, math.ceil(start - day.origin))
     return early, max(early, min(day.horizon, math.floor(end - day.origin)))
 
 
-def _clients(day: _Day, demand: np.ndarray, prizes: np.ndarray) -> list[pyvrp.Client]:
-    """Each routed job, its window bounding the start of service."""
+def _clients(day: _Day, loads: np.ndarray, prizes: np.ndarray) -> list[pyvrp.Client]:
+    """Each routed job, its window bounding the start of service; `loads` is clients × dimensions
+    (demand, the job itself, the skills it needs)."""
     import pyvrp
 
     n_tech = len(day.problem.technicians)
@@ -172,7 +208,7 @@ def _clients(day: _Day, demand: np.ndarray, prizes: np.ndarray) -> list[pyvrp.Cl
         clients.append(
             pyvrp.Client(
                 location=n_tech + c,
-                delivery=[int(demand[c]), 1],
+                delivery=loads[c].tolist(),
                 service_duration=math.ceil(60.0 * job.duration_minutes),
                 tw_early=early,
                 tw_late=late,
@@ -184,13 +220,13 @@ def _clients(day: _Day, demand: np.ndarray, prizes: np.ndarray) -> list[pyvrp.Cl
 
 
 def _fleet(
-    day: _Day, groups: np.ndarray, total_load: int
+    day: _Day, groups: np.ndarray, has: np.ndarray, total_load: int
 ) -> tuple[list[int], list[pyvrp.VehicleType], list[list[int]]]:
     """(each depot's node, the vehicle types, the technicians each type's routes go to).
 
-    Technicians alike in home, shift, vehicle, job count and profile are one vehicle type with that
-    many vehicles (a fleet at one depot is PyVRP's own model, which it searches best); homes in one
-    place are one depot."""
+    Technicians alike in home, shift, vehicle, job count, skills and profile are one vehicle type with
+    that many vehicles (a fleet at one depot is PyVRP's own model, which it searches best); homes in one
+    place are one depot. A skill's dimension holds as many jobs as the technician may take, or none."""
     import pyvrp
 
     depot_of: dict[tuple[float, float], int] = {}
@@ -205,32 +241,36 @@ def _fleet(
             (0, day.horizon) if tech.shift is None else _bounds(day, tech.shift.start, tech.shift.end)
         )
         capacity = int(np.rint(tech.vehicle_capacity * LOAD_SCALE)) if tech.vehicle_capacity else total_load
-        alike = (depot_of[home], early, late, capacity, int(day.elig.capacity[t]), int(groups[t]))
-        kinds.setdefault(alike, []).append(t)
+        count = int(day.elig.capacity[t])
+        loads = (capacity, count, *(count * has[t]).tolist())
+        kinds.setdefault((depot_of[home], early, late, loads, int(groups[t])), []).append(t)
     vehicle_types = [
         pyvrp.VehicleType(
             num_available=len(members),
-            capacity=[capacity, count],
+            capacity=list(loads),
             start_depot=depot,
             end_depot=depot,
             tw_early=early,
             tw_late=late,
             profile=profile,
         )
-        for (depot, early, late, capacity, count, profile), members in kinds.items()
+        for (depot, early, late, loads, profile), members in kinds.items()
     ]
     return depot_location, vehicle_types, [list(members) for members in kinds.values()]
 
 
-def _current(data: pyvrp.ProblemData, day: _Day, fleets: list[list[int]]) -> pyvrp.Solution | None:
-    """A re-plan's starting point: the plan it replaces (route_plan.current_days), on PyVRP's terms."""
+def _solution(
+    data: pyvrp.ProblemData, day: _Day, fleets: list[list[int]], days: list[list[int]]
+) -> pyvrp.Solution | None:
+    """A starting point on PyVRP's terms: each technician's jobs (`days`, indices into the problem) in
+    their order."""
     import pyvrp
 
     client = {int(j): c for c, j in enumerate(day.routed)}
     kind = {t: k for k, members in enumerate(fleets) for t in members}
     routes = [
         pyvrp.Route(data, [client[j] for j in jobs if j in client], kind[t])
-        for t, jobs in enumerate(current_days(day.problem, day.elig))
+        for t, jobs in enumerate(days)
         if any(j in client for j in jobs)
     ]
     try:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.dispatch import problem as dp
+from models.dispatch.travel import travel
 
 
 @dataclass(frozen=True)
@@ -105,3 +106,21 @@ def moves(replan: dp.Problem, plan: dp.Plan, first: dp.Plan) -> Moves:
         placed=len(plan.assignments),
         travel_km=plan.travel_km,
     )
+
+
+def kept_km(replan: dp.Problem, first: dp.Plan) -> float:
+    """The kilometres of `first`'s routes for the jobs of `replan` not started, in `first`'s order, each
+    from where its technician is now and back there (as the re-plan prices a day): what keeping the
+    plan unchanged would drive, before any new job."""
+    index = {j.job_id: k for k, j in enumerate(replan.jobs)}
+    column = {t.technician_id: k for k, t in enumerate(replan.technicians)}
+    n_tech = len(replan.technicians)
+    nodes = np.arange(n_tech + len(replan.jobs))
+    km, _ = travel(replan, nodes, nodes)
+    total = 0.0
+    for route in first.routes:
+        stops = [n_tech + index[j] for j in route.job_ids if j in index]
+        if stops:
+            path = [column[route.technician_id], *stops, column[route.technician_id]]
+            total += float(km[path[:-1], path[1:]].sum())
+    return total

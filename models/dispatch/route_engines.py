@@ -1,0 +1,113 @@
+"""Which ROUTE searches a day gets (`engines`), by its structure: PyVRP's hybrid genetic search, OR-Tools'
+searches, OR-Tools polished by PyVRP, and for a re-plan one search from the plan it replaces and one
+from scratch. models/dispatch/route.py runs them."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ortools.constraint_solver import routing_enums_pb2
+
+from models.dispatch import route_hgs
+from models.dispatch.eligibility import Eligibility
+from models.dispatch.problem import Problem
+from models.dispatch.route_plan import replanning
+
+_Strategy = routing_enums_pb2.FirstSolutionStrategy
+_Metaheuristic = routing_enums_pb2.LocalSearchMetaheuristic
+# A search: its first solution and the metaheuristic that improves it; the first runs here (and alone
+# with one worker), the second in the helper. Savings + tabu search had the lowest mean gap on Solomon
+# (3.7% alone at 10 s) and local cheapest insertion + guided local search complements it best; savings
+# can fail on technicians with their own homes and skills (on a generated 400-job day it placed nothing
+# in 5 s), so the search that always runs is the other one.
+Search = tuple[int, int]
+SEARCHES: tuple[Search, Search] = (
+    (_Strategy.LOCAL_CHEAPEST_INSERTION, _Metaheuristic.GUIDED_LOCAL_SEARCH),
+    (_Strategy.SAVINGS, _Metaheuristic.TABU_SEARCH),
+)
+
+
+@dataclass(frozen=True)
+class Hgs:
+    """PyVRP's hybrid genetic search with this seed (models/dispatch/route_hgs.py)."""
+
+    seed: int
+
+
+@dataclass(frozen=True)
+class Polished:
+    """OR-Tools' first search for POLISH_SHARE of the time, then PyVRP's search from its plan (this
+    seed) for the rest; the better of the two plans."""
+
+    seed: int
+
+
+@dataclass(frozen=True)
+class Fresh:
+    """A re-plan's search from scratch (the reassignment costs still in its objective) instead of from
+    the plan being replaced."""
+
+    engine: Search | Hgs | Polished
+
+
+HGS_SEEDS = (Hgs(1), Hgs(2))
+Engine = Search | Hgs | Polished | Fresh
+# Where technicians differ in the jobs they may take (the demo's 300-job day: 80 technicians, 59 skill
+# sets, 3-6 jobs each), PyVRP from scratch leaves out more jobs than OR-Tools (250 against 259 placed in
+# 5 s), whose plan stops improving within 3 s; PyVRP started from OR-Tools' plan keeps its jobs and
+# shortens its routes. As the portfolio runs them at 5 s, on three seeds: objective 70,253 and 72,201
+# against 71,396 and 73,248 for OR-Tools alone, the same plan on the third (where OR-Tools needed the
+# whole 5 s); at 0.7 of the time the third lost 4 jobs too.
+POLISH_SHARE = 0.5
+
+
+def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
+    """The searches a day gets, best first. A day PyVRP's model can hold whose technicians are
+    interchangeable (Solomon, Homberger) goes to its hybrid genetic search, ahead of both OR-Tools
+    searches at every size measured: two seeds side by side, or one beside OR-Tools' guided local search
+    when the balance term counts (HGS does not model it, and the portfolio's objective does). Where
+    technicians differ in the jobs they may take, guided local search places more jobs than HGS from
+    scratch: it runs beside `Polished` (the same search for POLISH_SHARE of the time, then HGS from its
+    plan). Other days, and days with breaks, get the two OR-Tools searches."""
+    # PyVRP has no breaks: a day with any goes to OR-Tools, whose time dimension plans them.
+    pausing = any(t.breaks for t in problem.technicians)
+    pyvrp_fits = not pausing and hgs_available() and route_hgs.profiles(problem, elig) is not None
+    alike = interchangeable(problem)
+    chosen: list[Search | Hgs | Polished]
+    if pyvrp_fits and alike:
+        chosen = [HGS_SEEDS[0], SEARCHES[0]] if problem.options.weights.balance else list(HGS_SEEDS)
+    elif pyvrp_fits:
+        chosen = [SEARCHES[0], Polished(HGS_SEEDS[0].seed)]
+    else:
+        chosen = list(SEARCHES)
+    if not replanning(problem):
+        return list(chosen)
+    # A re-plan's first search starts from the plan it replaces, its second from scratch: a start can
+    # trap the search (the demo's lunch day re-planned: 184 jobs placed from the plan, 189 from scratch,
+    # the fresh plan better by its objective, reassignments counted). Where technicians differ, savings
+    # gives way to guided local search (it placed 173 there).
+    second = chosen[1] if pyvrp_fits or alike else SEARCHES[0]
+    return [chosen[0], Fresh(second)]
+
+
+def interchangeable(problem: Problem) -> bool:
+    """Whether any technician may take any job, time, loads and job counts aside: no pins, radius or
+    skills that some technician lacks. Job counts are PyVRP's own load dimension: on the 2,000-job city
+    day with every technician qualified and 3-6 jobs each, region by region at 60 s, PyVRP placed 1,768
+    (objective 375,881) and OR-Tools 1,766 (378,168)."""
+    techs = problem.technicians
+    needed = frozenset().union(*(j.required_skills for j in problem.jobs))
+    common = frozenset.intersection(*(t.skills for t in techs)) if techs else frozenset()
+    return (
+        problem.options.max_radius_km is None
+        and all(j.pinned_technician_id is None for j in problem.jobs)
+        and needed <= common  # every job's skills are skills every technician has
+    )
+
+
+def hgs_available() -> bool:
+    try:
+        import pyvrp  # noqa: F401
+    except ImportError:
+        return False
+    return True
