@@ -12,9 +12,11 @@ may only go to the technicians the eligibility checks allow (skills, vehicle cap
 window reachable within the shift), a pinned job only to its technician; leaving a job out costs its
 drop penalty (a disjunction). Arc costs are travel, plus the tier term of the job entered, with one
 cost matrix per tier. The balance term is priced by the busiest technician's job count (a global span).
-Two searches: local cheapest insertion improved by guided local search, and savings improved by tabu
-search; on days of up to 200 jobs each gets 30% of the time limit, then ruin and recreate (remove a
-cluster of nearby jobs, let the local search put them back) improves its best plan for the rest.
+The searches (route_engines.SEARCHES): local cheapest insertion improved by guided local search, and
+beside it savings improved by tabu search (technicians alike) or parallel cheapest insertion improved
+by guided local search (technicians differing); on days of up to 200 jobs each gets 30% of the time
+limit, then ruin and recreate (remove a cluster of nearby jobs, let the local search put them back)
+improves its best plan for the rest.
 """
 
 from __future__ import annotations

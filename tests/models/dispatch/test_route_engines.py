@@ -82,7 +82,7 @@ def test_a_re_plan_searches_once_from_the_plan_it_replaces_and_once_from_scratch
     lunch = dataclasses.replace(problem, technicians=with_breaks(problem.technicians))
     assert route_engines.engines(lunch, eligibility.compute(lunch)) == [
         route_engines.SEARCHES[0],
-        route_engines.Fresh(route_engines.SEARCHES[0]),
+        route_engines.Fresh(route_engines.SEARCHES[2]),
     ]
 
 
@@ -99,7 +99,7 @@ def test_polishing_never_answers_worse_than_the_plan_it_started_from() -> None:
     assert polished.objective <= first.objective * 1.02
 
 
-def test_a_fleet_of_interchangeable_technicians_goes_to_pyvrp_and_a_skilled_one_to_or_tools_first() -> None:
+def test_each_day_gets_the_searches_its_structure_calls_for() -> None:
     problem = _day(1)
     skilled = route_engines.engines(problem, eligibility.compute(problem))
     assert skilled == [route_engines.SEARCHES[0], route_engines.Polished(route_engines.HGS_SEEDS[0].seed)]
@@ -126,3 +126,10 @@ def test_a_fleet_of_interchangeable_technicians_goes_to_pyvrp_and_a_skilled_one_
     assert route_engines.engines(travel_only, eligibility.compute(travel_only)) == list(
         route_engines.HGS_SEEDS
     )
+    # Breaks keep a day from PyVRP: OR-Tools' searches, savings' partner only where technicians differ.
+    for day, partner in ((problem, route_engines.SEARCHES[2]), (plain, route_engines.SEARCHES[1])):
+        pausing = dataclasses.replace(day, technicians=with_breaks(day.technicians))
+        assert route_engines.engines(pausing, eligibility.compute(pausing)) == [
+            route_engines.SEARCHES[0],
+            partner,
+        ]
