@@ -10,7 +10,7 @@ current technician, each solved as the service does (two searches in two solver 
 remaining jobs move to another technician, the kilometres, the jobs placed, and Shifu's objective
 without the reassignment term (travel and the drop penalties of the jobs left out) for both. "Morning's
 routes km" is what the morning's plan drives for the jobs still open, in its order from where each
-technician is at 11:00 (no new job): the least a re-plan that moves nothing can drive.
+technician is at 11:00 (no new job): what keeping that plan as it stands drives.
 
 OfferSlots: a 170-job, 30-technician plan (the same generator's day planned, 170 of its placed jobs
 pinned), 5 two-hour windows for a new job, answered in process as the handler does; latency at p50 and

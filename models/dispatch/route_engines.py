@@ -76,7 +76,7 @@ def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
     # PyVRP has no breaks: a day with any goes to OR-Tools, whose time dimension plans them.
     pausing = any(t.breaks for t in problem.technicians)
     pyvrp_fits = not pausing and hgs_available() and route_hgs.profiles(problem, elig) is not None
-    alike = interchangeable(problem)
+    alike = interchangeable(problem, elig)
     chosen: list[Search | Hgs | Polished]
     if pyvrp_fits and alike:
         chosen = [HGS_SEEDS[0], SEARCHES[0]] if problem.options.weights.balance else list(HGS_SEEDS)
@@ -95,19 +95,16 @@ def engines(problem: Problem, elig: Eligibility) -> list[Engine]:
     return [chosen[0], Fresh(chosen[1])]
 
 
-def interchangeable(problem: Problem) -> bool:
-    """Whether any technician may take any job, time, loads and job counts aside: no pins, radius or
-    skills that some technician lacks. Job counts are PyVRP's own load dimension: on the 2,000-job city
-    day with every technician qualified and 3-6 jobs each, region by region at 60 s, PyVRP placed 1,768
-    (objective 375,881) and OR-Tools 1,766 (378,168)."""
+def interchangeable(problem: Problem, elig: Eligibility) -> bool:
+    """Whether any technician may take any job that someone may take, time, loads and job counts aside:
+    no pin, radius or skill that some technician lacks keeps one from it. Job counts are PyVRP's own
+    load dimension: on the 2,000-job city day with every technician qualified and 3-6 jobs each, region
+    by region at 60 s, PyVRP placed 1,768 (objective 375,881) and OR-Tools 1,766 (378,168)."""
+    open_jobs = [j for j in range(len(problem.jobs)) if j not in elig.reasons]
+    needed = frozenset().union(*(problem.jobs[j].required_skills for j in open_jobs))
     techs = problem.technicians
-    needed = frozenset().union(*(j.required_skills for j in problem.jobs))
     common = frozenset.intersection(*(t.skills for t in techs)) if techs else frozenset()
-    return (
-        problem.options.max_radius_km is None
-        and all(j.pinned_technician_id is None for j in problem.jobs)
-        and needed <= common  # every job's skills are skills every technician has
-    )
+    return bool(elig.placeable[open_jobs].all()) and needed <= common
 
 
 def hgs_available() -> bool:

@@ -1,9 +1,10 @@
 """ROUTE mode with PyVRP's hybrid genetic search (HGS), where the day maps onto PyVRP's model.
 
-The mapping: every technician is a vehicle type of one vehicle starting and ending at a depot of its
-own (its home), its shift the type's time window, its loads dimensions (demand against
-`vehicle_capacity`, one per job against `max_jobs − assigned_jobs`, and one per skill some job needs
-and some technician lacks: each job needing it loads 1, a technician without it carries 0); every job a
+The mapping: technicians alike in home, shift, loads and profile are one vehicle type with as many
+vehicles, starting and ending at the depot of their home, their shift the type's time window, their
+loads dimensions (demand against `vehicle_capacity`, one per job against `max_jobs − assigned_jobs`,
+and one per skill some job needs and some technician lacks: each job needing it loads 1, a technician
+without it carries 0); every job a
 client that may be left out for a prize (its drop penalty), its time window bounding the start of
 service (the arrival window, `latest_start`), its duration the service time. So skills, vehicle capacity
 and shifts are PyVRP's own constraints; what remains of the eligibility matrix (pins and the radius,
