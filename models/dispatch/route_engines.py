@@ -101,10 +101,7 @@ def interchangeable(problem: Problem, elig: Eligibility) -> bool:
     load dimension: on the 2,000-job city day with every technician qualified and 3-6 jobs each, region
     by region at 60 s, PyVRP placed 1,768 (objective 375,881) and OR-Tools 1,766 (378,168)."""
     open_jobs = [j for j in range(len(problem.jobs)) if j not in elig.reasons]
-    needed = frozenset().union(*(problem.jobs[j].required_skills for j in open_jobs))
-    techs = problem.technicians
-    common = frozenset.intersection(*(t.skills for t in techs)) if techs else frozenset()
-    return bool(elig.placeable[open_jobs].all()) and needed <= common
+    return bool(elig.placeable[open_jobs].all()) and not route_hgs.lacked_skills(problem, open_jobs)
 
 
 def hgs_available() -> bool:

@@ -4,15 +4,14 @@ The mapping: technicians alike in home, shift, loads and profile are one vehicle
 vehicles, starting and ending at the depot of their home, their shift the type's time window, their
 loads dimensions (demand against `vehicle_capacity`, one per job against `max_jobs − assigned_jobs`,
 and one per skill some job needs and some technician lacks: each job needing it loads 1, a technician
-without it carries 0); every job a
-client that may be left out for a prize (its drop penalty), its time window bounding the start of
-service (the arrival window, `latest_start`), its duration the service time. So skills, vehicle capacity
-and shifts are PyVRP's own constraints; what remains of the eligibility matrix (pins and the radius,
-`Eligibility.placeable`) and the entry costs (tier and reassignment terms, per job entered) become
-routing profiles: one matrix per group of technicians alike in both, with arcs into the jobs they may
-not take made too long to use. A day whose profiles' matrices would pass PROFILE_CELLS
-(REPLAN_PROFILE_CELLS for a re-plan) does not map and stays with OR-Tools (a city-scale day is split
-into regions first).
+without it carries 0); every job a client that may be left out for a prize (its drop penalty), its
+time window bounding the start of service (the arrival window, `latest_start`), its duration the
+service time. So skills, vehicle capacity and shifts are PyVRP's own constraints; what remains of the
+eligibility matrix (pins and the radius, `Eligibility.placeable`) and the entry costs (tier and
+reassignment terms, per job entered) become routing profiles: one matrix per group of technicians
+alike in both, with arcs into the jobs they may not take made too long to use. A day whose profiles'
+matrices would pass PROFILE_CELLS (REPLAN_PROFILE_CELLS for a re-plan) does not map and stays with
+OR-Tools (a city-scale day is split into regions first).
 
 The balance term is not part of PyVRP's objective: the portfolio compares every plan on Shifu's own
 objective (`objective`), so a plan that crowds one technician loses to one that does not.
@@ -23,6 +22,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -173,12 +173,17 @@ def _matrices(day: _Day, groups: np.ndarray) -> tuple[list[np.ndarray], list[np.
     return distances, durations
 
 
+def lacked_skills(problem: Problem, jobs: Sequence[int]) -> list[str]:
+    """The skills some of these jobs (indices) need and some technician lacks, sorted."""
+    needed = sorted({s for j in jobs for s in problem.jobs[j].required_skills})
+    return [s for s in needed if any(s not in t.skills for t in problem.technicians)]
+
+
 def _skill_loads(day: _Day) -> tuple[np.ndarray, np.ndarray]:
     """(clients × dimensions: 1 where the job needs the skill, technicians × dimensions: whether the
     technician has it), a dimension per skill some routed job needs and some technician lacks."""
     jobs, techs = day.problem.jobs, day.problem.technicians
-    needed = sorted({s for j in day.routed.tolist() for s in jobs[j].required_skills})
-    skills = [s for s in needed if any(s not in t.skills for t in techs)]
+    skills = lacked_skills(day.problem, day.routed.tolist())
     needs = np.array(
         [[s in jobs[j].required_skills for s in skills] for j in day.routed.tolist()], dtype=np.int64
     ).reshape(len(day.routed), len(skills))
