@@ -1,6 +1,6 @@
 """Re-planning a running day, and appointment windows to offer a customer.
 
-    python -m benchmarks.replan [--sizes 300x80] [--seeds 1,2,3] [--limit-s 5] [--quick]
+    python -m benchmarks.replan [--sizes 300x80] [--seeds 1,2,3] [--limit-s 5] [--reassignment W] [--quick]
 
 Re-plan: the demo generator's city day (ROUTE mode, with a lunch break for every technician), planned
 in the morning, then re-planned at 11:00 Shanghai time with 8 urgent new jobs (tests/support/replan.py
@@ -62,7 +62,9 @@ def route_day(n_jobs: int, n_techs: int, seed: int, limit_s: float) -> dp.Proble
     return dataclasses.replace(problem, options=options)
 
 
-def replan_row(n_jobs: int, n_techs: int, seed: int, limit_s: float, breaks: bool) -> dict:
+def replan_row(
+    n_jobs: int, n_techs: int, seed: int, limit_s: float, breaks: bool, reassignment: float | None = None
+) -> dict:
     problem = route_day(n_jobs, n_techs, seed, limit_s)
     if not breaks:
         problem = dataclasses.replace(
@@ -72,6 +74,9 @@ def replan_row(n_jobs: int, n_techs: int, seed: int, limit_s: float, breaks: boo
     with futures.ProcessPoolExecutor(1) as one, futures.ProcessPoolExecutor(1) as two:
         morning = solve(problem, (one, two))
         kept = running_day(problem, morning, at(11), urgent=8, seed=seed)
+        if reassignment is not None:  # the weight the re-plan with current technicians is priced at
+            weights = dataclasses.replace(kept.options.weights, reassignment=reassignment)
+            kept = dataclasses.replace(kept, options=dataclasses.replace(kept.options, weights=weights))
         scratch = dataclasses.replace(
             kept, jobs=tuple(dataclasses.replace(j, current_technician_id=None) for j in kept.jobs)
         )
@@ -220,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit-s", type=float, default=5.0)
     parser.add_argument("--bookings", type=int, default=40)
     parser.add_argument("--quick", action="store_true", help="one seed, fewer bookings")
+    parser.add_argument("--reassignment", type=float, help="ObjectiveWeights.reassignment (default: its own)")
     args = parser.parse_args(argv)
     seeds = [int(s) for s in args.seeds.split(",")][: 1 if args.quick else None]
     print("re-plan at 11:00 with 8 urgent jobs (ROUTE); moved = remaining jobs given to another technician")
@@ -232,7 +238,7 @@ def main(argv: list[str] | None = None) -> None:
         n_jobs, n_techs = (int(x) for x in size.split("x"))
         for breaks in (False, True):
             for seed in seeds:
-                row = replan_row(n_jobs, n_techs, seed, args.limit_s, breaks)
+                row = replan_row(n_jobs, n_techs, seed, args.limit_s, breaks, args.reassignment)
                 mornings.append((size, "yes" if breaks else "no", seed, *row["morning"]))
                 a, b = row["scratch"], row["kept"]
                 cells = [size, "yes" if breaks else "no", seed, a.remaining, f"{row['morning_km']:.1f}",
