@@ -192,6 +192,8 @@ def dispatch_days(draw: st.DrawFn) -> dict[str, Any]:
             "vehicle_capacity": value(st.floats(0, 20), _floats),
             "assigned_jobs": value(st.integers(0, 3), _ints),
             **_hours(draw, window, value),
+            # A re-plan's technician ends the day at home, away from where it is now.
+            **({"end_location": point()} if draw(st.booleans()) else {}),
         }
         for tech_id in tech_ids
     ]

@@ -34,7 +34,7 @@ from benchmarks.dispatch_city import city
 from models.dispatch import day_schedule, eligibility, offer_slots, route_plan
 from models.dispatch import problem as dp
 from models.dispatch.solver import solve
-from models.dispatch.travel import travel
+from models.dispatch.travel import end_node, travel
 from tests.support.replan import kept_km, moves, running_day
 
 SHANGHAI = timedelta(hours=8)
@@ -158,7 +158,8 @@ def exact_room(problem: dp.Problem, job: dp.Job, window: dp.Window) -> bool | No
 def _any_order(problem: dp.Problem, t: int, jobs: list[int]) -> bool:
     tech, n_tech = problem.technicians[t], len(problem.technicians)
     nodes = np.array([t, *(n_tech + j for j in jobs)])
-    _, minutes = travel(problem, nodes, nodes)
+    # Row 0 leaves from home, column 0 arrives where the day ends.
+    _, minutes = travel(problem, nodes, np.array([end_node(problem, t), *nodes[1:]]))
     seconds = 60.0 * minutes
     shift, pauses = day_schedule.shift_bounds(tech), day_schedule.pauses(tech)
     home = problem.options.mode is dp.Mode.ROUTE

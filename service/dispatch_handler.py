@@ -120,6 +120,9 @@ def to_technician(
         shifts=tuple(
             to_window(w, f"{path}.shifts[{i}]") for i, w in enumerate(message.shifts[: dp.MAX_SHIFTS + 1])
         ),
+        end_location=dp.GeoPoint(message.end_location.lat, message.end_location.lng)
+        if message.HasField("end_location")
+        else None,
     )
 
 

@@ -24,7 +24,7 @@ from models.dispatch import day_schedule
 from models.dispatch.day_schedule import Schedule, Stop
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import Problem, Reason, Unassigned
-from models.dispatch.travel import legs, locations, travel
+from models.dispatch.travel import end_nodes, legs, locations, travel
 
 # A moved job tries at most this many qualified technicians with room, the cheapest first, so that a
 # city-scale day with many conflicts stays fast.
@@ -85,11 +85,14 @@ class Sequencer:
         self.n_tech = len(problem.technicians)
         self.timing = _Timing(problem, home)
         self.points = locations(problem)
+        self.ends = end_nodes(problem)
 
     def matrix(self, t: int, members: list[int]) -> Matrix:
-        """(km, seconds) among the technician's home (0) and `members` (1...)."""
-        nodes = np.array([t, *(self.n_tech + j for j in members)])
-        km, minutes = travel(self.problem, nodes, nodes, self.points)
+        """(km, seconds) among the technician's home (0) and `members` (1...): row 0 leaves from
+        home, column 0 arrives where the day ends (home, or the end location)."""
+        jobs = [self.n_tech + j for j in members]
+        rows, cols = np.array([t, *jobs]), np.array([self.ends[t], *jobs])
+        km, minutes = travel(self.problem, rows, cols, self.points)
         return km.tolist(), (60.0 * minutes).tolist()
 
     def insert(

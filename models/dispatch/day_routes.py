@@ -28,7 +28,7 @@ from models.dispatch.problem import (
     ScheduledBreak,
     Unassigned,
 )
-from models.dispatch.travel import legs, locations
+from models.dispatch.travel import end_node, legs, locations
 
 
 def orders_of(problem: Problem, plan: Plan) -> dict[int, list[int]]:
@@ -115,10 +115,11 @@ def _workable(
 def schedule_of(
     problem: Problem, points: np.ndarray, t: int, order: list[int], home: bool
 ) -> tuple[Schedule, np.ndarray] | None:
-    """(the earliest schedule, each stop's km from the previous place; in ROUTE mode the way home
-    last) of technician t doing `order`, or None when that day cannot be worked."""
+    """(the earliest schedule, each stop's km from the previous place; in ROUTE mode the way home, or
+    to the end location, last) of technician t doing `order`, or None when that day cannot be worked."""
     tech, n_tech = problem.technicians[t], len(problem.technicians)
-    nodes = np.array([t, *(n_tech + j for j in order), *([t] if home else [])], dtype=np.int64)
+    end = [end_node(problem, t)] if home else []
+    nodes = np.array([t, *(n_tech + j for j in order), *end], dtype=np.int64)
     km, minutes = legs(problem, points, nodes[:-1], nodes[1:]) if nodes.size > 1 else (np.zeros(0),) * 2
     seconds = 60.0 * minutes
     stops = [_stop(problem.jobs[j], float(seconds[s])) for s, j in enumerate(order)]

@@ -5,7 +5,7 @@ within its job's window (waiting when early) and ends within the shift; a break 
 window and lasts its minutes, with no work and no travel during it; a break is taken between jobs,
 where the technician is (after a job, or at home) or at the next job's place before the work starts;
 breaks are taken in the order of their windows' starts, all of them. In ROUTE mode the day ends back
-home within the shift; in ASSIGN mode at the last job's place.
+home (or at the technician's end location) within the shift; in ASSIGN mode at the last job's place.
 
 Exact by dynamic programming over (stop, breaks taken so far): for each count of breaks taken, the
 earliest time the technician is free; earlier is never worse, as waiting is allowed. Between two

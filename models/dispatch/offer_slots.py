@@ -25,7 +25,7 @@ from models.dispatch.assign_gap import shift_minutes
 from models.dispatch.day_schedule import Schedule
 from models.dispatch.eligibility import Eligibility
 from models.dispatch.problem import Capacity, Job, Mode, Problem, Window
-from models.dispatch.travel import legs, locations
+from models.dispatch.travel import cut, end_nodes, legs, locations
 from models.errors import FieldError
 
 MAX_WINDOWS = 50
@@ -43,9 +43,10 @@ class SlotOffer:
 
 def validate(job: Job, windows: Sequence[Window], plan: Problem) -> None:
     """Raises FieldError naming the first invalid field. The request's matrices run over the
-    technicians, the plan's jobs, then the new job: (technicians + jobs + 1)^2 values."""
+    technicians, the plan's jobs, the new job, then the end locations: (technicians + jobs + 1 + end
+    locations)^2 values."""
     dp.validate(replace(plan, options=replace(plan.options, distance_km=None, duration_min=None)))
-    dp.validate_options(plan.options, len(plan.technicians) + len(plan.jobs) + 1)
+    dp.validate_options(plan.options, dp.n_locations(plan) + 1)
     dp.validate_job(job, "job")
     if not windows:
         raise FieldError("windows", "ask for at least one window")
@@ -64,17 +65,12 @@ def validate(job: Job, windows: Sequence[Window], plan: Problem) -> None:
 
 
 def _with_trials(plan: Problem, trials: tuple[Job, ...]) -> Problem:
-    """The plan and a copy of the new job per window; the matrices' last row and column (the new job)
-    repeated for every copy."""
-    options = plan.options
-    n = len(plan.technicians) + len(plan.jobs) + 1
-    nodes = np.concatenate([np.arange(n - 1), np.full(len(trials), n - 1)])
-
-    def cut(matrix: np.ndarray | None) -> np.ndarray | None:
-        return None if matrix is None else matrix.reshape(n, n)[np.ix_(nodes, nodes)].ravel()
-
-    options = replace(options, distance_km=cut(options.distance_km), duration_min=cut(options.duration_min))
-    return replace(plan, jobs=plan.jobs + trials, options=options)
+    """The plan and a copy of the new job per window; the matrices' row and column of the new job
+    (after the plan's jobs, before the end locations) repeated for every copy."""
+    new = len(plan.technicians) + len(plan.jobs)
+    places = dp.n_locations(plan) + 1
+    nodes = np.concatenate([np.arange(new), np.full(len(trials), new), np.arange(new + 1, places)])
+    return replace(plan, jobs=plan.jobs + trials, options=cut(plan.options, places, nodes))
 
 
 @dataclass(frozen=True)
@@ -195,7 +191,7 @@ def _carries(problem: Problem, elig: Eligibility, day: _Day, j: int, t: int) -> 
 
 def _km(problem: Problem, t: int, route: list[int]) -> float:
     n_tech = len(problem.technicians)
-    home = [t] if problem.options.mode is Mode.ROUTE else []
+    home = [end_nodes(problem)[t]] if problem.options.mode is Mode.ROUTE else []
     nodes = np.array([t, *(n_tech + j for j in route), *home], dtype=np.int64)
     if nodes.size < 2:
         return 0.0

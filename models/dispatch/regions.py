@@ -25,9 +25,9 @@ import numpy as np
 
 from models.dispatch import day_routes, eligibility
 from models.dispatch.eligibility import Eligibility, remaining_capacity
-from models.dispatch.problem import Assignment, Plan, Problem, Status
+from models.dispatch.problem import Assignment, Plan, Problem, Status, n_locations
 from models.dispatch.route_plan import leftover, with_objective
-from models.dispatch.travel import legs, locations
+from models.dispatch.travel import cut, end_nodes, legs, locations
 
 log = logging.getLogger(__name__)
 
@@ -123,18 +123,16 @@ def _nearest(points: np.ndarray, centres: np.ndarray) -> np.ndarray:
 
 def subproblem(problem: Problem, region: Region) -> Problem:
     """The region as a day of its own (the request's matrices cut to its locations)."""
-    options = problem.options
-    n_tech, n = len(problem.technicians), len(problem.technicians) + len(problem.jobs)
-    nodes = np.concatenate([region.technicians, n_tech + region.jobs])
-    cut = {}
-    for name in ("distance_km", "duration_min"):
-        matrix = getattr(options, name)
-        if matrix is not None:
-            cut[name] = matrix.reshape(n, n)[np.ix_(nodes, nodes)].ravel()
+    n_tech = len(problem.technicians)
+    ends = end_nodes(problem)[region.technicians]
+    own_end = np.array(
+        [problem.technicians[t].end_location is not None for t in region.technicians], dtype=bool
+    )
+    nodes = np.concatenate([region.technicians, n_tech + region.jobs, ends[own_end]])
     return Problem(
         tuple(problem.jobs[j] for j in region.jobs),
         tuple(problem.technicians[t] for t in region.technicians),
-        dataclasses.replace(options, **cut),
+        cut(problem.options, n_locations(problem), nodes),
     )
 
 
@@ -197,10 +195,11 @@ class _Day:
         self.n_tech = len(problem.technicians)
         self.demand = np.array([j.demand for j in problem.jobs])
         self.points = locations(problem)
+        self.ends = end_nodes(problem)
 
     def legs(self, t: int, route: list[int]) -> tuple[np.ndarray, np.ndarray]:
-        """(km, seconds) of each leg: home → first job → … → last job → home."""
-        nodes = np.array([t, *(self.n_tech + j for j in route), t])
+        """(km, seconds) of each leg: home → first job → … → last job → where the day ends."""
+        nodes = np.array([t, *(self.n_tech + j for j in route), self.ends[t]])
         km, minutes = legs(self.problem, self.points, nodes[:-1], nodes[1:])
         return km, 60.0 * minutes
 

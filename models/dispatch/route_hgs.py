@@ -1,7 +1,8 @@
 """ROUTE mode with PyVRP's hybrid genetic search (HGS), where the day maps onto PyVRP's model.
 
-The mapping: technicians alike in home, shift, loads and profile are one vehicle type with as many
-vehicles, starting and ending at the depot of their home, their shift the type's time window, their
+The mapping: technicians alike in home, end, shift, loads and profile are one vehicle type with as
+many vehicles, starting at the depot of their home and ending at that of their end location (home,
+unless `end_location` says otherwise), their shift the type's time window, their
 loads dimensions (demand against `vehicle_capacity`, one per job against `max_jobs − assigned_jobs`,
 and one per skill some job needs and some technician lacks: each job needing it loads 1, a technician
 without it carries 0); every job a client that may be left out for a prize (its drop penalty), its
@@ -30,9 +31,9 @@ import numpy as np
 
 from models.dispatch import day_routes
 from models.dispatch.eligibility import Eligibility
-from models.dispatch.problem import Assignment, Plan, Problem, Status
+from models.dispatch.problem import Assignment, GeoPoint, Plan, Problem, Status, n_locations
 from models.dispatch.route_plan import current_days, leftover, replanning, time_frame, with_objective
-from models.dispatch.travel import travel
+from models.dispatch.travel import end_nodes, travel
 
 if TYPE_CHECKING:  # imported where it runs: the day goes to OR-Tools when PyVRP is not installed
     import pyvrp
@@ -66,7 +67,7 @@ def profiles(problem: Problem, elig: Eligibility, cells: float | None = None) ->
     ]
     distinct: dict[bytes, int] = {}
     of_tech = np.array([distinct.setdefault(key, len(distinct)) for key in keys], dtype=np.int64)
-    nodes = len(problem.technicians) + len(problem.jobs)
+    nodes = n_locations(problem)
     if cells is None:
         cells = REPLAN_PROFILE_CELLS if replanning(problem) else PROFILE_CELLS
     return of_tech if len(distinct) * nodes * nodes <= cells else None
@@ -75,7 +76,7 @@ def profiles(problem: Problem, elig: Eligibility, cells: float | None = None) ->
 @dataclass(frozen=True)
 class _Day:
     """The day on PyVRP's terms, and what reading its plan back takes: nodes are the technicians'
-    homes, then the routed jobs (client c is job `routed[c]`)."""
+    homes, the routed jobs (client c is job `routed[c]`), then the end locations."""
 
     problem: Problem
     elig: Eligibility
@@ -84,6 +85,7 @@ class _Day:
     horizon: int
     km: np.ndarray  # nodes × nodes
     seconds: np.ndarray  # nodes × nodes travel, whole seconds
+    ends: np.ndarray  # each technician's node where its day ends
 
 
 def solve(
@@ -143,9 +145,14 @@ def solve(
 def _day(problem: Problem, elig: Eligibility, routed: np.ndarray) -> _Day:
     origin, horizon = time_frame(problem)
     n_tech = len(problem.technicians)
-    nodes = np.concatenate([np.arange(n_tech), n_tech + routed]).astype(np.int64)
+    ends = end_nodes(problem)
+    own = ends != np.arange(n_tech)  # technicians whose day ends at an end location of theirs
+    nodes = np.concatenate([np.arange(n_tech), n_tech + routed, ends[own]]).astype(np.int64)
+    day_ends = np.arange(n_tech)
+    day_ends[own] = n_tech + routed.size + np.arange(int(own.sum()))
     km, minutes = travel(problem, nodes, nodes)
-    return _Day(problem, elig, routed, origin, horizon, km, np.ceil(minutes * 60.0).astype(np.int64))
+    seconds = np.ceil(minutes * 60.0).astype(np.int64)
+    return _Day(problem, elig, routed, origin, horizon, km, seconds, day_ends)
 
 
 def _matrices(day: _Day, groups: np.ndarray) -> tuple[list[np.ndarray], list[np.ndarray]]:
@@ -153,16 +160,15 @@ def _matrices(day: _Day, groups: np.ndarray) -> tuple[list[np.ndarray], list[np.
     (tier and reassignment terms), and arcs into the jobs a pin or the radius keeps from the profile too
     long to use."""
     weights = day.problem.options.weights
-    n_tech = len(day.problem.technicians)
+    n_tech, n_clients = len(day.problem.technicians), day.routed.size
     travel_cost = np.rint(weights.travel_per_km * day.km * COST_UNITS).astype(np.int64)
     too_far = 10 * day.horizon
     distances, durations = [], []
     for p in range(int(groups.max()) + 1):
         t = int(np.flatnonzero(groups == p)[0])
         distance, duration = travel_cost.copy(), day.seconds.copy()
-        distance[:, n_tech:] += np.rint(day.elig.entry_cost[day.routed, t] * COST_UNITS).astype(np.int64)[
-            None, :
-        ]
+        entry = np.rint(day.elig.entry_cost[day.routed, t] * COST_UNITS).astype(np.int64)
+        distance[:, n_tech : n_tech + n_clients] += entry[None, :]
         barred = n_tech + np.flatnonzero(~day.elig.placeable[day.routed, t])
         distance[:, barred] = too_far
         duration[:, barred] = too_far
@@ -230,37 +236,44 @@ def _fleet(
 ) -> tuple[list[int], list[pyvrp.VehicleType], list[list[int]]]:
     """(each depot's node, the vehicle types, the technicians each type's routes go to).
 
-    Technicians alike in home, shift, vehicle, job count, skills and profile are one vehicle type with
-    that many vehicles (a fleet at one depot is PyVRP's own model, which it searches best); homes in one
-    place are one depot. A skill's dimension holds as many jobs as the technician may take, or none."""
+    Technicians alike in home, end, shift, vehicle, job count, skills and profile are one vehicle type
+    with that many vehicles (a fleet at one depot is PyVRP's own model, which it searches best); homes
+    and ends in one place are one depot. A skill's dimension holds as many jobs as the technician may
+    take, or none."""
     import pyvrp
 
     depot_of: dict[tuple[float, float], int] = {}
     depot_location: list[int] = []
+
+    def depot(point: GeoPoint, node: int) -> int:
+        place = (point.lat, point.lng)
+        if place not in depot_of:
+            depot_of[place] = len(depot_location)
+            depot_location.append(node)
+        return depot_of[place]
+
     kinds: dict[tuple, list[int]] = {}
     for t, tech in enumerate(day.problem.technicians):
-        home = (tech.location.lat, tech.location.lng)
-        if home not in depot_of:
-            depot_of[home] = len(depot_location)
-            depot_location.append(t)
+        home = depot(tech.location, t)
+        end = home if tech.end_location is None else depot(tech.end_location, int(day.ends[t]))
         early, late = (
             (0, day.horizon) if tech.shift is None else _bounds(day, tech.shift.start, tech.shift.end)
         )
         capacity = int(np.rint(tech.vehicle_capacity * LOAD_SCALE)) if tech.vehicle_capacity else total_load
         count = int(day.elig.capacity[t])
         loads = (capacity, count, *(count * has[t]).tolist())
-        kinds.setdefault((depot_of[home], early, late, loads, int(groups[t])), []).append(t)
+        kinds.setdefault((home, end, early, late, loads, int(groups[t])), []).append(t)
     vehicle_types = [
         pyvrp.VehicleType(
             num_available=len(members),
             capacity=list(loads),
-            start_depot=depot,
-            end_depot=depot,
+            start_depot=home,
+            end_depot=end,
             tw_early=early,
             tw_late=late,
             profile=profile,
         )
-        for (depot, early, late, loads, profile), members in kinds.items()
+        for (home, end, early, late, loads, profile), members in kinds.items()
     ]
     return depot_location, vehicle_types, [list(members) for members in kinds.values()]
 
@@ -341,7 +354,7 @@ def _plan(
             assignments.append(Assignment(jobs[j].job_id, techs[t].technician_id, sequence, arrival, leg))
             served.add(j)
             previous, sequence = node, sequence + 1
-        home_km += float(day.km[previous, t]) if previous != t else 0.0
+        home_km += float(day.km[previous, day.ends[t]]) if previous != t else 0.0
     plan = Plan(
         assignments=assignments,
         unassigned=leftover(day.problem, day.elig, served),

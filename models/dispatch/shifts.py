@@ -9,41 +9,49 @@ from dataclasses import replace
 
 import numpy as np
 
-from models.dispatch.problem import Plan, Problem, Technician, holds
+from models.dispatch.problem import Plan, Problem, Technician, holds, n_locations
+from models.dispatch.travel import cut, end_nodes
 
 
 def one_each(problem: Problem) -> Problem:
-    """The problem with a technician per shift (unchanged when nobody has a list of shifts)."""
+    """The problem with a technician per shift (unchanged when nobody has a list of shifts). A shift
+    after the first starts where the day before ended (the end location, when there is one)."""
     if not any(t.shifts for t in problem.technicians):
         return problem
+    ends = end_nodes(problem)
     techs: list[Technician] = []
-    source: list[int] = []
+    starts: list[int] = []  # each new technician's location, as an index of the request's
     for i, tech in enumerate(problem.technicians):
         if not tech.shifts:
             techs.append(tech)
-            source.append(i)
+            starts.append(i)
             continue
         for k, shift in enumerate(sorted(tech.shifts, key=lambda w: w.start)):
             held = tuple(b for b in tech.breaks if holds(shift, b))
+            home = tech.end_location if k > 0 and tech.end_location is not None else None
             techs.append(
                 replace(
                     tech,
                     technician_id=f"{tech.technician_id} (shift {k + 1})",
+                    location=home or tech.location,
                     shift=shift,
                     shifts=(),
                     breaks=held,
                     shift_of=tech.technician_id,
                 )
             )
-            source.append(i)
-    options = problem.options
-    n_tech, n = len(problem.technicians), len(problem.technicians) + len(problem.jobs)
-    nodes = np.concatenate([np.array(source, dtype=np.int64), n_tech + np.arange(len(problem.jobs))])
-
-    def cut(matrix: np.ndarray | None) -> np.ndarray | None:
-        return None if matrix is None else matrix.reshape(n, n)[np.ix_(nodes, nodes)].ravel()
-
-    options = replace(options, distance_km=cut(options.distance_km), duration_min=cut(options.duration_min))
+            starts.append(int(ends[i]) if home else i)
+    source = {t.technician_id: i for i, t in enumerate(problem.technicians)}
+    finish = [int(ends[source[t.person]]) for t in techs if t.end_location is not None]
+    n_tech = len(problem.technicians)
+    nodes = np.concatenate(
+        [
+            np.array(starts, dtype=np.int64),
+            n_tech + np.arange(len(problem.jobs)),
+            np.array(finish, dtype=np.int64),
+        ]
+    )
+    options = cut(problem.options, n_locations(problem), nodes)
     return replace(problem, technicians=tuple(techs), options=options)
 
 

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from models.dispatch.blocks import by_rows
-from models.dispatch.problem import Problem
+from models.dispatch.problem import Options, Problem, n_locations
 
 EARTH_RADIUS_KM = 6371.0088
 
@@ -37,13 +39,46 @@ def great_circle_km(a: np.ndarray, b: np.ndarray, workers: int = 1) -> np.ndarra
 
 
 def _coordinates(problem: Problem) -> tuple[np.ndarray, np.ndarray]:
-    points = [t.location for t in problem.technicians] + [j.location for j in problem.jobs]
+    points = (
+        [t.location for t in problem.technicians]
+        + [j.location for j in problem.jobs]
+        + [t.end_location for t in problem.technicians if t.end_location is not None]
+    )
     return np.array([p.lat for p in points], dtype=float), np.array([p.lng for p in points], dtype=float)
 
 
 def locations(problem: Problem) -> np.ndarray:
-    """Unit vectors of every location (technicians first, then jobs), for `legs`."""
+    """Unit vectors of every location (technicians, jobs, then end locations), for `legs`."""
     return unit_vectors(*_coordinates(problem))
+
+
+def end_nodes(problem: Problem) -> np.ndarray:
+    """Where each technician's ROUTE day ends, as a location index: its own (back at `location`), or
+    its end location's, which follow the jobs in technician order."""
+    n_tech, n_jobs = len(problem.technicians), len(problem.jobs)
+    ends, extra = np.arange(n_tech), n_tech + n_jobs
+    for t, tech in enumerate(problem.technicians):
+        if tech.end_location is not None:
+            ends[t], extra = extra, extra + 1
+    return ends
+
+
+def end_node(problem: Problem, t: int) -> int:
+    """`end_nodes(problem)[t]`, without the others."""
+    techs = problem.technicians
+    if techs[t].end_location is None:
+        return t
+    return len(techs) + len(problem.jobs) + sum(u.end_location is not None for u in techs[:t])
+
+
+def cut(options: Options, places: int, nodes: np.ndarray) -> Options:
+    """The options with the request's matrices (over `places` locations) cut to `nodes`, in that
+    order: a sub-problem's or a reshaped problem's own layout."""
+
+    def part(matrix: np.ndarray | None) -> np.ndarray | None:
+        return None if matrix is None else matrix.reshape(places, places)[np.ix_(nodes, nodes)].ravel()
+
+    return replace(options, distance_km=part(options.distance_km), duration_min=part(options.duration_min))
 
 
 def legs(
@@ -52,7 +87,7 @@ def legs(
     """(kilometres, minutes) from each origin to the end at the same position: a route's legs, without
     the matrix `travel` makes. `points` from `locations`."""
     options = problem.options
-    n = len(problem.technicians) + len(problem.jobs)
+    n = n_locations(problem)
     if options.distance_km is not None:
         km = options.distance_km.reshape(n, n)[origins, ends]
     else:
@@ -71,10 +106,10 @@ def travel(
     """(kilometres, minutes) from each location in `rows` to each in `cols`; `points` from `locations`
     saves recomputing them when many small matrices are asked for.
 
-    Locations are indexed as in the request's matrices: technicians first, then jobs.
+    Locations are indexed as in the request's matrices: technicians, jobs, then end locations.
     """
     options = problem.options
-    n = len(problem.technicians) + len(problem.jobs)
+    n = n_locations(problem)
     if options.distance_km is not None:
         km = options.distance_km.reshape(n, n)[np.ix_(rows, cols)]
     else:

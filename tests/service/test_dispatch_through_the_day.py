@@ -5,6 +5,7 @@ an AssignJobs that pins the plan; bad requests refused naming the field."""
 from __future__ import annotations
 
 import dataclasses
+import itertools
 
 import grpc
 import numpy as np
@@ -12,8 +13,10 @@ import pytest
 from google.protobuf import json_format
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from models.dispatch.problem import GeoPoint
 from service.pb.shifu.v1 import common_pb2, dispatch_pb2_grpc
 from service.pb.shifu.v1 import dispatch_pb2 as dpb
+from tests.support.days import km_between
 from training import demo
 
 H = 3600
@@ -107,6 +110,41 @@ def test_a_re_plan_with_current_technicians_moves_few_jobs(
     assert len(kept.assignments) >= len(fresh.assignments) - 1
 
 
+def test_a_running_day_re_planned_from_where_technicians_are_ends_each_day_at_home(
+    dispatch: dispatch_pb2_grpc.DispatchServiceStub, day: dpb.AssignJobsRequest
+) -> None:
+    morning = dispatch.AssignJobs(day, timeout=30)
+    first = {r.technician_id: r.job_ids[0] for r in morning.routes if r.job_ids}
+    jobs = {j.job_id: j for j in day.jobs}
+    replan = dpb.AssignJobsRequest()
+    replan.CopyFrom(day)
+    del replan.jobs[:]
+    replan.jobs.extend(j for j in day.jobs if j.job_id not in set(first.values()))  # first jobs done
+    for tech in replan.technicians:
+        if tech.technician_id in first:  # where the first job was, home at the end of the day
+            tech.end_location.CopyFrom(tech.location)
+            tech.location.CopyFrom(jobs[first[tech.technician_id]].location)
+    answer = dispatch.AssignJobs(replan, timeout=30)
+    assert answer.routes
+    techs = {t.technician_id: t for t in replan.technicians}
+    places = {j.job_id: j.location for j in replan.jobs}
+    ending = 0
+    for route in answer.routes:
+        if not route.job_ids:
+            continue
+        tech = techs[route.technician_id]
+        end = tech.end_location if tech.HasField("end_location") else tech.location
+        ending += tech.HasField("end_location")
+        stops = [tech.location, *(places[j] for j in route.job_ids), end]
+        km = sum(km_between(_point(a), _point(b)) for a, b in itertools.pairwise(stops))
+        assert route.travel_km == pytest.approx(km, rel=1e-6), route.technician_id
+    assert ending, "some re-planned day ends at home, away from where it starts"
+
+
+def _point(location: common_pb2.GeoPoint) -> GeoPoint:
+    return GeoPoint(location.lat, location.lng)
+
+
 def test_offered_windows_are_kept_and_refusals_say_why(
     dispatch: dispatch_pb2_grpc.DispatchServiceStub, day: dpb.AssignJobsRequest
 ) -> None:
@@ -161,3 +199,10 @@ def test_bad_slot_requests_are_refused_naming_the_field(
         dispatch.AssignJobs(broken, timeout=10)
     assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
     assert "technicians[0].breaks[0].duration_minutes" in error.value.details()
+    lost = dpb.AssignJobsRequest()
+    lost.CopyFrom(day)
+    lost.technicians[2].end_location.lat = 123.0
+    with pytest.raises(grpc.RpcError) as error:
+        dispatch.AssignJobs(lost, timeout=10)
+    assert error.value.code() is grpc.StatusCode.INVALID_ARGUMENT
+    assert error.value.details().startswith("technicians[2].end_location.lat"), error.value.details()

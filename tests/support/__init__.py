@@ -37,7 +37,7 @@ from models.recommend.components.lightfm import LightFM
 from models.recommend.components.popularity import Popularity
 from service.config import Settings
 from service.server import RunningServer, start
-from tests.support.days import assert_breaks_kept, assert_no_double_booking, km_between
+from tests.support.days import assert_breaks_kept, assert_ends_reached, assert_no_double_booking, km_between
 from training import demo, engines
 from training.components import ModelConfig
 from training.event_store import EventStore
@@ -351,6 +351,7 @@ def check(problem: Problem, plan: Plan) -> None:
             if a.technician_id == route.technician_id
         ], route.technician_id
     assert_breaks_kept(problem, plan.routes, plan.assignments, SLACK_S)
+    assert_ends_reached(problem, plan.routes, SLACK_S)
 
 
 def with_breaks(techs: Sequence[Technician]) -> tuple[Technician, ...]:

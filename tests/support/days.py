@@ -22,18 +22,69 @@ def km_between(a: GeoPoint, b: GeoPoint) -> float:
     return 2 * 6371.0088 * math.asin(math.sqrt(h))
 
 
+def _points(problem: Problem) -> list[GeoPoint]:
+    """Every location, indexed as the request's matrices: technicians, jobs, then end locations."""
+    ends = [t.end_location for t in problem.technicians if t.end_location is not None]
+    return [t.location for t in problem.technicians] + [j.location for j in problem.jobs] + ends
+
+
+def end_index(problem: Problem, t: int) -> int:
+    """The location where technician t's ROUTE day ends: its own, or its end location's."""
+    techs = problem.technicians
+    if techs[t].end_location is None:
+        return t
+    return len(techs) + len(problem.jobs) + sum(u.end_location is not None for u in techs[:t])
+
+
+def start_index(problem: Problem, t: int, route: Route) -> int:
+    """Where technician t's day of `route` starts: its location, or for a shift after its first, where
+    the day before ended."""
+    tech = problem.technicians[t]
+    later = (
+        bool(tech.shifts)
+        and route.shift is not None
+        and route.shift.start > min(w.start for w in tech.shifts)
+    )
+    return end_index(problem, t) if later else t
+
+
+def assert_ends_reached(problem: Problem, routes: Iterable[Route], slack_s: float) -> None:
+    """In ROUTE mode every day ends where the technician's day ends (back at its location, or at its
+    end location) within the shift, and its kilometres are the legs from the start to that end."""
+    if problem.options.mode.value != "route":
+        return
+    n_tech = len(problem.technicians)
+    tech_index = {t.technician_id: i for i, t in enumerate(problem.technicians)}
+    job_index = {j.job_id: n_tech + i for i, j in enumerate(problem.jobs)}
+    for route in routes:
+        if not route.job_ids:
+            continue
+        t = tech_index[route.technician_id]
+        places = [
+            start_index(problem, t, route),
+            *(job_index[j] for j in route.job_ids),
+            end_index(problem, t),
+        ]
+        km = sum(leg_km(problem, a, b) for a, b in itertools.pairwise(places))
+        assert math.isclose(route.travel_km, km, rel_tol=1e-6, abs_tol=1e-3), (route.technician_id, "km")
+        if route.end is not None and route.shift is not None:
+            assert route.end <= route.shift.end + slack_s, (route.technician_id, "back after the shift")
+
+
+def leg_km(problem: Problem, origin: int, end: int) -> float:
+    """Kilometres from location `origin` to `end` (indices as the request's matrices)."""
+    if problem.options.distance_km is not None:
+        return float(problem.options.distance_km[origin * len(_points(problem)) + end])
+    points = _points(problem)
+    return km_between(points[origin], points[end])
+
+
 def travel_s(problem: Problem, origin: int, end: int) -> float:
-    """Seconds from location `origin` to `end`, indexed as the request's matrices (technicians first)."""
+    """Seconds from location `origin` to `end`, indexed as the request's matrices."""
     options = problem.options
-    n = len(problem.technicians) + len(problem.jobs)
     if options.duration_min is not None:
-        return 60.0 * float(options.duration_min[origin * n + end])
-    if options.distance_km is not None:
-        km = float(options.distance_km[origin * n + end])
-    else:
-        points = [t.location for t in problem.technicians] + [j.location for j in problem.jobs]
-        km = km_between(points[origin], points[end])
-    return 3600.0 * km / options.speed_kmh
+        return 60.0 * float(options.duration_min[origin * len(_points(problem)) + end])
+    return 3600.0 * leg_km(problem, origin, end) / options.speed_kmh
 
 
 def assert_no_double_booking(problem: Problem, assignments: Iterable[Assignment], slack_s: float) -> None:
@@ -97,7 +148,7 @@ def assert_breaks_kept(
         for (_, end_a), (start_b, _) in itertools.pairwise(pauses):
             assert end_a <= start_b + slack_s, (route.technician_id, "breaks overlap")
         # The day as busy intervals: work at each stop, and the drives between them.
-        places = [t, *(n_tech + job_index[j] for j in route.job_ids)]
+        places = [start_index(problem, t, route), *(n_tech + job_index[j] for j in route.job_ids)]
         starts = [arrival[j] for j in route.job_ids]
         if any(s is None for s in starts):
             continue
@@ -110,7 +161,8 @@ def assert_breaks_kept(
                 assert e <= b0 + slack_s or b1 <= s + slack_s, (route.technician_id, "work inside a break")
         free_from = [route.start if route.start is not None else -math.inf, *ends]
         until = [*starts, *([route.end] if routed and route.end is not None else [])]
-        legs = list(zip(places, places[1:] + ([t] if routed else []), strict=False))[: len(until)]
+        legs = list(zip(places, places[1:] + ([end_index(problem, t)] if routed else []), strict=False))
+        legs = legs[: len(until)]
         for (a, b), f, u in zip(legs, free_from[: len(until)], until, strict=True):
             drive = travel_s(problem, a, b)
             inside = [(max(b0, f), min(b1, u)) for b0, b1 in pauses if b1 > f and b0 < u]

@@ -10,7 +10,8 @@ from dataclasses import dataclass
 import numpy as np
 
 from models.dispatch import problem as dp
-from models.dispatch.travel import travel
+from models.dispatch.problem import n_locations
+from models.dispatch.travel import end_nodes, travel
 
 
 @dataclass(frozen=True)
@@ -27,8 +28,9 @@ def running_day(
 ) -> dp.Problem:
     """The day of `problem`, planned by `plan`, re-planned at `at` (Unix seconds) with `urgent` new jobs
     (priority 3, windows opening within the hour after `at`). Jobs that started before `at` are done or
-    under way: their technician is at that job's place, free when it ends. With `keep_current`, every
-    job the plan had placed names its technician as current."""
+    under way: their technician is at that job's place, free when it ends, and goes home at the end of
+    the day (end_location). With `keep_current`, every job the plan had placed names its technician as
+    current."""
     jobs = {j.job_id: j for j in problem.jobs}
     started: dict[str, list[dp.Assignment]] = {}
     holder: dict[str, str] = {}
@@ -52,6 +54,7 @@ def running_day(
             dataclasses.replace(
                 tech,
                 location=location,
+                end_location=(tech.end_location or tech.location) if mine else tech.end_location,
                 shift=shift,
                 assigned_jobs=tech.assigned_jobs + len(mine),
                 breaks=tuple(b for b in tech.breaks if b.window.end >= free),  # the ones still to take
@@ -110,17 +113,19 @@ def moves(replan: dp.Problem, plan: dp.Plan, first: dp.Plan) -> Moves:
 
 def kept_km(replan: dp.Problem, first: dp.Plan) -> float:
     """The kilometres of `first`'s routes for the jobs of `replan` not started, in `first`'s order, each
-    from where its technician is now and back there (as the re-plan prices a day): what keeping the
-    plan unchanged would drive, before any new job."""
+    from where its technician is now to where its day ends: what keeping the plan unchanged would
+    drive, before any new job."""
     index = {j.job_id: k for k, j in enumerate(replan.jobs)}
     column = {t.technician_id: k for k, t in enumerate(replan.technicians)}
     n_tech = len(replan.technicians)
-    nodes = np.arange(n_tech + len(replan.jobs))
+    nodes = np.arange(n_locations(replan))
     km, _ = travel(replan, nodes, nodes)
+    ends = end_nodes(replan)
     total = 0.0
     for route in first.routes:
         stops = [n_tech + index[j] for j in route.job_ids if j in index]
         if stops:
-            path = [column[route.technician_id], *stops, column[route.technician_id]]
+            t = column[route.technician_id]
+            path = [t, *stops, ends[t]]
             total += float(km[path[:-1], path[1:]].sum())
     return total

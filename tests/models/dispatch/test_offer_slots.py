@@ -16,9 +16,17 @@ from tests.support import DAY, HOUR, check, random_day, with_breaks
 from tests.support.days import km_between
 
 
-def planned_day(seed: int, mode: Mode) -> Problem:
-    """A random day with breaks, planned, its placed jobs pinned where the plan put them."""
+def planned_day(seed: int, mode: Mode, ending: bool = False) -> Problem:
+    """A random day with breaks, planned, its placed jobs pinned where the plan put them; with `ending`,
+    every other technician's day ends 3 km south-east of where it starts (a re-plan's, going home)."""
     jobs, techs = random_day(seed, n_jobs=30, n_techs=6)
+    if ending:
+        techs = tuple(
+            dataclasses.replace(t, end_location=GeoPoint(t.location.lat - 0.02, t.location.lng + 0.02))
+            if k % 2 == 0
+            else t
+            for k, t in enumerate(techs)
+        )
     options = Options(mode=mode, time_limit_s=1.0, max_radius_km=12.0)
     first = solve(Problem(jobs, with_breaks(techs), options))
     holder = {a.job_id: a.technician_id for a in first.assignments}
@@ -41,10 +49,14 @@ def new_job(seed: int) -> Job:
 WINDOWS = [Window(DAY + h * HOUR, DAY + (h + 2) * HOUR) for h in (8, 10, 12, 14, 16)]
 
 
-@pytest.mark.parametrize("mode", [Mode.ASSIGN, Mode.ROUTE], ids=lambda m: m.value)
+@pytest.mark.parametrize(
+    ("mode", "ending"),
+    [(Mode.ASSIGN, False), (Mode.ROUTE, False), (Mode.ROUTE, True)],
+    ids=["assign", "route", "route-ending-elsewhere"],
+)
 @pytest.mark.parametrize("seed", [1, 2, 3, 4])
-def test_every_window_offered_is_kept_by_assign_jobs(mode: Mode, seed: int) -> None:
-    plan = planned_day(seed, mode)
+def test_every_window_offered_is_kept_by_assign_jobs(mode: Mode, ending: bool, seed: int) -> None:
+    plan = planned_day(seed, mode, ending)
     job = new_job(seed)
     offers = offer_slots.offer(job, WINDOWS, plan)
     assert [o.window for o in offers] == WINDOWS
@@ -87,10 +99,16 @@ def test_a_planned_job_without_its_technician_is_refused_by_name() -> None:
     assert error.value.field == "windows"
 
 
-def test_matrices_cover_the_new_job_last_and_a_wrong_size_is_refused_by_name() -> None:
-    plan = planned_day(2, Mode.ASSIGN)
+@pytest.mark.parametrize(
+    ("mode", "ending"), [(Mode.ASSIGN, False), (Mode.ROUTE, True)], ids=["assign", "route"]
+)
+def test_matrices_cover_the_new_job_after_the_jobs_and_a_wrong_size_is_refused_by_name(
+    mode: Mode, ending: bool
+) -> None:
+    plan = planned_day(2, mode, ending)
     job = new_job(2)
-    points = [t.location for t in plan.technicians] + [j.location for j in plan.jobs] + [job.location]
+    ends = [t.end_location for t in plan.technicians if t.end_location is not None]
+    points = [t.location for t in plan.technicians] + [j.location for j in plan.jobs] + [job.location] + ends
     km = np.array([[km_between(a, b) for b in points] for a in points])
     with_matrix = dataclasses.replace(plan, options=dataclasses.replace(plan.options, distance_km=km.ravel()))
     offer_slots.validate(job, WINDOWS, with_matrix)

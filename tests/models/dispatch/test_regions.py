@@ -3,14 +3,16 @@ hard constraint), on days made small enough to test by lowering the split thresh
 
 from __future__ import annotations
 
+import dataclasses
 from concurrent import futures
 
+import numpy as np
 import pytest
 
-from models.dispatch import regions
+from models.dispatch import regions, travel
 from models.dispatch.problem import GeoPoint, Job, Mode, Options, Problem, Status, Technician, Window
 from models.dispatch.solver import solve
-from tests.support import DAY, HOUR, check, random_day
+from tests.support import DAY, HOUR, check, km_between, random_day
 
 ROUTE = Options(mode=Mode.ROUTE, time_limit_s=3.0, speed_kmh=30.0, max_radius_km=12.0)
 
@@ -29,6 +31,36 @@ def test_a_split_day_keeps_every_hard_constraint(seed: int) -> None:
     plan = solve(problem)
     assert plan.status is Status.FEASIBLE and plan.assignments
     check(problem, plan)
+
+
+def test_a_split_day_cuts_the_requests_matrices_with_the_end_locations_last() -> None:
+    # Every third technician ends the day 2 km south of where it starts; road distances are 1.3 x the
+    # great circle, over technicians, jobs, then those ends: each region's day must read its own rows.
+    jobs, techs = random_day(3, n_jobs=90, n_techs=18)
+    techs = tuple(
+        dataclasses.replace(t, end_location=GeoPoint(t.location.lat - 0.018, t.location.lng))
+        if k % 3 == 0
+        else t
+        for k, t in enumerate(techs)
+    )
+    points = [t.location for t in techs] + [j.location for j in jobs]
+    points += [t.end_location for t in techs if t.end_location is not None]
+    km = np.array([[1.3 * km_between(a, b) for b in points] for a in points])
+    problem = Problem(jobs, techs, dataclasses.replace(ROUTE, distance_km=km.ravel()))
+    assert regions.should_split(problem)
+    n_tech = len(techs)
+    for region in regions.split(problem):
+        sub = regions.subproblem(problem, region)
+        for k, t in enumerate(
+            region.technicians.tolist()
+        ):  # home to end, home to each job: as the request says
+            assert travel.travel(sub, np.array([k]), np.array([travel.end_node(sub, k)]))[0] == pytest.approx(
+                km[t, travel.end_node(problem, t)]
+            )
+            assert travel.technicians_to_jobs(sub)[0][:, k] == pytest.approx(km[t, n_tech + region.jobs])
+    plan = solve(problem)
+    assert plan.assignments
+    check(problem, plan)  # every route's km from the matrix, to where its day ends
 
 
 def test_regions_run_in_the_executors_and_answer_within_the_limit() -> None:

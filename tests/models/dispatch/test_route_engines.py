@@ -9,8 +9,8 @@ import time
 import pytest
 
 from models.dispatch import eligibility, route, route_engines, route_plan
-from models.dispatch.problem import Mode, Options, Problem, Status
-from tests.support import check, job, random_day, tech, with_breaks
+from models.dispatch.problem import GeoPoint, Mode, Options, Problem, Status, Window
+from tests.support import DAY, HOUR, check, job, near, random_day, tech, with_breaks
 
 ENGINES = [*route_engines.SEARCHES, route_engines.HGS_SEEDS[0], route_engines.Polished(1)]
 REPLAN_ENGINES = [
@@ -36,6 +36,42 @@ def test_every_search_keeps_skills_pins_radius_loads_counts_and_windows(
     plan = route.search_alone(problem, engine, time.time() + problem.options.time_limit_s)
     assert plan.status is Status.FEASIBLE
     assert plan.assignments
+    check(problem, plan)
+
+
+def _ending_elsewhere(problem: Problem) -> Problem:
+    """The day with every other technician's day ending 4 km north of where it starts (a re-plan's
+    technician, where the last job was, going home)."""
+    techs = tuple(
+        dataclasses.replace(t, end_location=GeoPoint(t.location.lat + 4 / 111.195, t.location.lng))
+        if k % 2 == 0
+        else t
+        for k, t in enumerate(problem.technicians)
+    )
+    return dataclasses.replace(problem, technicians=techs)
+
+
+@pytest.mark.parametrize("engine", [*ENGINES, *REPLAN_ENGINES[2:]], ids=str)
+def test_every_search_ends_each_day_at_the_technicians_end_location(engine: route_engines.Engine) -> None:
+    problem = _ending_elsewhere(_day(3))
+    plan = route.search_alone(problem, engine, time.time() + problem.options.time_limit_s)
+    assert plan.assignments
+    check(problem, plan)  # each route's km run to its end, and it is reached within the shift
+    assert plan.travel_km == pytest.approx(sum(r.travel_km for r in plan.routes))
+
+
+@pytest.mark.parametrize("engine", ENGINES, ids=str)
+def test_every_search_works_towards_where_the_day_ends(engine: route_engines.Engine) -> None:
+    # From home (0 km) to an end 10 km north, jobs at 3 and 7 km: in that order the day drives 10 km,
+    # the other way 7 + 4 + 3 = 14.
+    problem = Problem(
+        (job("far", km=7.0), job("near", km=3.0)),
+        (tech("t", end_location=near(10.0), shift=Window(DAY + 8 * HOUR, DAY + 18 * HOUR)),),
+        OPTIONS,
+    )
+    plan = route.search_alone(problem, engine, time.time() + 0.5)
+    assert [r.job_ids for r in plan.routes] == [("near", "far")]
+    assert plan.travel_km == pytest.approx(10.0, rel=1e-3)
     check(problem, plan)
 
 
@@ -75,10 +111,8 @@ def test_every_re_plan_search_keeps_the_hard_constraints_and_counts_its_moves(
 def test_a_re_plan_searches_once_from_the_plan_it_replaces_and_once_from_scratch() -> None:
     problem = _replanned(4)
     chosen = route_engines.engines(problem, eligibility.compute(problem))
-    assert chosen == [
-        route_engines.SEARCHES[0],
-        route_engines.Fresh(route_engines.Polished(route_engines.HGS_SEEDS[0].seed)),
-    ]
+    polished = route_engines.Polished(route_engines.HGS_SEEDS[0].seed)
+    assert chosen == [polished, route_engines.Fresh(polished)]
     lunch = dataclasses.replace(problem, technicians=with_breaks(problem.technicians))
     assert route_engines.engines(lunch, eligibility.compute(lunch)) == [
         route_engines.SEARCHES[0],

@@ -5,13 +5,15 @@ from __future__ import annotations
 
 import dataclasses
 
+import numpy as np
 import pytest
 
 from models.dispatch import offer_slots
 from models.dispatch.problem import Break, Mode, Options, Problem, Window
 from models.dispatch.solver import SOLVERS, solve
 from models.errors import FieldError
-from tests.support import DAY, HOUR, job, tech
+from tests.support import DAY, HOUR, SLACK_S, job, km_between, near, tech
+from tests.support.days import assert_ends_reached
 
 D = 24 * HOUR
 THREE_DAYS = tuple(Window(DAY + d * D + 8 * HOUR, DAY + d * D + 12 * HOUR) for d in range(3))
@@ -46,6 +48,25 @@ def test_each_shift_is_a_day_of_its_own_answered_under_the_technicians_id(key: t
         assert route.technician_id == "t1" and len(route.breaks) == 1
         assert all(j.startswith(f"d{THREE_DAYS.index(shift)}") for j in route.job_ids)
         assert shift.start <= route.breaks[0].start <= shift.start + 2.5 * HOUR
+
+
+@pytest.mark.parametrize("doubled", [False, True], ids=["haversine", "matrices"])
+def test_later_shifts_start_where_the_first_ended_at_the_end_location(doubled: bool) -> None:
+    # A re-plan's technician now at 0 km, home at 5 km: today 0 -> 1 -> 2 -> 5 (5 km), and the next two
+    # days from home, 5 -> 2 -> 1 -> 5 (8 km). The request's matrices (end location last) say twice that.
+    problem = three_day_technician()
+    worker = dataclasses.replace(problem.technicians[0], end_location=near(5.0))
+    options = dataclasses.replace(problem.options, mode=Mode.ROUTE)
+    problem = dataclasses.replace(problem, technicians=(worker,), options=options)
+    if doubled:
+        points = [worker.location, *(j.location for j in problem.jobs), near(5.0)]
+        km = np.array([[2 * km_between(a, b) for b in points] for a in points]).ravel()
+        problem = dataclasses.replace(problem, options=dataclasses.replace(options, distance_km=km))
+    plan = solve(problem)
+    assert len(plan.assignments) == 6
+    assert_ends_reached(problem, plan.routes, SLACK_S)  # every leg priced from where each day starts
+    scale = 2.0 if doubled else 1.0
+    assert [r.travel_km for r in plan.routes] == pytest.approx([5 * scale, 8 * scale, 8 * scale], rel=1e-3)
 
 
 def test_offer_slots_answers_the_next_three_days() -> None:

@@ -9,7 +9,7 @@ import dataclasses
 
 import pytest
 
-from models.dispatch.problem import Capacity, Mode, Options, Problem, Status
+from models.dispatch.problem import Capacity, GeoPoint, Mode, Options, Problem, Status
 from models.dispatch.solver import SOLVERS, solve, structure
 from tests.support import check, random_day, with_breaks
 
@@ -45,6 +45,24 @@ def test_breaks_are_taken_with_no_work_or_travel_inside_them(options: Options, s
     assert plan.assignments, "a random day has work that fits beside its breaks"
     assert sum(len(r.breaks) for r in plan.routes) == sum(len(t.breaks) for t in problem.technicians)
     check(problem, plan)
+
+
+def test_days_end_where_each_technician_ends_them(options: Options) -> None:
+    # A re-plan's technicians start where they are and end at home: ROUTE's days drive there within
+    # the shift (check prices every leg to the end); ASSIGN's end at the last job whatever is sent.
+    jobs, techs = random_day(2)
+    ending = tuple(
+        dataclasses.replace(t, end_location=GeoPoint(t.location.lat - 0.03, t.location.lng + 0.02))
+        if k % 2
+        else t
+        for k, t in enumerate(techs)
+    )
+    problem = Problem(jobs, ending, options)
+    plan = solve(problem)
+    assert plan.assignments
+    check(problem, plan)
+    if options.mode is Mode.ASSIGN:  # the same plan as without end locations
+        assert plan.assignments == solve(Problem(jobs, techs, options)).assignments
 
 
 def test_the_same_input_gives_the_same_plan(options: Options) -> None:
