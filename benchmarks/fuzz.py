@@ -214,7 +214,7 @@ def dispatch_days(draw: st.DrawFn) -> dict[str, Any]:
         if tech_ids and draw(st.integers(0, 2)) == 0:
             job["current_technician_id"] = value(st.sampled_from([*tech_ids, "nobody"]), st.just(""))
         jobs.append(job)
-    n = len(tech_ids) + len(jobs)
+    n = len(tech_ids) + len(jobs) + sum("end_location" in t for t in technicians)
     options: dict[str, Any] = {
         "mode": value(st.sampled_from([0, 1, 2]), st.integers(-3, 9)),
         "capacity": value(st.sampled_from([0, 1, 2]), st.integers(-3, 9)),

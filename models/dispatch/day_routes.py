@@ -118,7 +118,7 @@ def schedule_of(
     """(the earliest schedule, each stop's km from the previous place; in ROUTE mode the way home, or
     to the end location, last) of technician t doing `order`, or None when that day cannot be worked."""
     tech, n_tech = problem.technicians[t], len(problem.technicians)
-    end = [end_node(problem, t)] if home else []
+    end = [end_node(problem, t)] if home and order else []  # a day without jobs drives nothing
     nodes = np.array([t, *(n_tech + j for j in order), *end], dtype=np.int64)
     km, minutes = legs(problem, points, nodes[:-1], nodes[1:]) if nodes.size > 1 else (np.zeros(0),) * 2
     seconds = 60.0 * minutes

@@ -144,7 +144,8 @@ def balance_cost(balance: float, new_jobs: np.ndarray, held: np.ndarray) -> floa
 class Options:
     mode: Mode = Mode.ASSIGN
     time_limit_s: float = 5.0
-    # Square matrices, flat in row-major order, over technicians' then jobs' locations, in request order.
+    # Square matrices, flat in row-major order, over technicians', jobs' and then end locations
+    # (n_locations), in request order.
     distance_km: np.ndarray | None = None
     duration_min: np.ndarray | None = None
     speed_kmh: float = DEFAULT_SPEED_KMH
@@ -256,13 +257,10 @@ def _check_size(problem: Problem) -> None:
         raise SizeError(
             "jobs", f"{pairs:,} job × technician pairs exceed {MAX_PAIRS:,}; split the request by area"
         )
-    if (
-        problem.options.mode is Mode.ROUTE
-        and len(problem.jobs) + len(problem.technicians) > MAX_ROUTE_LOCATIONS
-    ):
+    if problem.options.mode is Mode.ROUTE and n_locations(problem) > MAX_ROUTE_LOCATIONS:
         raise SizeError(
             "jobs",
-            f"ROUTE mode plans at most {MAX_ROUTE_LOCATIONS:,} jobs and technicians together; "
+            f"ROUTE mode plans at most {MAX_ROUTE_LOCATIONS:,} jobs, technicians and end locations together; "
             "split the request",
         )
 

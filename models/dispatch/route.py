@@ -5,13 +5,14 @@ in models/dispatch/route_hgs.py, OR-Tools' searches below, OR-Tools polished by 
 its plan and from scratch); a city-scale day is split into regions first (models/dispatch/regions.py).
 Every plan is compared on Shifu's objective (route_plan.py).
 
-The OR-Tools model: one vehicle per technician, starting and ending at its location, its shift as
-the vehicle's time window. Dimensions: time (travel plus time on site, waiting allowed, each job
-started within its window), load (`demand` against `vehicle_capacity`) and count (`max_jobs`). A job
-may only go to the technicians the eligibility checks allow (skills, vehicle capacity, radius, its
-window reachable within the shift), a pinned job only to its technician; leaving a job out costs its
-drop penalty (a disjunction). Arc costs are travel, plus the tier term of the job entered, with one
-cost matrix per tier. The balance term is priced by the busiest technician's job count (a global span).
+The OR-Tools model: one vehicle per technician, starting at its location and ending there or at its end
+location, its shift as the vehicle's time window. Dimensions: time (travel plus time on site, waiting
+allowed, each job started within its window), load (`demand` against `vehicle_capacity`) and count
+(`max_jobs`). A job may only go to the technicians the eligibility checks allow (skills, vehicle
+capacity, radius, its window reachable within the shift), a pinned job only to its technician; leaving a
+job out costs its drop penalty (a disjunction). Arc costs are travel, plus the tier term of the job
+entered, with one cost matrix per tier. The balance term is priced by the busiest technician's job count
+(a global span).
 The searches (route_engines.SEARCHES): local cheapest insertion improved by guided local search, and
 beside it savings improved by tabu search (technicians alike) or parallel cheapest insertion improved
 by guided local search (technicians differing); on days of up to 200 jobs each gets 30% of the time

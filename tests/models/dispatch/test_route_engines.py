@@ -9,7 +9,7 @@ import time
 import pytest
 
 from models.dispatch import eligibility, route, route_engines, route_plan
-from models.dispatch.problem import GeoPoint, Mode, Options, Problem, Status, Window
+from models.dispatch.problem import Break, GeoPoint, Mode, Options, Problem, Status, Window
 from tests.support import DAY, HOUR, check, job, near, random_day, tech, with_breaks
 
 ENGINES = [*route_engines.SEARCHES, route_engines.HGS_SEEDS[0], route_engines.Polished(1)]
@@ -73,6 +73,24 @@ def test_every_search_works_towards_where_the_day_ends(engine: route_engines.Eng
     assert [r.job_ids for r in plan.routes] == [("near", "far")]
     assert plan.travel_km == pytest.approx(10.0, rel=1e-3)
     check(problem, plan)
+
+
+def test_a_day_without_jobs_drives_nothing_wherever_it_would_end() -> None:
+    # b has a break to plan but no job it can do; its home is 20 km away: no route of the plan drives it.
+    lunch = Break(Window(DAY + 12 * HOUR, DAY + 13 * HOUR), 30.0)
+    shift = Window(DAY + 8 * HOUR, DAY + 18 * HOUR)
+    problem = Problem(
+        (job("j", km=2.0),),
+        (
+            tech("a", shift=shift),
+            tech("b", skills=frozenset({"clean"}), shift=shift, breaks=(lunch,), end_location=near(20.0)),
+        ),
+        OPTIONS,
+    )
+    plan = route.search_alone(problem, route_engines.SEARCHES[0], time.time() + 0.5)
+    routes = {r.technician_id: r for r in plan.routes}
+    assert routes["b"].job_ids == () and routes["b"].travel_km == 0.0 and len(routes["b"].breaks) == 1
+    assert plan.travel_km == pytest.approx(routes["a"].travel_km) == pytest.approx(4.0, rel=1e-3)
 
 
 def _replanned(seed: int) -> Problem:
