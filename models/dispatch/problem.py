@@ -126,8 +126,8 @@ class Weights:
     balance: float = 2.0
     # A job given to another technician than its current one: about 10 km of travel (20 minutes at
     # 30 km/h) at the default weight, so that a re-plan moves a job only for a clear saving.
-    # benchmarks/replan.py measured 10 against 30 on the demo's day re-planned at 11:00: fewer km on
-    # all 6 days, 1.8-7.9% of the jobs moved against 1.1-8.5%.
+    # benchmarks/replan.py measured 10 against 30 on the demo's day re-planned at 11:00: 3-5% fewer km
+    # where the mornings matched, 1.8-7.9% of the jobs moved against 1.8-6.2%.
     reassignment: float = 10.0
 
 
