@@ -21,10 +21,12 @@ def one_each(problem: Problem) -> Problem:
     ends = end_nodes(problem)
     techs: list[Technician] = []
     starts: list[int] = []  # each new technician's location, as an index of the request's
+    source: list[int] = []  # the request's technician each new one is a shift of
     for i, tech in enumerate(problem.technicians):
         if not tech.shifts:
             techs.append(tech)
             starts.append(i)
+            source.append(i)
             continue
         for k, shift in enumerate(sorted(tech.shifts, key=lambda w: w.start)):
             held = tuple(b for b in tech.breaks if holds(shift, b))
@@ -41,8 +43,8 @@ def one_each(problem: Problem) -> Problem:
                 )
             )
             starts.append(int(ends[i]) if home else i)
-    source = {t.technician_id: i for i, t in enumerate(problem.technicians)}
-    finish = [int(ends[source[t.person]]) for t in techs if t.end_location is not None]
+            source.append(i)
+    finish = [int(ends[i]) for t, i in zip(techs, source, strict=True) if t.end_location is not None]
     n_tech = len(problem.technicians)
     nodes = np.concatenate(
         [
